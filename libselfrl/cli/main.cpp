@@ -1,0 +1,76 @@
+// `selfrl`: the command-line program. Dispatches to the registered subcommands.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "command.h"
+#include "selfrl/core/blas.h"
+#include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+#include "selfrl/version.h"
+
+namespace {
+
+void print_help() {
+  std::printf(
+      "selfrl %s: language models that improve themselves (GRPO, DPO, STaR/ReST, self-certainty,\n"
+      "consensus rewards) on LibTorch.\n\n"
+      "usage: selfrl [--version] [--help] [--log-level LEVEL] <command> [args]\n\ncommands:\n",
+      selfrl::version());
+  for (const auto& [name, cmd] : selfrl::cli::command_registry()) {
+    std::printf("  %-12s %s\n", name.c_str(), cmd.summary.c_str());
+  }
+  std::printf("\nRun 'selfrl <command> --help' for a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace selfrl::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    while (!args.empty() && args[0].rfind("-", 0) == 0) {
+      if (args[0] == "--version" || args[0] == "-V") {
+        std::printf("selfrl %s\n", selfrl::version());
+        return 0;
+      }
+      if (args[0] == "--help" || args[0] == "-h") {
+        print_help();
+        return 0;
+      }
+      if (args[0] == "--log-level" && args.size() >= 2) {
+        selfrl::set_log_level(selfrl::parse_log_level(args[1]));
+        args.erase(args.begin(), args.begin() + 2);
+        continue;
+      }
+      throw selfrl::Error("unknown option '" + args[0] + "'").hint("run 'selfrl --help'");
+    }
+    if (args.empty()) {
+      print_help();
+      return 2;
+    }
+    auto& registry = command_registry();
+    auto it = registry.find(args[0]);
+    if (it == registry.end()) {
+      std::string best;
+      size_t best_d = 3;
+      for (const auto& [name, cmd] : registry) {
+        const size_t d = edit_distance(args[0], name);
+        if (d < best_d) {
+          best_d = d;
+          best = name;
+        }
+      }
+      throw selfrl::Error("unknown command '" + args[0] + "'")
+          .hint(best.empty() ? "run 'selfrl --help' for the commands" : "did you mean '" + best + "'?");
+    }
+    selfrl::warn_if_slow_blas();
+    return it->second.run(std::vector<std::string>(args.begin() + 1, args.end()));
+  } catch (const selfrl::Error& e) {
+    std::fprintf(stderr, "selfrl: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "selfrl: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,66 @@
+// BLAS detection (see selfrl/core/blas.h).
+#include "selfrl/core/blas.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "selfrl/core/logging.h"
+
+namespace selfrl {
+
+BlasInfo detect_blas() {
+  BlasInfo info;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const auto base = path.substr(path.rfind('/') + 1);
+    const bool blas_like = base.rfind("libopenblas", 0) == 0 || base.rfind("libblas", 0) == 0 ||
+                           base.rfind("libmkl_rt", 0) == 0 || base.rfind("libblis", 0) == 0;
+    if (!blas_like) continue;
+    info.library = path;
+    if (path.find("openblas") != std::string::npos) {
+      info.is_openblas = true;
+      break;  // OpenBLAS wins even if a reference libblas is also mapped
+    }
+    if (path.find("mkl") == std::string::npos && path.find("blis") == std::string::npos) {
+      info.is_reference = true;
+    }
+  }
+  return info;
+}
+
+double measure_matmul_gflops(int n, int repeats) {
+  torch::NoGradGuard no_grad;
+  auto a = torch::randn({n, n});
+  auto b = torch::randn({n, n});
+  auto c = torch::mm(a, b);  // warm-up
+  std::vector<double> rates;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c = torch::mm(a, b);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(2.0 * n * n * static_cast<double>(n) / s / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+bool warn_if_slow_blas() {
+  const BlasInfo info = detect_blas();
+  if (!info.is_reference) return false;
+  SELFRL_WARN("************************************************************************");
+  SELFRL_WARN("LibTorch is running on the reference BLAS (" << info.library << ").");
+  SELFRL_WARN("fp32 matmul will be ~10x slower than with OpenBLAS. Fix:");
+  SELFRL_WARN("  apt-get install libopenblas0-pthread && update-alternatives --set \\");
+  SELFRL_WARN("    libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3");
+  SELFRL_WARN("(scripts/setup.sh does both.)");
+  SELFRL_WARN("************************************************************************");
+  return true;
+}
+
+}  // namespace selfrl
