@@ -1,0 +1,52 @@
+// `selfrl inspect` and the program's error handling, run as a user would.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "selfrl/io/safetensors.h"
+#include "test_util.h"
+
+using selfrl::test::run_command;
+using selfrl::test::selfrl_cli;
+
+TEST(CliInspect, ListsTensorsOfAShardedCheckpoint) {
+  selfrl::test::TempDir dir;
+  selfrl::io::save_safetensors_checkpoint(dir.path(), {{"a", torch::ones({300})}, {"b", torch::ones({2, 3}, torch::kBFloat16)}}, 1000);
+  const auto r = run_command(selfrl_cli() + " --log-level error inspect " + dir.path() + " 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["num_shards"], 2);
+  EXPECT_EQ(j["num_parameters"], 306);
+  EXPECT_EQ(j["tensors"][1]["dtype"], "BF16");
+  EXPECT_EQ(j["tensors"][1]["shape"], nlohmann::json({2, 3}));
+}
+
+TEST(CliInspect, CorruptFileExitsOneNamingTheFile) {
+  selfrl::test::TempDir dir;
+  const std::string path = dir.file("bad.safetensors");
+  selfrl::test::write_bytes(path, std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":", 13));
+  const auto r = run_command(selfrl_cli() + " inspect " + path);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("selfrl: error: " + path), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("header length 16 runs past the end of the file"), std::string::npos) << r.output;
+}
+
+TEST(Cli, UnknownCommandsAndOptionsSuggest) {
+  auto r = run_command(selfrl_cli() + " inspec x");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("did you mean 'inspect'?"), std::string::npos) << r.output;
+  r = run_command(selfrl_cli() + " info --benchmrk");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("did you mean '--benchmark'?"), std::string::npos) << r.output;
+  r = run_command(selfrl_cli() + " inspect");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("missing argument PATH"), std::string::npos) << r.output;
+}
+
+TEST(Cli, InfoReportsOpenBlas) {
+  const auto r = run_command(selfrl_cli() + " info 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["blas"], "openblas") << "scripts/setup.sh should have selected OpenBLAS: " << r.output;
+}
