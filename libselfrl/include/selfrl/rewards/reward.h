@@ -1,0 +1,51 @@
+// The Reward interface: a reward scores a whole group (the G completions of one prompt), so
+// group-level signals (consensus, Borda) and per-sample verifiers share one interface.
+// A score of NaN means "could not score this sample"; RewardPipeline turns a thrown
+// exception into NaN for the whole group. Unscorable samples get advantage 0 downstream.
+#pragma once
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace selfrl::rewards {
+
+// What a reward may look at for one completion.
+struct Sample {
+  std::string completion;                 // decoded text
+  std::vector<int64_t> completion_ids;
+  std::vector<float> token_self_certainty;  // KL(U || p_t) per token, from the rollout engine
+  bool truncated = false;                 // hit max_completion_length without a stop
+};
+
+struct Group {
+  std::string prompt;
+  nlohmann::json example;  // the dataset row (e.g. its "answer" for verifiers); may be null
+  std::vector<Sample> samples;
+};
+
+struct GroupScores {
+  std::vector<double> scores;  // one per sample; NaN = unscorable
+  nlohmann::json info;         // per-group details for dumps (majority answer, vote share, ...)
+};
+
+class Reward {
+ public:
+  virtual ~Reward() = default;
+  virtual std::string name() const = 0;
+  virtual GroupScores score(const Group& group) = 0;
+};
+
+using RewardPtr = std::shared_ptr<Reward>;
+
+constexpr double kUnscorable = std::numeric_limits<double>::quiet_NaN();
+
+// A user C++ callable as a reward.
+RewardPtr make_function_reward(std::string name, std::function<std::vector<double>(const Group&)> fn);
+
+}  // namespace selfrl::rewards
