@@ -1,0 +1,99 @@
+// Rollout throughput: prefill and decode tokens/s of RolloutEngine for a ~25M-parameter
+// Llama (hidden 512, 8 layers, 8 heads, intermediate 1408, vocab 8192) at a given batch size,
+// and the process's peak RSS. benchmarks/python/rollout_baseline.py is the same measurement
+// for a plain PyTorch loop; docs/benchmarks_model.md has the commands and results.
+//
+//   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
+//
+// One generate(max_new_tokens = N) per run, split by RolloutEngine::last_timings():
+// prefill tokens/s = prompt tokens / prefill time; decode tokens/s = generated tokens / time
+// after prefill (sampling + stats + N − 1 decode forwards). Greedy, EOS ignored, so every row
+// runs N steps. Median of --runs after one warm-up.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include "selfrl/core/device.h"
+#include "selfrl/generation/rollout_engine.h"
+#include "selfrl/model/causal_lm.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1;
+  std::string dtype = "float32";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--dtype") {
+      dtype = argv[i + 1];
+      continue;
+    }
+    const int64_t v = std::stoll(argv[i + 1]);
+    if (a == "--batch") batch = v;
+    else if (a == "--prompt-len") prompt_len = v;
+    else if (a == "--new-tokens") new_tokens = v;
+    else if (a == "--runs") runs = v;
+    else if (a == "--threads") threads = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 8192},
+                      {"hidden_size", 512}, {"intermediate_size", 1408}, {"num_hidden_layers", 8},
+                      {"num_attention_heads", 8}, {"num_key_value_heads", 8}, {"max_position_embeddings", 2048},
+                      {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false}};
+  auto model = selfrl::model::CausalLM::from_config(selfrl::io::ModelConfig::from_json(j), 0, torch::kCPU,
+                                                   selfrl::parse_dtype(dtype));
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+
+  std::vector<std::vector<int64_t>> prompts(batch);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < prompt_len; ++t) prompts[b].push_back((b * 131 + t * 17) % 8192);
+  selfrl::generation::RolloutEngineOptions eo;
+  eo.max_batch_size = batch;
+  selfrl::generation::RolloutEngine engine(model, eo);
+  selfrl::generation::SamplingParams sp;
+  sp.temperature = 0;
+  sp.ignore_eos = true;
+
+  sp.max_new_tokens = new_tokens;
+  engine.generate(prompts, sp);  // warm-up
+  std::vector<double> prefill, decode, total;
+  for (int64_t r = 0; r < runs; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    engine.generate(prompts, sp);
+    total.push_back(seconds_since(t0));
+    const auto& t = engine.last_timings();
+    prefill.push_back(t.prefill_tokens / t.prefill_seconds);
+    decode.push_back(t.decode_tokens / t.decode_seconds);
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  nlohmann::json out = {{"impl", "selfrl"}, {"params", params}, {"batch", batch}, {"prompt_len", prompt_len},
+                        {"new_tokens", new_tokens}, {"threads", threads}, {"runs", runs}, {"dtype", dtype},
+                        {"prefill_tok_s", median(prefill)}, {"decode_tok_s", median(decode)},
+                        {"total_s", median(total)}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

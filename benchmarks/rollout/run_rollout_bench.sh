@@ -1,0 +1,30 @@
+#!/bin/sh
+# Interleaved rollout benchmark: for each repetition and batch size, one selfrl run and one
+# Python-baseline run back to back, so both see the same background load; then medians per
+# (impl, batch). Usage: benchmarks/rollout/run_rollout_bench.sh BUILD_DIR [REPS] [THREADS]
+set -e
+BUILD=${1:-build}
+REPS=${2:-3}
+THREADS=${3:-1}
+OUT=$(mktemp)
+for rep in $(seq "$REPS"); do
+  for b in 1 8 64; do
+    "$BUILD/benchmarks/bench_rollout" --batch "$b" --runs 1 --threads "$THREADS" >> "$OUT"
+    /usr/bin/python3 "$(dirname "$0")/../python/rollout_baseline.py" --batch "$b" --runs 1 --threads "$THREADS" >> "$OUT"
+  done
+done
+/usr/bin/python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| batch | impl | prefill tok/s | decode tok/s | peak RSS MB | runs |")
+print("| --- | --- | --- | --- | --- | --- |")
+for b in (1, 8, 64):
+    for impl in ("selfrl", "python"):
+        r = [x for x in rows if x["batch"] == b and x["impl"] == impl]
+        med = lambda k: statistics.median(x[k] for x in r)
+        print(f"| {b} | {impl} | {med('prefill_tok_s'):.0f} | {med('decode_tok_s'):.0f} | {max(x['peak_rss_mb'] for x in r):.0f} | {len(r)} |")
+    s = [x for x in rows if x["batch"] == b]
+    ratio = statistics.median(x["decode_tok_s"] for x in s if x["impl"] == "selfrl") / statistics.median(x["decode_tok_s"] for x in s if x["impl"] == "python")
+    print(f"|   | decode speed-up selfrl/python | | {ratio:.2f}x | | |")
+PY
+echo "raw: $OUT"

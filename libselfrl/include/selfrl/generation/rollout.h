@@ -1,0 +1,30 @@
+// Rollout records: what the rollout engine returns for each prompt and each of its samples,
+// the data a GRPO step consumes (completion ids, sampled-token logprobs, per-token stats).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace selfrl::generation {
+
+struct Completion {
+  std::vector<int64_t> token_ids;
+  // log p(token) under the temperature-scaled distribution before top-k / top-p / min-p
+  // filtering — the policy TRL's GRPOTrainer scores (logits / temperature). For greedy
+  // decoding (temperature 0) the raw distribution is used.
+  std::vector<float> logprobs;
+  std::vector<float> raw_logprobs;    // log p(token) under the raw (temperature 1) distribution
+  std::vector<float> entropy;         // −Σ p log p of the temperature-scaled distribution
+  std::vector<float> self_certainty;  // KL(U ‖ p) = −log V − mean_j log p_j, same distribution
+  std::string finish_reason;          // "stop" (EOS / stop token / stop sequence) or "length"
+  int64_t sample_index = 0;           // 0 .. G−1 within its prompt
+};
+
+struct Rollout {
+  int64_t prompt_index = 0;  // position in the request list
+  std::vector<int64_t> prompt_ids;
+  std::vector<Completion> completions;  // G of them, in sample order
+};
+
+}  // namespace selfrl::generation

@@ -1,0 +1,147 @@
+// Loading and saving CausalLM in the Hugging Face layout: config.json + model.safetensors (or
+// shards with model.safetensors.index.json), tensors named exactly as transformers names them.
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "selfrl/core/device.h"
+#include "selfrl/core/error.h"
+#include "selfrl/io/safetensors.h"
+#include "selfrl/model/causal_lm.h"
+
+namespace selfrl::model {
+namespace {
+
+std::string shape_str(at::IntArrayRef shape) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << "]";
+  return os.str();
+}
+
+// Tensors transformers itself ignores when loading (older checkpoints stored the RoPE buffer).
+bool ignorable(const std::string& name) {
+  return name.find("rotary_emb.inv_freq") != std::string::npos;
+}
+
+// LibTorch 1.13 has no float16 matmul on the CPU ("addmm_impl_cpu_" not implemented for 'Half').
+void check_device_dtype(const c10::Device& device, c10::ScalarType dtype) {
+  if (dtype != c10::kFloat && dtype != c10::kBFloat16 && dtype != c10::kHalf) {
+    throw Error("unsupported model dtype " + dtype_name(dtype)).hint("use float32, bfloat16 or float16");
+  }
+  if (device.is_cpu() && dtype == c10::kHalf) {
+    throw Error("float16 is not supported on the CPU (LibTorch has no float16 matmul there)")
+        .hint("use bfloat16 or float32 on the CPU, float16 on CUDA");
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<CausalLM> CausalLM::from_config(const io::ModelConfig& cfg, uint64_t seed,
+                                                const c10::Device& device, c10::ScalarType dtype) {
+  check_device_dtype(device, dtype);
+  torch::manual_seed(seed);
+  auto m = std::make_shared<CausalLM>(cfg);
+  m->to(device, dtype);
+  return m;
+}
+
+std::shared_ptr<CausalLM> CausalLM::from_pretrained(const std::string& dir, const c10::Device& device,
+                                                    c10::ScalarType dtype) {
+  check_device_dtype(device, dtype);
+  const io::ModelConfig cfg = io::ModelConfig::load(dir);
+  auto ckpt = io::SafeTensorsCheckpoint::open(dir);
+  // No random initialization: every parameter is overwritten below (or reported missing).
+  auto m = std::make_shared<CausalLM>(cfg, /*init_weights=*/false);
+  m->to(device, dtype);
+  std::vector<std::string> missing, mismatched;
+  std::set<std::string> expected;
+  torch::NoGradGuard no_grad;
+  for (auto& p : m->named_parameters()) {
+    const std::string& name = p.key();
+    expected.insert(name);
+    if (!ckpt.contains(name)) {
+      missing.push_back(name + " " + shape_str(p.value().sizes()));
+      continue;
+    }
+    const auto& info = ckpt.info(name);
+    if (at::IntArrayRef(info.shape) != p.value().sizes()) {
+      mismatched.push_back("'" + name + "' in " + ckpt.file_of(name) + ": expected shape " +
+                           shape_str(p.value().sizes()) + ", got " + shape_str(info.shape));
+      continue;
+    }
+    p.value().copy_(ckpt.tensor(name));
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& name : ckpt.names()) {
+    if (expected.count(name) || ignorable(name)) continue;
+    // A tied model may still carry lm_head.weight (some exporters write it); HF ignores it.
+    if (cfg.tie_word_embeddings && name == "lm_head.weight") continue;
+    unexpected.push_back(name + " (" + ckpt.file_of(name) + ")");
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::ostringstream os;
+    os << "checkpoint does not match the " << (cfg.architectures.empty() ? cfg.model_type : cfg.architectures[0])
+       << " model described by config.json";
+    auto list = [&](const char* what, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      os << "; " << v.size() << " " << what << ":";
+      for (size_t i = 0; i < v.size() && i < 20; ++i) os << (i ? "," : "") << " " << v[i];
+      if (v.size() > 20) os << ", ...";
+    };
+    list("missing tensors", missing);
+    list("unexpected tensors", unexpected);
+    list("mis-shaped tensors", mismatched);
+    throw Error(os.str()).at(dir).hint(
+        "the safetensors must hold exactly the tensors transformers names for this config "
+        "(check num_hidden_layers, sizes, tie_word_embeddings, attention_bias)");
+  }
+  return m;
+}
+
+void CausalLM::save_pretrained(const std::string& dir, uint64_t max_shard_bytes) const {
+  std::filesystem::create_directories(dir);
+  io::ModelConfig cfg = cfg_;
+  cfg.torch_dtype = dtype_name(dtype());
+  if (cfg.architectures.empty()) {
+    if (cfg.model_type == "llama") cfg.architectures = {"LlamaForCausalLM"};
+    if (cfg.model_type == "qwen2") cfg.architectures = {"Qwen2ForCausalLM"};
+    if (cfg.model_type == "qwen3") cfg.architectures = {"Qwen3ForCausalLM"};
+  }
+  cfg.save(dir);
+  io::NamedTensors tensors;
+  for (auto& [name, t] : hf_state_dict()) tensors.emplace_back(name, t.detach());
+  io::save_safetensors_checkpoint(dir, tensors, max_shard_bytes);
+}
+
+std::vector<int64_t> eos_token_ids(const std::string& dir, const io::ModelConfig& cfg) {
+  std::vector<int64_t> ids = cfg.eos_token_ids;
+  const auto path = std::filesystem::path(dir) / "generation_config.json";
+  if (std::filesystem::exists(path)) {
+    std::ifstream f(path);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(f);
+    } catch (const std::exception& e) {
+      throw Error(std::string("invalid JSON: ") + e.what()).at(path.string());
+    }
+    if (j.contains("eos_token_id")) {
+      const auto& e = j["eos_token_id"];
+      auto add = [&](const nlohmann::json& v) {
+        if (!v.is_number_integer()) throw Error("eos_token_id must be an integer or a list of integers").at(path.string());
+        const int64_t id = v.get<int64_t>();
+        if (id < 0 || id >= cfg.vocab_size) throw Error("eos_token_id " + std::to_string(id) + " is outside the vocabulary").at(path.string());
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+      };
+      if (e.is_array()) for (const auto& v : e) add(v);
+      else if (!e.is_null()) add(e);
+    }
+  }
+  return ids;
+}
+
+}  // namespace selfrl::model

@@ -1,0 +1,202 @@
+// CausalLM: KV-cache decoding equals the full forward, left padding changes nothing,
+// save/load round-trips bit-exactly, activation checkpointing keeps gradients, and bad
+// checkpoints / inputs give errors that name the problem.
+#include "selfrl/model/causal_lm.h"
+
+#include <gtest/gtest.h>
+
+#include "selfrl/io/safetensors.h"
+#include "test_util.h"
+#include "tiny_models.h"
+
+using selfrl::model::CausalLM;
+using selfrl::model::ForwardOptions;
+using selfrl::test::tiny_config;
+using selfrl::test::tiny_model;
+
+namespace {
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+class PerArch : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(PerArch, KVCacheDecodeEqualsFullForward) {
+  auto m = tiny_model(GetParam(), 1);
+  torch::NoGradGuard g;
+  auto ids = torch::randint(0, 61, {2, 20}, torch::kLong);
+  auto full = m->forward(ids);
+  auto cache = m->make_cache(2, 24);
+  ForwardOptions fo;
+  fo.cache = &cache;
+  auto prefix = m->forward(ids.narrow(1, 0, 12), fo);
+  std::vector<torch::Tensor> parts{prefix};
+  for (int64_t t = 12; t < 20; ++t) parts.push_back(m->forward(ids.narrow(1, t, 1), fo));
+  EXPECT_EQ(cache.length(), 20);
+  EXPECT_LT(max_diff(torch::cat(parts, 1), full), 1e-5);
+}
+
+TEST_P(PerArch, LeftPaddingChangesNothing) {
+  auto m = tiny_model(GetParam(), 2);
+  torch::NoGradGuard g;
+  auto a = torch::randint(0, 61, {1, 9}, torch::kLong);
+  auto b = torch::randint(0, 61, {1, 5}, torch::kLong);
+  auto batch = torch::zeros({2, 9}, torch::kLong);
+  batch[0].copy_(a[0]);
+  batch[1].narrow(0, 4, 5).copy_(b[0]);
+  auto mask = torch::ones({2, 9}, torch::kLong);
+  mask[1].narrow(0, 0, 4).zero_();
+  ForwardOptions fo;
+  fo.attention_mask = mask;
+  auto h = m->forward(batch, fo);
+  EXPECT_LT(max_diff(h[0], m->forward(a)[0]), 1e-5);
+  EXPECT_LT(max_diff(h[1].narrow(0, 4, 5), m->forward(b)[0]), 1e-5);
+}
+
+TEST_P(PerArch, SaveLoadRoundTripsBitExactly) {
+  auto m = tiny_model(GetParam(), 3);
+  selfrl::test::TempDir dir;
+  m->save_pretrained(dir.path(), /*max_shard_bytes=*/20000);  // forces shards
+  auto back = CausalLM::from_pretrained(dir.path());
+  auto a = m->hf_state_dict(), b = back->hf_state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  auto ckpt = selfrl::io::SafeTensorsCheckpoint::open(dir.path());
+  EXPECT_GT(ckpt.num_shards(), 1u);
+  EXPECT_EQ(ckpt.contains("lm_head.weight"), !m->config().tie_word_embeddings);
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, PerArch, ::testing::Values("llama", "llama3", "qwen2", "qwen3", "tied"));
+
+TEST(CausalLM, HFParameterNames) {
+  auto names = [](const std::string& arch) {
+    std::set<std::string> s;
+    for (auto& [n, t] : tiny_model(arch)->hf_state_dict()) s.insert(n);
+    return s;
+  };
+  auto q3 = names("qwen3");
+  EXPECT_TRUE(q3.count("model.embed_tokens.weight"));
+  EXPECT_TRUE(q3.count("model.layers.1.self_attn.q_norm.weight"));
+  EXPECT_TRUE(q3.count("model.layers.0.mlp.gate_proj.weight"));
+  EXPECT_TRUE(q3.count("lm_head.weight"));
+  EXPECT_FALSE(q3.count("model.layers.0.self_attn.q_proj.bias"));
+  auto q2 = names("qwen2");
+  EXPECT_TRUE(q2.count("model.layers.0.self_attn.q_proj.bias"));
+  EXPECT_FALSE(q2.count("model.layers.0.self_attn.o_proj.bias"));
+  EXPECT_FALSE(names("tied").count("lm_head.weight"));
+}
+
+TEST(CausalLM, ActivationCheckpointingKeepsGradients) {
+  auto m = tiny_model("qwen3", 4);
+  auto ids = torch::randint(0, 61, {2, 10}, torch::kLong);
+  auto grads = [&](bool ckpt) {
+    m->zero_grad();
+    ForwardOptions fo;
+    fo.activation_checkpointing = ckpt;
+    m->forward(ids, fo).pow(2).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    return g;
+  };
+  auto plain = grads(false), ckpt = grads(true);
+  for (size_t i = 0; i < plain.size(); ++i) EXPECT_LT(max_diff(plain[i], ckpt[i]), 1e-4) << i;
+}
+
+TEST(CausalLM, ReducedPrecisionIsCloseToFloat32) {
+  auto m = tiny_model("llama", 5);
+  torch::NoGradGuard g;
+  auto ids = torch::randint(0, 61, {1, 12}, torch::kLong);
+  auto ref = m->logits(m->forward(ids)).to(torch::kFloat);
+  for (auto dtype : {torch::kBFloat16}) {
+    selfrl::test::TempDir dir;
+    m->save_pretrained(dir.path());
+    auto low = CausalLM::from_pretrained(dir.path(), torch::kCPU, dtype);
+    EXPECT_EQ(low->dtype(), dtype);
+    auto logits = low->logits(low->forward(ids)).to(torch::kFloat);
+    EXPECT_LT(max_diff(logits, ref), 0.25 * ref.abs().max().item<double>());
+    EXPECT_GT(torch::eq(logits.argmax(-1), ref.argmax(-1)).to(torch::kFloat).mean().item<double>(), 0.7);
+  }
+}
+
+TEST(CausalLM, Float16OnCpuIsAClearError) {
+  selfrl::test::TempDir dir;
+  tiny_model("llama")->save_pretrained(dir.path());
+  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(dir.path(), torch::kCPU, torch::kHalf), "float16", "bfloat16");
+}
+
+TEST(CausalLM, OutOfVocabularyIdsAreRejected) {
+  auto m = tiny_model("llama");
+  EXPECT_SELFRL_ERROR(m->forward(torch::tensor({{1, 61}}, torch::kLong)), "token id 61", "[0, 61)");
+  EXPECT_SELFRL_ERROR(m->forward(torch::tensor({{-1, 2}}, torch::kLong)), "token id -1");
+}
+
+TEST(CausalLM, UnsupportedArchitectureListsSupported) {
+  auto cfg = tiny_config("llama");
+  cfg.architectures = {"GPT2LMHeadModel"};
+  EXPECT_SELFRL_ERROR(CausalLM{cfg}, "GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM",
+                      "Qwen3ForCausalLM");
+  auto rope = tiny_config("llama");
+  rope.rope_scaling = selfrl::io::RopeScaling{"yarn"};
+  EXPECT_SELFRL_ERROR(CausalLM{rope}, "yarn", "llama3");
+}
+
+namespace {
+// Saves the model, then rewrites its safetensors with `edit` applied to the tensor list.
+std::string tampered(const selfrl::test::TempDir& dir, const std::shared_ptr<CausalLM>& m,
+                     const std::function<void(selfrl::io::NamedTensors&)>& edit) {
+  m->save_pretrained(dir.path());
+  auto t = m->hf_state_dict();
+  for (auto& [n, x] : t) x = x.detach();
+  edit(t);
+  selfrl::io::save_safetensors_checkpoint(dir.path(), t);
+  return dir.path();
+}
+}  // namespace
+
+TEST(CausalLM, MissingTensorIsNamed) {
+  selfrl::test::TempDir dir;
+  auto path = tampered(dir, tiny_model("llama"), [](selfrl::io::NamedTensors& t) {
+    t.erase(std::remove_if(t.begin(), t.end(), [](auto& p) { return p.first == "model.layers.1.mlp.up_proj.weight"; }), t.end());
+  });
+  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(path), "1 missing tensors", "model.layers.1.mlp.up_proj.weight [48, 32]", path);
+}
+
+TEST(CausalLM, UnexpectedTensorIsNamed) {
+  selfrl::test::TempDir dir;
+  auto path = tampered(dir, tiny_model("llama"), [](selfrl::io::NamedTensors& t) {
+    t.emplace_back("model.layers.2.mlp.up_proj.weight", torch::zeros({48, 32}));
+  });
+  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(path), "unexpected tensors", "model.layers.2.mlp.up_proj.weight",
+                      "model.safetensors");
+}
+
+TEST(CausalLM, MisShapedTensorIsNamed) {
+  selfrl::test::TempDir dir;
+  auto path = tampered(dir, tiny_model("qwen3"), [](selfrl::io::NamedTensors& t) {
+    for (auto& [n, x] : t)
+      if (n == "model.layers.0.self_attn.k_proj.weight") x = torch::zeros({16, 32});
+  });
+  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(path), "model.layers.0.self_attn.k_proj.weight",
+                      "expected shape [32, 32], got [16, 32]", "model.safetensors");
+}
+
+TEST(CausalLM, TiedCheckpointMayCarryLmHead) {
+  selfrl::test::TempDir dir;
+  auto m = tiny_model("tied");
+  auto path = tampered(dir, m, [](selfrl::io::NamedTensors& t) { t.emplace_back("lm_head.weight", t[0].second); });
+  auto back = CausalLM::from_pretrained(path);
+  EXPECT_TRUE(torch::equal(back->lm_head_weight(), m->lm_head_weight()));
+}
+
+TEST(CausalLM, RejectsBadMaskShape) {
+  auto m = tiny_model("llama");
+  ForwardOptions fo;
+  fo.attention_mask = torch::ones({1, 3}, torch::kLong);
+  EXPECT_SELFRL_ERROR(m->forward(torch::tensor({{1, 2}}, torch::kLong), fo), "attention_mask must be [1, 2]");
+}
