@@ -1,0 +1,99 @@
+// DPOTrainer (see selfrl/trainers/dpo_trainer.h).
+#include "selfrl/trainers/dpo_trainer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "selfrl/core/error.h"
+#include "selfrl/trainers/sequence_batch.h"
+
+namespace selfrl::trainers {
+namespace {
+
+// Summed completion log-probs and token counts for rows of (prompt, completion).
+std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk) {
+  const auto stats = completion_token_stats(m, b, 1.0, false, chunk);
+  const auto mask = b.completion_mask.to(stats.logprobs.device());
+  return {(stats.logprobs * mask).sum(1), mask.sum(1)};
+}
+
+}  // namespace
+
+DPOTrainer::DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<model::CausalLM> ref, DPOConfig config)
+    : policy_(std::move(policy)), ref_(std::move(ref)), cfg_(std::move(config)) {
+  SELFRL_CHECK(policy_ != nullptr, "DPOTrainer: no policy model");
+  if (!cfg_.scpo) validate(cfg_.loss);
+  if (!ref_ && !cfg_.loss.reference_free) ref_ = clone_model(*policy_);
+  std::vector<torch::Tensor> params;
+  for (auto& p : policy_->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer);
+  if (!cfg_.output_dir.empty()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
+  const auto& c = policy_->config();
+  pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
+}
+
+metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
+  SELFRL_CHECK(!pairs.empty(), "DPOTrainer::step: no pairs");
+  const int64_t n = static_cast<int64_t>(pairs.size());
+  const int64_t micro = std::max<int64_t>(1, cfg_.per_device_train_batch_size);
+  policy_->train();
+  double loss = 0, chosen = 0, rejected = 0, margins = 0, acc = 0;
+  bool finite = true;
+  for (int64_t b0 = 0; b0 < n; b0 += micro) {
+    const int64_t b1 = std::min(n, b0 + micro);
+    std::vector<std::vector<int64_t>> prompts, completions;
+    std::vector<double> weights;
+    for (int64_t i = b0; i < b1; ++i) {  // chosen rows first, then rejected rows
+      prompts.push_back(pairs[i].prompt_ids);
+      completions.push_back(pairs[i].chosen_ids);
+      weights.push_back(pairs[i].weight);
+    }
+    for (int64_t i = b0; i < b1; ++i) {
+      prompts.push_back(pairs[i].prompt_ids);
+      completions.push_back(pairs[i].rejected_ids);
+    }
+    const auto batch = pack_sequences(prompts, completions, pad_id_);
+    const int64_t k = b1 - b0;
+    auto [lp, len] = sequence_logps(*policy_, batch, 1024);
+    PreferenceBatch pb;
+    pb.chosen_logps = lp.slice(0, 0, k);
+    pb.rejected_logps = lp.slice(0, k, 2 * k);
+    pb.chosen_lengths = len.slice(0, 0, k);
+    pb.rejected_lengths = len.slice(0, k, 2 * k);
+    if (ref_) {
+      torch::NoGradGuard no_grad;
+      auto [rlp, rlen] = sequence_logps(*ref_, batch, 1024);
+      pb.ref_chosen_logps = rlp.slice(0, 0, k);
+      pb.ref_rejected_logps = rlp.slice(0, k, 2 * k);
+    }
+    const auto out = cfg_.scpo ? scpo_loss(pb, torch::tensor(weights, torch::kFloat).to(lp.device()), cfg_.loss.beta,
+                                           cfg_.scpo_alpha)
+                               : dpo_loss(pb, cfg_.loss);
+    const double share = static_cast<double>(k) / static_cast<double>(n);  // mean over all pairs
+    const auto l = out.loss * share;
+    const double lv = l.item<double>();
+    finite = finite && std::isfinite(lv);
+    if (std::isfinite(lv)) l.backward();
+    loss += lv;
+    chosen += out.rewards_chosen * share;
+    rejected += out.rewards_rejected * share;
+    margins += out.rewards_margins * share;
+    acc += out.rewards_accuracies * share;
+  }
+  const StepReport rep = optimizer_->step(finite);
+  metrics::Scalars m{{"loss", loss},
+                     {"grad_norm", rep.grad_norm},
+                     {"learning_rate", rep.learning_rate},
+                     {"rewards/chosen", chosen},
+                     {"rewards/rejected", rejected},
+                     {"rewards/margins", margins},
+                     {"rewards/accuracies", acc},
+                     {"skipped_steps", static_cast<double>(optimizer_->steps_skipped())}};
+  if (logger_) logger_->log(step_, m);
+  ++step_;
+  return m;
+}
+
+}  // namespace selfrl::trainers

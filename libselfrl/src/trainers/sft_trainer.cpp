@@ -1,0 +1,93 @@
+// SFTTrainer (see selfrl/trainers/sft_trainer.h).
+#include "selfrl/trainers/sft_trainer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "selfrl/core/error.h"
+#include "selfrl/core/seed.h"
+#include "selfrl/trainers/preference_loss.h"
+#include "selfrl/trainers/sequence_batch.h"
+
+namespace selfrl::trainers {
+
+SFTTrainer::SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config)
+    : policy_(std::move(policy)), cfg_(std::move(config)) {
+  SELFRL_CHECK(policy_ != nullptr, "SFTTrainer: no model");
+  SELFRL_CHECK(cfg_.per_device_train_batch_size >= 1 && cfg_.gradient_accumulation_steps >= 1,
+               "SFTTrainer: batch size and gradient_accumulation_steps must be >= 1");
+  std::vector<torch::Tensor> params;
+  for (auto& p : policy_->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer);
+  if (!cfg_.output_dir.empty()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
+  const auto& c = policy_->config();
+  pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
+}
+
+int64_t SFTTrainer::steps_for(size_t n, const SFTConfig& cfg) {
+  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps;
+  return cfg.num_train_epochs * ((static_cast<int64_t>(n) + per_step - 1) / per_step);
+}
+
+metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
+  SELFRL_CHECK(!examples.empty(), "SFTTrainer::step: empty batch");
+  std::vector<std::vector<int64_t>> prompts, completions;
+  for (const auto& e : examples) {
+    SELFRL_CHECK(!e.completion_ids.empty(), "SFTTrainer: an example has an empty completion");
+    prompts.push_back(e.prompt_ids);
+    completions.push_back(e.completion_ids);
+  }
+  const auto batch = pack_sequences(prompts, completions, pad_id_);
+  const double num_items = batch.completion_mask.sum().item<double>();
+  const int64_t n = batch.input_ids.size(0);
+  const int64_t micro = cfg_.per_device_train_batch_size;
+  policy_->train();
+  double loss = 0, correct = 0;
+  bool finite = true;
+  for (int64_t b0 = 0; b0 < n; b0 += micro) {
+    const auto mb = slice_rows(batch, b0, std::min(n, b0 + micro));
+    const auto stats = completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size);
+    const auto mask = mb.completion_mask.to(stats.logprobs.device());
+    const auto l = sft_loss(stats.logprobs, mask, num_items);
+    const double lv = l.item<double>();
+    finite = finite && std::isfinite(lv);
+    if (std::isfinite(lv)) l.backward();
+    loss += lv;
+    // A token is "correct" when its log-prob exceeds log ½: it is certainly the argmax.
+    correct += ((stats.logprobs.detach() > std::log(0.5)).to(torch::kFloat) * mask).sum().item<double>();
+  }
+  const StepReport rep = optimizer_->step(finite);
+  metrics::Scalars m{{"loss", loss},
+                     {"grad_norm", rep.grad_norm},
+                     {"learning_rate", rep.learning_rate},
+                     {"num_tokens", num_items},
+                     {"mean_token_accuracy", correct / std::max(1.0, num_items)},
+                     {"skipped_steps", static_cast<double>(optimizer_->steps_skipped())}};
+  if (logger_) logger_->log(step_, m);
+  ++step_;
+  return m;
+}
+
+std::vector<metrics::Scalars> SFTTrainer::train(const std::vector<SFTExample>& data) {
+  SELFRL_CHECK(!data.empty(), "SFTTrainer::train: the dataset is empty");
+  std::vector<metrics::Scalars> out;
+  const size_t per_step = static_cast<size_t>(cfg_.per_device_train_batch_size * cfg_.gradient_accumulation_steps);
+  for (int64_t epoch = 0; epoch < cfg_.num_train_epochs; ++epoch) {
+    std::vector<size_t> order(data.size());
+    std::iota(order.begin(), order.end(), 0);
+    auto rng = make_engine(cfg_.seed, {static_cast<uint64_t>(epoch)});
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i = 0; i < order.size(); i += per_step) {
+      std::vector<SFTExample> batch;
+      for (size_t k = i; k < std::min(order.size(), i + per_step); ++k) batch.push_back(data[order[k]]);
+      out.push_back(step(batch));
+    }
+  }
+  return out;
+}
+
+}  // namespace selfrl::trainers
