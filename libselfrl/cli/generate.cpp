@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "inputs.h"
+#include "selfrl/tokenizer/tokenizer.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/generation/rollout_engine.h"
@@ -14,18 +16,20 @@
 
 namespace selfrl::cli {
 
-std::vector<std::vector<int64_t>> read_input_ids(const std::string& path, const io::ModelConfig& cfg,
-                                                 int64_t min_length, int64_t length_limit);
-
 namespace {
 
 int run_generate(const std::vector<std::string>& args) {
   ArgParser p("selfrl generate",
-              "Generate completions for each {\"input_ids\": [...]} line; writes one "
-              "{\"completions\": [{\"token_ids\", \"logprobs\", \"finish_reason\"}, ...]} line per input. "
-              "--temperature 0 is greedy.");
+              "Generate completions for each {\"input_ids\": [...]} or {\"prompt\": \"...\"} line; writes one "
+              "{\"completions\": [{\"token_ids\", \"logprobs\", \"finish_reason\"[, \"text\"]}, ...]} line per "
+              "input. --temperature 0 is greedy.");
   p.option("--model", "DIR", "Hugging Face model directory (config.json + safetensors)");
-  p.option("--in", "FILE", "JSONL of {\"input_ids\": [...]}");
+  p.option("--in", "FILE", "JSONL of {\"input_ids\": [...]} or {\"prompt\": \"text\"}");
+  p.option("--tokenizer", "DIR", "tokenizer directory for \"prompt\" lines and completion text (default: --model "
+           "when it holds tokenizer files)");
+  p.flag("--chat", "render each prompt as a user message through the chat template, with the generation prompt");
+  p.option("--chat-format", "NAME", "built-in chat format when the tokenizer has no template: chatml, llama3, plain");
+  p.flag("--add-special-tokens", "apply the tokenizer's post-processor to prompts (e.g. Llama-2's <s>); not with --chat");
   p.option("--out", "FILE", "output JSONL ('-' = stdout)", "-");
   p.option("--num-samples", "G", "completions per prompt", "1");
   p.option("--max-new-tokens", "N", "maximum tokens per completion", "128");
@@ -45,7 +49,31 @@ int run_generate(const std::vector<std::string>& args) {
   const std::string dir = p.get("--model");
   auto model = model::CausalLM::from_pretrained(dir, parse_device(p.get("--device")), parse_dtype(p.get("--dtype")));
   const auto& cfg = model->config();
-  const auto prompts = read_input_ids(p.get("--in"), cfg, 1, cfg.max_position_embeddings - 1);
+
+  // The tokenizer: explicit, or the model directory's own when it has one.
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  if (p.has("--tokenizer")) {
+    tok = tokenizer::Tokenizer::from_pretrained(p.get("--tokenizer"));
+  } else if (tokenizer::has_tokenizer_files(dir)) {
+    tok = tokenizer::Tokenizer::from_pretrained(dir);
+  }
+  const bool chat = p.get_flag("--chat");
+  if ((chat || p.get_flag("--add-special-tokens")) && !tok) {
+    throw Error("--chat and --add-special-tokens need a tokenizer, and " + dir + " has none")
+        .hint("pass --tokenizer DIR (a directory with tokenizer.json or tokenizer.model)");
+  }
+  TextEncoder encode_prompt;
+  if (tok) {
+    const std::string chat_format = p.get_opt("--chat-format").value_or("");
+    const bool add_special = p.get_flag("--add-special-tokens");
+    encode_prompt = [&, chat_format, chat, add_special](const std::string& text) {
+      // A chat template already holds the special tokens (bos included): none are added again.
+      const auto ids = chat ? tok->encode(tok->apply_chat_template({{"user", text}}, true, chat_format), false)
+                            : tok->encode(text, add_special);
+      return std::vector<int64_t>(ids.begin(), ids.end());
+    };
+  }
+  const auto prompts = read_input_ids(p.get("--in"), cfg, 1, cfg.max_position_embeddings - 1, encode_prompt);
 
   generation::SamplingParams sp;
   sp.num_samples = p.get_int("--num-samples");
@@ -68,6 +96,14 @@ int run_generate(const std::vector<std::string>& args) {
     nlohmann::json completions = nlohmann::json::array();
     for (const auto& c : r.completions) {
       nlohmann::json j = {{"token_ids", c.token_ids}, {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}};
+      if (tok) {
+        // Models often have more embedding rows than the tokenizer has tokens (Qwen: 151,936 vs
+        // 151,665); like HF tokenizers' decode, ids the tokenizer does not know are skipped.
+        std::vector<int> known;
+        for (int64_t id : c.token_ids)
+          if (id < tok->vocab_size()) known.push_back(static_cast<int>(id));
+        j["text"] = tok->decode(known, true);
+      }
       if (stats) {
         j["raw_logprobs"] = c.raw_logprobs;
         j["entropy"] = c.entropy;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "inputs.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/io/jsonl.h"
@@ -16,16 +17,32 @@
 
 namespace selfrl::cli {
 
-// Shared with generate.cpp: reads `{"input_ids": [...]}` records, checking every id, and the
-// length against max_position_embeddings; errors name "path:line".
 std::vector<std::vector<int64_t>> read_input_ids(const std::string& path, const io::ModelConfig& cfg,
-                                                 int64_t min_length, int64_t length_limit) {
+                                                 int64_t min_length, int64_t length_limit,
+                                                 const TextEncoder& encode_prompt) {
   io::JsonlReader reader(path);
   std::vector<std::vector<int64_t>> out;
   nlohmann::json rec;
   while (reader.next(rec)) {
-    if (!rec.contains("input_ids") || !rec["input_ids"].is_array()) {
-      throw Error("record has no \"input_ids\" list").at(reader.where()).hint("each line must be {\"input_ids\": [int, ...]}");
+    const bool has_ids = rec.contains("input_ids") && rec["input_ids"].is_array();
+    if (!has_ids && encode_prompt && rec.contains("prompt")) {
+      if (!rec["prompt"].is_string()) throw Error("\"prompt\" must be a string").at(reader.where());
+      try {
+        rec["input_ids"] = encode_prompt(rec["prompt"].get<std::string>());
+      } catch (Error& e) {
+        throw e.at(reader.where());
+      }
+    } else if (!has_ids && rec.contains("prompt")) {
+      throw Error("this line has a \"prompt\" text but there is no tokenizer to encode it")
+          .at(reader.where())
+          .hint("give token ids ({\"input_ids\": [...]}), or a tokenizer (selfrl generate --tokenizer DIR, or a "
+                "model directory holding tokenizer.json / tokenizer.model)");
+    } else if (!has_ids) {
+      throw Error(encode_prompt ? "record has neither an \"input_ids\" list nor a \"prompt\" string"
+                                : "record has no \"input_ids\" list")
+          .at(reader.where())
+          .hint(encode_prompt ? "each line must be {\"input_ids\": [int, ...]} or {\"prompt\": \"...\"}"
+                              : "each line must be {\"input_ids\": [int, ...]}");
     }
     std::vector<int64_t> ids;
     for (const auto& v : rec["input_ids"]) {

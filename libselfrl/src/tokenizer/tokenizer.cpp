@@ -94,6 +94,10 @@ void Tokenizer::resolve_special_ids() {
   if (config_.pad_token) pad_id_ = resolve(config_.pad_token);
 }
 
+bool has_tokenizer_files(const std::string& dir) {
+  return fs::exists(dir + "/tokenizer.json") || fs::exists(dir + "/tokenizer.model");
+}
+
 std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw Error("tokenizer directory does not exist").at(dir).hint("pass a model directory holding tokenizer.json or tokenizer.model");

@@ -4,6 +4,7 @@
 // CLI's errors for bad input files.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 #include "selfrl/io/jsonl.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/model/token_logprobs.h"
+#include "selfrl/tokenizer/sentencepiece_tokenizer.h"
+#include "selfrl/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 using nlohmann::json;
@@ -205,4 +208,45 @@ TEST(ModelCli, BadInputsNameFileAndLine) {
   auto r = run_command(selfrl_cli() + " logprobs --model " + dir.file("nope") + " --in " + dir.file("oov.jsonl"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("nope"), std::string::npos) << r.output;
+}
+
+TEST(ModelCli, GenerateAcceptsPromptTextThroughTheTokenizer) {
+  TempDir dir;
+  must_run(reference() + " make-model --arch llama --seed 2 --out " + dir.file("m"));
+  std::vector<std::string> lines;
+  for (int a = 0; a < 40; ++a)
+    for (int b = 0; b < 10; ++b) lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
+  selfrl::tokenizer::SentencePieceTrainOptions opt;
+  opt.vocab_size = 40;  // < the model's 97 ids
+  std::filesystem::copy_file(selfrl::tokenizer::train_sentencepiece(lines, dir.file("tok"), opt), dir.file("m/tokenizer.model"));
+  auto tok = selfrl::tokenizer::Tokenizer::from_pretrained(dir.file("m"));
+
+  // The same prompt as text and as the ids our tokenizer gives: identical greedy completions.
+  const std::string text = "12 + 7 =";
+  const auto ids = tok->encode(text, false);
+  write_lines(dir.file("text.jsonl"), {json{{"prompt", text}}.dump()});
+  write_lines(dir.file("ids.jsonl"), {json{{"input_ids", ids}}.dump()});
+  const std::string gen = selfrl_cli() + " generate --temperature 0 --max-new-tokens 6 --ignore-eos --model " + dir.file("m");
+  must_run(gen + " --in " + dir.file("text.jsonl") + " --out " + dir.file("a.jsonl"));
+  must_run(gen + " --in " + dir.file("ids.jsonl") + " --out " + dir.file("b.jsonl"));
+  auto a = read(dir.file("a.jsonl")), b = read(dir.file("b.jsonl"));
+  const auto& ca = a[0]["completions"][0];
+  EXPECT_EQ(ca["token_ids"], b[0]["completions"][0]["token_ids"]);
+  std::vector<int> known;  // ids >= the tokenizer's 40 are skipped in the text, as HF does
+  for (int id : ca["token_ids"].get<std::vector<int>>())
+    if (id < tok->vocab_size()) known.push_back(id);
+  EXPECT_EQ(ca["text"], tok->decode(known, true));
+
+  // --chat renders the prompt through a chat format first: a different, longer prompt.
+  must_run(gen + " --chat --chat-format plain --in " + dir.file("text.jsonl") + " --out " + dir.file("c.jsonl"));
+  EXPECT_EQ(read(dir.file("c.jsonl"))[0]["completions"][0]["token_ids"].size(), 6u);
+
+  // Without a tokenizer, a "prompt" line is a clear error naming the line.
+  std::filesystem::remove(dir.file("m/tokenizer.model"));
+  auto r = run_command(gen + " --in " + dir.file("text.jsonl"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("text.jsonl:1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"prompt\""), std::string::npos) << r.output;
+  r = run_command(gen + " --chat --in " + dir.file("text.jsonl"));
+  EXPECT_NE(r.output.find("--tokenizer"), std::string::npos) << r.output;
 }

@@ -68,6 +68,9 @@ class Tokenizer {
   std::optional<int> bos_id_, eos_id_, pad_id_;
 };
 
+// Whether `dir` holds tokenizer.json or tokenizer.model (what from_pretrained needs).
+bool has_tokenizer_files(const std::string& dir);
+
 // Reads tokenizer_config.json and special_tokens_map.json of `dir` (absent files: defaults).
 TokenizerConfig read_tokenizer_config(const std::string& dir);
 
