@@ -1,7 +1,7 @@
 // Rollout throughput: prefill and decode tokens/s of RolloutEngine for a ~25M-parameter
 // Llama (hidden 512, 8 layers, 8 heads, intermediate 1408, vocab 8192) at a given batch size,
 // and the process's peak RSS. benchmarks/python/rollout_baseline.py is the same measurement
-// for a plain PyTorch loop; docs/benchmarks_model.md has the commands and results.
+// for a plain PyTorch loop; docs/benchmarks.md has the commands and results.
 //
 //   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
 //

@@ -1,0 +1,81 @@
+// Where a GRPO step's time goes: generation / scoring / log-probs / update, from the trainer's
+// own time/* metrics, for a tiny-recipe-sized setup (the scale the CPU demo trains at): a
+// Llama of hidden 256, 4 layers, vocab 512; 8 prompts × num_generations 8, up to 32 new tokens;
+// consensus reward (last number of the completion), beta 0, μ = 1.
+//
+//   bench_grpo_step [--prompts 8] [--generations 8] [--max-new 32] [--runs 5] [--threads 2] [--beta 0]
+//
+// Prints the median of each time/* metric over --runs steps after one warm-up step.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include "selfrl/model/causal_lm.h"
+#include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/trainers/grpo_trainer.h"
+
+int main(int argc, char** argv) {
+  int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2;
+  double beta = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--beta") {
+      beta = std::stod(argv[i + 1]);
+      continue;
+    }
+    const int64_t v = std::stoll(argv[i + 1]);
+    if (a == "--prompts") prompts = v;
+    else if (a == "--generations") generations = v;
+    else if (a == "--max-new") max_new = v;
+    else if (a == "--runs") runs = v;
+    else if (a == "--threads") threads = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 512},
+                      {"hidden_size", 256}, {"intermediate_size", 704}, {"num_hidden_layers", 4},
+                      {"num_attention_heads", 4}, {"num_key_value_heads", 4}, {"max_position_embeddings", 256},
+                      {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", true}};
+  auto model = selfrl::model::CausalLM::from_config(selfrl::io::ModelConfig::from_json(j), 0);
+  int64_t params = 0;
+  for (const auto& p : model->parameters()) params += p.numel();
+
+  selfrl::rewards::RewardPipeline rewards;
+  rewards.add(selfrl::rewards::make_consensus_reward(selfrl::rewards::AnswerExtractor::create("last_number")));
+  selfrl::trainers::GRPOConfig cfg;
+  cfg.num_generations = generations;
+  cfg.max_completion_length = max_new;
+  cfg.generation_batch_size = prompts * generations;
+  cfg.loss.beta = beta;
+  cfg.optimizer.learning_rate = 1e-5;
+  cfg.optimizer.total_steps = runs + 1;
+  selfrl::trainers::GRPOTrainer trainer(model, std::move(rewards), cfg);
+  std::vector<selfrl::trainers::PromptExample> batch(prompts);
+  for (int64_t p = 0; p < prompts; ++p)
+    for (int64_t t = 0; t < 12; ++t) batch[p].prompt_ids.push_back((p * 37 + t * 11) % 512);
+
+  std::map<std::string, std::vector<double>> times;
+  for (int64_t r = 0; r < runs + 1; ++r) {
+    const auto res = trainer.step(batch);
+    if (r == 0) continue;
+    for (const auto& [k, v] : res.metrics)
+      if (k.rfind("time/", 0) == 0 || k == "completions/mean_length") times[k].push_back(v);
+  }
+  nlohmann::json out = {{"bench", "grpo_step"}, {"params", params}, {"prompts", prompts},
+                        {"num_generations", generations}, {"max_completion_length", max_new},
+                        {"threads", threads}, {"beta", beta}, {"runs", runs}};
+  for (auto& [k, v] : times) {
+    std::sort(v.begin(), v.end());
+    out[k] = v[v.size() / 2];
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
