@@ -4,11 +4,14 @@
 #include <cmath>
 
 #include "selfrl/core/logging.h"
+#include "selfrl/dist/world.h"
 
 namespace selfrl::trainers {
 
-TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const OptimizerConfig& cfg)
-    : params_(std::move(params)), max_grad_norm_(cfg.max_grad_norm) {
+TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const OptimizerConfig& cfg,
+                                     std::shared_ptr<dist::World> world)
+    : params_(std::move(params)), max_grad_norm_(cfg.max_grad_norm), world_(std::move(world)) {
+  if (world_ && !world_->distributed()) world_.reset();
   schedule_ = LrSchedule{cfg.lr_scheduler_type, cfg.learning_rate, cfg.warmup_steps, std::max<int64_t>(1, cfg.total_steps)};
   torch::optim::AdamWOptions o(cfg.learning_rate);
   o.betas({cfg.adam_beta1, cfg.adam_beta2}).eps(cfg.adam_epsilon).weight_decay(cfg.weight_decay);
@@ -24,6 +27,19 @@ void TrainingOptimizer::zero_grad() {
 StepReport TrainingOptimizer::step(bool loss_finite) {
   StepReport r;
   r.learning_rate = schedule_.at(step_);
+  if (world_) {
+    // One collective for every gradient plus the "some rank saw a non-finite loss" flag. Ranks
+    // that did not backward (or skipped) contribute zeros, so every rank takes part.
+    std::vector<torch::Tensor> bufs;
+    for (auto& p : params_) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      bufs.push_back(p.grad());
+    }
+    bufs.push_back(torch::full({1}, loss_finite ? 0.0 : 1.0, params_.empty() ? torch::TensorOptions(torch::kFloat)
+                                                                           : params_[0].options()));
+    world_->all_reduce_sum(bufs, "gradient all-reduce");
+    loss_finite = bufs.back().item<double>() == 0.0;
+  }
   // Total L2 norm over all gradients, as torch.nn.utils.clip_grad_norm_.
   double sq = 0;
   for (const auto& p : params_) {
