@@ -70,6 +70,7 @@ int run_selftest(const std::vector<std::string>& args) {
   p.option("--scale-rewards", "S", "GRPO scale_rewards", "group");
   p.option("--top-k", "K", "GRPO sampling top_k (1: the same rollouts whatever the seed)", "0");
   p.option("--seed", "S", "run seed", "7");
+  p.option("--zero", "STAGE", "0, or 1 for AdamW moments sharded over the ranks (ZeRO-1)", "0");
   p.option("--out", "DIR", "output directory (losses.json, final.safetensors, checkpoints)");
   p.option("--save-every", "K", "checkpoint every K steps (0: never)", "0");
   p.option("--keep-last", "K", "checkpoints to keep", "2");
@@ -103,6 +104,7 @@ int run_selftest(const std::vector<std::string>& args) {
   oc.max_grad_norm = 1.0;
   oc.warmup_steps = 1;
   oc.total_steps = steps;
+  oc.zero_stage = static_cast<int>(p.get_int("--zero"));
 
   std::unique_ptr<trainers::SFTTrainer> sft;
   std::unique_ptr<trainers::GRPOTrainer> grpo;

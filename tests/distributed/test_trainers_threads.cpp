@@ -106,6 +106,43 @@ TEST(ThreadRanks, SftTrainShardsTheGlobalBatch) {
   }
 }
 
+TEST(ThreadRanks, Zero1ShardsTheMomentsAndMatchesOneProcess) {
+  auto rng = make_engine(6, {3});
+  std::vector<SFTExample> data;
+  for (int i = 0; i < 8; ++i) data.push_back({ids(rng, 3), ids(rng, 1 + i % 4)});
+  SFTConfig cfg;
+  cfg.optimizer = opt_cfg();
+  cfg.per_device_train_batch_size = 4;
+  auto one_model = test::tiny_model("qwen2", 1);
+  SFTTrainer one(one_model, cfg);
+  one.train(data);
+  const size_t num_params = one_model->parameters().size();
+
+  const int port = free_port();
+  std::vector<std::shared_ptr<model::CausalLM>> models{test::tiny_model("qwen2", 1), test::tiny_model("qwen2", 1)};
+  std::vector<std::future<std::pair<size_t, double>>> fs;
+  for (int r = 0; r < 2; ++r) {
+    fs.push_back(std::async(std::launch::async, [&, r] {
+      auto w = thread_world(r, 2, port);
+      SFTConfig c = cfg;
+      c.per_device_train_batch_size = 2;
+      c.optimizer.zero_stage = 1;
+      SFTTrainer t(models[r], c, w);
+      t.train(data);
+      return std::make_pair(t.optimizer().adamw().state().size(), max_diff(*models[r], *one_model));
+    }));
+  }
+  size_t states = 0;
+  for (auto& f : fs) {
+    const auto [n, diff] = f.get();
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, num_params);  // only this rank's share
+    states += n;
+    EXPECT_LE(diff, 1e-5);
+  }
+  EXPECT_EQ(states, num_params);
+}
+
 TEST(ThreadRanks, DpoStepMatchesOneProcess) {
   auto rng = make_engine(9, {2});
   std::vector<PreferencePair> pairs;

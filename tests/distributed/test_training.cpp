@@ -93,6 +93,28 @@ TEST(DataParallel, SftTwoRanksMatchOneProcess) {
   EXPECT_LT(l.back(), l.front());  // it does learn
 }
 
+TEST(Zero1, MatchesPlainDataParallelBitForBitAndResumes) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir t;
+  const std::string args = "--trainer sft --steps 6 --global-batch 8 --save-every 2";
+  auto plain = run_mpi(2, args + " --out " + t.file("plain"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  auto zero = run_mpi(2, args + " --zero 1 --out " + t.file("zero"));
+  ASSERT_EQ(zero.exit_code, 0) << zero.output;
+  // AdamW is elementwise: the owner of a parameter computes exactly what every rank computes
+  // without sharding.
+  EXPECT_EQ(read_losses(t.file("plain")), read_losses(t.file("zero")));
+  EXPECT_EQ(file_bytes(t.file("plain") + "/final.safetensors"), file_bytes(t.file("zero") + "/final.safetensors"));
+  // The checkpoint holds every rank's share of the moments, as without sharding.
+  EXPECT_EQ(file_bytes(t.file("plain") + "/checkpoint-6/optimizer.safetensors"),
+            file_bytes(t.file("zero") + "/checkpoint-6/optimizer.safetensors"));
+  auto killed = run_mpi(2, args + " --zero 1 --kill-self-at-step 2 --out " + t.file("killed"));
+  ASSERT_NE(killed.exit_code, 0);
+  auto resumed = run_mpi(2, args + " --zero 1 --resume --out " + t.file("killed"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(file_bytes(t.file("zero") + "/final.safetensors"), file_bytes(t.file("killed") + "/final.safetensors"));
+}
+
 class GrpoParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GrpoParity, TwoRanksMatchOneProcess) {

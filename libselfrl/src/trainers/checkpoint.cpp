@@ -69,6 +69,63 @@ void set_rng_state_cpu(const torch::Tensor& state) {
   gen.set_state(state.clone());
 }
 
+// One parameter's AdamW state (undefined tensors: no step taken yet).
+struct Moments {
+  torch::Tensor exp_avg, exp_avg_sq;
+  int64_t step = 0;
+};
+
+// Every parameter's moments, on rank 0 (the other ranks get what they own). With ZeRO-1 each
+// owner broadcasts its share, owner by owner, and rank 0 keeps a CPU copy.
+std::vector<Moments> gather_moments(trainers::TrainingOptimizer& optimizer, dist::World* world) {
+  const auto& params = optimizer.params();
+  auto& state = optimizer.adamw().state();
+  std::vector<Moments> out(params.size());
+  auto local = [&](size_t i) -> const torch::optim::AdamWParamState* {
+    auto st = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+    return st == state.end() ? nullptr : &static_cast<const torch::optim::AdamWParamState&>(*st->second);
+  };
+  if (!optimizer.sharded()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (const auto* s = local(i)) out[i] = {s->exp_avg(), s->exp_avg_sq(), s->step()};
+    }
+    return out;
+  }
+  const int me = world->rank();
+  std::vector<double> steps(params.size(), 0.0);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (optimizer.owner_of(i) == me) {
+      if (const auto* s = local(i)) steps[i] = static_cast<double>(s->step());
+    }
+  }
+  steps = world->all_reduce_sum(steps, "checkpoint ZeRO-1 step counts");
+  for (int r = 0; r < world->size(); ++r) {
+    std::vector<torch::Tensor> parts;
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (optimizer.owner_of(i) != r || steps[i] == 0) continue;
+      idx.push_back(i);
+      const auto* s = r == me ? local(i) : nullptr;
+      parts.push_back(s ? s->exp_avg().reshape({-1}) : torch::zeros({params[i].numel()}, params[i].options()));
+      parts.push_back(s ? s->exp_avg_sq().reshape({-1}) : torch::zeros({params[i].numel()}, params[i].options()));
+    }
+    if (parts.empty()) continue;
+    std::vector<torch::Tensor> flat{torch::cat(parts)};
+    world->broadcast(flat, r, "checkpoint ZeRO-1 moments of rank " + std::to_string(r));
+    if (me != 0) continue;
+    const auto host = flat[0].cpu();
+    int64_t off = 0;
+    for (size_t i : idx) {
+      const int64_t n = params[i].numel();
+      out[i].exp_avg = host.slice(0, off, off + n).view(params[i].sizes()).clone();
+      out[i].exp_avg_sq = host.slice(0, off + n, off + 2 * n).view(params[i].sizes()).clone();
+      out[i].step = static_cast<int64_t>(steps[i]);
+      off += 2 * n;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string save(const std::string& output_dir, const model::CausalLM& model, trainers::TrainingOptimizer& optimizer,
@@ -92,6 +149,7 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
     all_cuda = dist ? world->all_gather(s, "checkpoint CUDA RNG states").view({size, -1}) : s.view({1, -1});
   }
 #endif
+  const std::vector<Moments> adam = gather_moments(optimizer, world);
   const fs::path final_dir = fs::path(output_dir) / ("checkpoint-" + std::to_string(state.step));
   if (rank == 0) {
     fs::create_directories(output_dir);
@@ -111,16 +169,15 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
     const auto names = param_names(model);
     io::NamedTensors moments;
     nlohmann::json adam_steps = nlohmann::json::object();
-    auto& adam_state = optimizer.adamw().state();
-    for (const auto& p : optimizer.params()) {
-      auto it = names.find(p.unsafeGetTensorImpl());
+    const auto& params = optimizer.params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto it = names.find(params[i].unsafeGetTensorImpl());
       SELFRL_CHECK(it != names.end(), "checkpoint::save: an optimizer parameter is not a parameter of the model");
-      auto st = adam_state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (st == adam_state.end()) continue;  // no step taken yet
-      auto& s = static_cast<torch::optim::AdamWParamState&>(*st->second);
-      moments.emplace_back(it->second + ".exp_avg", s.exp_avg());
-      moments.emplace_back(it->second + ".exp_avg_sq", s.exp_avg_sq());
-      adam_steps[it->second] = s.step();
+      const auto& m = adam[i];
+      if (!m.exp_avg.defined()) continue;  // no step taken yet
+      moments.emplace_back(it->second + ".exp_avg", m.exp_avg);
+      moments.emplace_back(it->second + ".exp_avg_sq", m.exp_avg_sq);
+      adam_steps[it->second] = m.step;
     }
     io::save_safetensors((tmp / "optimizer.safetensors").string(), moments, {{"format", "selfrl-adamw"}});
 
@@ -267,10 +324,13 @@ TrainerState load(const std::string& dir, model::CausalLM& model, trainers::Trai
     const auto opt = io::SafeTensorsFile::open((fs::path(dir) / "optimizer.safetensors").string());
     const auto& steps = ts.at("optimizer").at("adam_steps");
     auto& adam_state = optimizer.adamw().state();
-    for (const auto& p : optimizer.params()) {
+    const auto& params = optimizer.params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& p = params[i];
       const auto it = names.find(p.unsafeGetTensorImpl());
       SELFRL_CHECK(it != names.end(), "checkpoint::load: an optimizer parameter is not a parameter of the model");
       if (!steps.contains(it->second)) continue;  // saved before its first step
+      if (optimizer.sharded() && optimizer.owner_of(i) != rank) continue;  // ZeRO-1: another rank's share
       auto s = std::make_unique<torch::optim::AdamWParamState>();
       s->step(steps.at(it->second).get<int64_t>());
       s->exp_avg(opt.tensor(it->second + ".exp_avg").to(p.device(), p.scalar_type()).clone());

@@ -29,6 +29,10 @@ struct OptimizerConfig {
   LrSchedulerType lr_scheduler_type = LrSchedulerType::kLinear;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
+  // 1: ZeRO-1 — with a distributed world each rank keeps the AdamW moments of its own
+  // contiguous share of the parameters only, updates that share and broadcasts it (see
+  // docs/distributed.md). 0: every rank keeps all moments. Results are identical either way.
+  int zero_stage = 0;
 };
 
 struct StepReport {
@@ -52,6 +56,9 @@ class TrainingOptimizer {
   const LrSchedule& schedule() const { return schedule_; }
   const std::vector<torch::Tensor>& params() const { return params_; }
   const std::shared_ptr<dist::World>& world() const { return world_; }
+  // ZeRO-1: the rank that owns params()[i]'s moments; -1 when moments are not sharded.
+  int owner_of(size_t i) const { return owner_.empty() ? -1 : owner_[i]; }
+  bool sharded() const { return !owner_.empty(); }
   // Resume: the counters a checkpoint saved (the AdamW moments are restored through adamw()).
   void restore_counters(int64_t steps_taken, int64_t steps_skipped) {
     step_ = steps_taken;
@@ -66,6 +73,9 @@ class TrainingOptimizer {
   int64_t step_ = 0;
   int64_t skipped_ = 0;
   std::shared_ptr<dist::World> world_;
+  std::vector<int> owner_;  // ZeRO-1 owner rank per parameter (empty: not sharded)
+
+  void gather_sharded_params();
 };
 
 }  // namespace selfrl::trainers
