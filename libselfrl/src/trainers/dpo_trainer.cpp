@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "selfrl/core/error.h"
+#include "selfrl/dist/world.h"
 #include "selfrl/trainers/sequence_batch.h"
 
 namespace selfrl::trainers {
@@ -20,23 +21,32 @@ std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const
 
 }  // namespace
 
-DPOTrainer::DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<model::CausalLM> ref, DPOConfig config)
-    : policy_(std::move(policy)), ref_(std::move(ref)), cfg_(std::move(config)) {
+DPOTrainer::DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<model::CausalLM> ref, DPOConfig config,
+                       std::shared_ptr<dist::World> world)
+    : policy_(std::move(policy)), ref_(std::move(ref)), cfg_(std::move(config)), world_(std::move(world)) {
   SELFRL_CHECK(policy_ != nullptr, "DPOTrainer: no policy model");
+  if (world_ && !world_->distributed()) world_.reset();
+  if (world_) {
+    dist::broadcast_module(*world_, *policy_);
+    if (ref_) dist::broadcast_module(*world_, *ref_);
+  }
   if (!cfg_.scpo) validate(cfg_.loss);
   if (!ref_ && !cfg_.loss.reference_free) ref_ = clone_model(*policy_);
   std::vector<torch::Tensor> params;
   for (auto& p : policy_->parameters())
     if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer);
-  if (!cfg_.output_dir.empty()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
+  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
+  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main())) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
   const auto& c = policy_->config();
   pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
 }
 
 metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
-  SELFRL_CHECK(!pairs.empty(), "DPOTrainer::step: no pairs");
+  SELFRL_CHECK(!pairs.empty() || world_, "DPOTrainer::step: no pairs");
+  if (world_) world_->set_step(step_);
   const int64_t n = static_cast<int64_t>(pairs.size());
+  // The mean runs over the global number of pairs.
+  const double global_n = world_ ? world_->all_reduce_sum(static_cast<double>(n), "DPO pair count") : static_cast<double>(n);
   const int64_t micro = std::max<int64_t>(1, cfg_.per_device_train_batch_size);
   policy_->train();
   double loss = 0, chosen = 0, rejected = 0, margins = 0, acc = 0;
@@ -71,7 +81,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     const auto out = cfg_.scpo ? scpo_loss(pb, torch::tensor(weights, torch::kFloat).to(lp.device()), cfg_.loss.beta,
                                            cfg_.scpo_alpha)
                                : dpo_loss(pb, cfg_.loss);
-    const double share = static_cast<double>(k) / static_cast<double>(n);  // mean over all pairs
+    const double share = static_cast<double>(k) / global_n;  // mean over all pairs
     const auto l = out.loss * share;
     const double lv = l.item<double>();
     finite = finite && std::isfinite(lv);
@@ -83,6 +93,10 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     acc += out.rewards_accuracies * share;
   }
   const StepReport rep = optimizer_->step(finite);
+  if (world_) {
+    const auto g = world_->all_reduce_sum({loss, chosen, rejected, margins, acc}, "DPO metrics");
+    loss = g[0], chosen = g[1], rejected = g[2], margins = g[3], acc = g[4];
+  }
   metrics::Scalars m{{"loss", loss},
                      {"grad_norm", rep.grad_norm},
                      {"learning_rate", rep.learning_rate},

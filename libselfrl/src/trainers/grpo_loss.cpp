@@ -30,6 +30,14 @@ ImportanceSamplingLevel parse_importance_sampling_level(const std::string& name)
   throw Error("unknown importance_sampling_level '" + name + "'").hint("use token or sequence");
 }
 
+double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens, int64_t max_completion_length) {
+  switch (type) {
+    case GRPOLossType::kGrpo: return std::max(1.0, num_sequences);
+    case GRPOLossType::kDrGrpo: return std::max(1.0, num_sequences) * static_cast<double>(max_completion_length);
+    default: return std::max(1.0, num_tokens);
+  }
+}
+
 GRPOLossOutput grpo_loss(const GRPOLossInputs& in, const GRPOLossConfig& cfg) {
   SELFRL_CHECK(in.logps.defined() && in.logps.dim() == 2, "grpo_loss: logps must be [B, T]");
   SELFRL_CHECK(in.mask.defined() && in.mask.sizes() == in.logps.sizes(), "grpo_loss: mask must match logps ",
@@ -72,7 +80,12 @@ GRPOLossOutput grpo_loss(const GRPOLossInputs& in, const GRPOLossConfig& cfg) {
 
   const double ga = static_cast<double>(in.gradient_accumulation_steps);
   torch::Tensor loss;
-  switch (cfg.loss_type) {
+  if (in.global_normalizer > 0) {
+    const auto numerator = cfg.loss_type == GRPOLossType::kGrpo
+                               ? ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)).sum()
+                               : (per_token_loss * mask).sum();
+    loss = numerator / in.global_normalizer;
+  } else switch (cfg.loss_type) {
     case GRPOLossType::kGrpo:
       loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)).mean() / ga;
       break;

@@ -12,6 +12,7 @@
 #include "selfrl/core/error.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/dist/world.h"
 #include "selfrl/io/jsonl.h"
 #include "selfrl/trainers/sequence_batch.h"
 
@@ -26,6 +27,10 @@ std::string ids_text(const std::vector<int64_t>& ids) {
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
   return s;
 }
+
+// Entries of the per-step metric reduction before the 3 per reward function (sum, sum of
+// squares, count).
+constexpr size_t kNumReduced = 20;
 
 std::vector<float> row_vector(const torch::Tensor& t, int64_t row, int64_t n) {
   const auto r = t[row].slice(0, 0, n).to(torch::kFloat).contiguous();
@@ -44,9 +49,15 @@ std::pair<double, double> nan_stats(const torch::Tensor& col) {
 }  // namespace
 
 GRPOTrainer::GRPOTrainer(std::shared_ptr<model::CausalLM> policy, rewards::RewardPipeline rewards, GRPOConfig config,
-                         Decoder decode, std::vector<int64_t> eos_token_ids)
-    : policy_(std::move(policy)), rewards_(std::move(rewards)), cfg_(std::move(config)), decode_(std::move(decode)) {
+                         Decoder decode, std::vector<int64_t> eos_token_ids, std::shared_ptr<dist::World> world)
+    : policy_(std::move(policy)),
+      rewards_(std::move(rewards)),
+      cfg_(std::move(config)),
+      decode_(std::move(decode)),
+      world_(std::move(world)) {
   SELFRL_CHECK(policy_ != nullptr, "GRPOTrainer: no policy model");
+  if (world_ && !world_->distributed()) world_.reset();
+  if (world_) dist::broadcast_module(*world_, *policy_);  // before the reference copy
   SELFRL_CHECK(cfg_.num_generations >= 2, "num_generations must be >= 2 for group-relative advantages, got ",
                cfg_.num_generations);
   SELFRL_CHECK(cfg_.num_iterations >= 1, "num_iterations must be >= 1");
@@ -61,14 +72,15 @@ GRPOTrainer::GRPOTrainer(std::shared_ptr<model::CausalLM> policy, rewards::Rewar
   std::vector<torch::Tensor> params;
   for (auto& p : policy_->parameters())
     if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer);
-  if (!cfg_.output_dir.empty()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir);
+  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
+  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main())) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir);
   pad_id_ = policy_->config().pad_token_id.value_or(eo.eos_token_ids.empty() ? 0 : eo.eos_token_ids[0]);
 }
 
 GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
                                  const std::function<std::vector<PromptExample>(int64_t)>& more_prompts) {
   SELFRL_CHECK(!prompts.empty(), "GRPOTrainer::step: no prompts");
+  if (world_) world_->set_step(step_);
   const int64_t G = cfg_.num_generations;
   const auto t_start = Clock::now();
   metrics::Scalars m;
@@ -84,13 +96,32 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   sp.stop_token_ids = cfg_.stop_token_ids;
   double gen_seconds = 0, score_seconds = 0;
   int64_t round = 0;
+  // Request r of the first round samples with derive_seed(derive_seed(seed, {step, 0}), {r})
+  // where r is the prompt's index in the *global* batch (this rank's offset + i): the same
+  // completions whatever the number of ranks, and one process keeps today's seeds. Refill
+  // rounds of dynamic sampling (their count differs between ranks) mix in the rank instead.
+  uint64_t prompt_offset = 0;
+  if (world_) {
+    const auto counts = world_->all_gather(torch::tensor({static_cast<double>(prompts.size())}, torch::kDouble),
+                                           "GRPO prompt offsets");
+    for (int r = 0; r < world_->rank(); ++r) prompt_offset += static_cast<uint64_t>(counts[r].item<double>());
+  }
   auto generate = [&](const std::vector<PromptExample>& batch) {
     const auto t0 = Clock::now();
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : batch) ids.push_back(p.prompt_ids);
-    sp.seed = derive_seed(cfg_.seed, {static_cast<uint64_t>(step_), static_cast<uint64_t>(round++)});
+    const bool first_round = round == 0;
+    sp.seed = world_ && !first_round
+                  ? derive_seed(cfg_.seed, {static_cast<uint64_t>(step_), static_cast<uint64_t>(round),
+                                            static_cast<uint64_t>(world_->rank())})
+                  : derive_seed(cfg_.seed, {static_cast<uint64_t>(step_), static_cast<uint64_t>(round)});
+    ++round;
+    std::vector<uint64_t> request_seeds;
+    if (world_ && first_round) {
+      for (size_t i = 0; i < batch.size(); ++i) request_seeds.push_back(derive_seed(sp.seed, {prompt_offset + i}));
+    }
     policy_->eval();
-    auto out = engine_->generate(ids, sp);
+    auto out = engine_->generate(ids, sp, request_seeds);
     gen_seconds += seconds_since(t0);
     return out;
   };
@@ -146,6 +177,23 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       todo = more_prompts(static_cast<int64_t>(target - kept.size()));
     }
   }
+  if (world_) {
+    // Every rank must take the same path through the collectives below.
+    const double global_kept = world_->all_reduce_sum(static_cast<double>(kept.size()), "GRPO kept groups");
+    if (global_kept > 0 && kept.empty()) {
+      // This rank's groups were all dropped: it still joins the normalizer, the gradient
+      // all-reduce (with zero gradients) and the metrics of the others.
+      if (cfg_.scale_rewards == ScaleRewards::kBatch) world_->all_reduce_sum({0.0, 0.0, 0.0}, "GRPO batch reward std");
+      world_->all_reduce_sum(std::vector<double>(4, 0.0), "GRPO normalizers");
+      for (int64_t it = 0; it < cfg_.num_iterations; ++it) optimizer_->step(true);
+      world_->all_reduce_sum(std::vector<double>(kNumReduced + 3 * rewards_.size(), 0.0), "GRPO metrics");
+      world_->all_gather(torch::tensor({-1e300, -1e300}, torch::kDouble), "GRPO length extrema");
+      ++step_;
+      m["dropped_groups"] = static_cast<double>(dropped_groups);
+      return {m, step_};
+    }
+    if (global_kept == 0) kept.clear();
+  }
   if (kept.empty()) {
     // Every group had zero reward variance even after resampling: nothing to learn from.
     SELFRL_WARN("step " << step_ << ": every group was dropped by dynamic sampling; no update");
@@ -156,7 +204,18 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   }
   const auto t_scored = Clock::now();
   const auto rewards_per_func = torch::cat(reward_rows, 0);
-  const Advantages adv = compute_advantages(rewards_per_func, rewards_.weights(), G, cfg_.scale_rewards);
+  const bool global_batch_std = world_ && cfg_.scale_rewards == ScaleRewards::kBatch;
+  Advantages adv = compute_advantages(rewards_per_func, rewards_.weights(), G,
+                                      global_batch_std ? ScaleRewards::kNone : cfg_.scale_rewards);
+  if (global_batch_std) {
+    // scale_rewards: batch divides by the std of every reward of the global batch (Bessel).
+    const auto r = adv.rewards.masked_select(adv.rewards.isfinite());
+    const auto s = world_->all_reduce_sum({r.sum().item<double>(), r.pow(2).sum().item<double>(),
+                                           static_cast<double>(r.numel())},
+                                          "GRPO batch reward std");
+    const double var = s[2] > 1 ? std::max(0.0, (s[1] - s[0] * s[0] / s[2]) / (s[2] - 1)) : 0.0;
+    adv.advantages = adv.advantages / (std::sqrt(var) + kAdvantageEps);
+  }
 
   // ---- 3. the training batch: one row per completion ---------------------------------------
   std::vector<std::vector<int64_t>> prompt_rows, completion_rows;
@@ -179,7 +238,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   const double num_items = std::max(1.0, mask.sum().item<double>());
 
   // ---- 4. old and reference log-probs (no grad) ----------------------------------------------
-  const bool dump_now = !cfg_.output_dir.empty() && cfg_.dump_rollouts_every > 0 && step_ % cfg_.dump_rollouts_every == 0;
+  const bool dump_now = !cfg_.output_dir.empty() && (!world_ || world_->is_main()) && cfg_.dump_rollouts_every > 0 && step_ % cfg_.dump_rollouts_every == 0;
   torch::Tensor old_logps, ref_logps;
   {
     torch::NoGradGuard no_grad;
@@ -195,6 +254,13 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   policy_->train();
   const int64_t ga = std::min<int64_t>(cfg_.gradient_accumulation_steps, N);
   const int64_t micro = (N + ga - 1) / ga;
+  double global_normalizer = -1;
+  if (world_) {
+    // Global counts, so that the normalization depends on neither ranks nor micro-batches.
+    const auto g = world_->all_reduce_sum({static_cast<double>(N), mask.sum().item<double>(), 0.0, 0.0},
+                                          "GRPO normalizers");
+    global_normalizer = global_grpo_normalizer(cfg_.loss.loss_type, g[0], g[1], cfg_.loss.max_completion_length);
+  }
   double loss_sum = 0, kl_sum = 0, low_sum = 0, high_sum = 0, region_sum = 0, ent_sum = 0, sc_sum = 0, tok_sum = 0;
   double grad_norm = 0, lr = 0;
   int64_t skipped = 0;
@@ -215,6 +281,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       in.mask = mb.completion_mask.to(dev);
       in.num_items_in_batch = num_items;
       in.gradient_accumulation_steps = ga;
+      in.global_normalizer = global_normalizer;
       const auto out = grpo_loss(in, cfg_.loss);
       const double l = out.loss.item<double>();
       finite = finite && std::isfinite(l);
@@ -276,13 +343,60 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   m["completions/clipped_ratio"] = static_cast<double>(clipped) / lengths.size();
   const double gen_tokens = std::accumulate(lengths.begin(), lengths.end(), 0.0);
   num_tokens_ += gen_tokens + static_cast<double>(batch.attention_mask.slice(1, 0, batch.prompt_length).sum().item<int64_t>());
+  if (world_) {
+    // Sums over ranks; means are re-formed from global sums and counts.
+    const auto rw = adv.rewards.masked_select(adv.rewards.isfinite());
+    const auto gstd = adv.group_std.view({-1, G}).select(1, 0);
+    const double groups = static_cast<double>(gstd.numel());
+    const double step_tokens =
+        gen_tokens + static_cast<double>(batch.attention_mask.slice(1, 0, batch.prompt_length).sum().item<int64_t>());
+    std::vector<double> v{loss_sum, kl_sum, low_sum, high_sum, region_sum, ent_sum, sc_sum, tok_sum,
+                          rw.sum().item<double>(), static_cast<double>(rw.numel()), gstd.sum().item<double>(), groups,
+                          adv.frac_reward_zero_std * groups, static_cast<double>(adv.num_unscorable),
+                          static_cast<double>(dropped_groups), gen_tokens, static_cast<double>(lengths.size()),
+                          static_cast<double>(clipped), step_tokens, gen_tokens};
+    for (size_t f = 0; f < names.size(); ++f) {
+      const auto col = rewards_per_func.select(1, static_cast<int64_t>(f)).to(torch::kDouble);
+      const auto ok = col.masked_select(col.isfinite());
+      v.push_back(ok.sum().item<double>());
+      v.push_back(ok.pow(2).sum().item<double>());
+      v.push_back(static_cast<double>(ok.numel()));
+    }
+    const auto g = world_->all_reduce_sum(v, "GRPO metrics");
+    const auto ext = world_->all_gather(
+        torch::tensor({-m["completions/min_length"], m["completions/max_length"]}, torch::kDouble), "GRPO length extrema");
+    const double gt = std::max(1.0, g[7]);
+    m["loss"] = g[0];
+    m["kl"] = g[1] / gt;
+    m["clip_ratio/low_mean"] = g[2] / gt;
+    m["clip_ratio/high_mean"] = g[3] / gt;
+    m["clip_ratio/region_mean"] = g[4] / gt;
+    m["entropy"] = g[5] / gt;
+    m["self_certainty"] = g[6] / gt;
+    m["reward"] = g[9] > 0 ? g[8] / g[9] : std::nan("");
+    m["reward_std"] = g[10] / std::max(1.0, g[11]);
+    m["frac_reward_zero_std"] = g[12] / std::max(1.0, g[11]);
+    m["num_unscorable"] = g[13];
+    m["dropped_groups"] = g[14];
+    m["completions/mean_length"] = g[15] / std::max(1.0, g[16]);
+    m["completions/clipped_ratio"] = g[17] / std::max(1.0, g[16]);
+    m["completions/min_length"] = -ext.view({-1, 2}).select(1, 0).max().item<double>();
+    m["completions/max_length"] = ext.view({-1, 2}).select(1, 1).max().item<double>();
+    num_tokens_ += g[18] - step_tokens;
+    m["tokens_per_second"] = g[19] / std::max(1e-9, gen_seconds);
+    for (size_t f = 0; f < names.size(); ++f) {
+      const double sum = g[kNumReduced + 3 * f], sq = g[kNumReduced + 3 * f + 1], n = g[kNumReduced + 3 * f + 2];
+      m["rewards/" + names[f] + "/mean"] = n > 0 ? sum / n : std::nan("");
+      m["rewards/" + names[f] + "/std"] = n > 1 ? std::sqrt(std::max(0.0, (sq - sum * sum / n) / (n - 1))) : 0.0;
+    }
+  }
   m["num_tokens"] = num_tokens_;
   m["time/generation"] = gen_seconds;
   m["time/scoring"] = score_seconds;
   m["time/logprobs"] = std::chrono::duration<double>(t_update - t_scored).count();
   m["time/update"] = update_seconds;
   m["time/step"] = seconds_since(t_start);
-  m["tokens_per_second"] = gen_tokens / std::max(1e-9, gen_seconds);
+  if (!world_) m["tokens_per_second"] = gen_tokens / std::max(1e-9, gen_seconds);
   for (const auto& [k, v] : failures) m["rewards/" + k + "/unscorable"] = static_cast<double>(v);
 
   if (dump_now) {

@@ -9,41 +9,48 @@
 
 #include "selfrl/core/error.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/dist/world.h"
 #include "selfrl/trainers/preference_loss.h"
 #include "selfrl/trainers/sequence_batch.h"
 
 namespace selfrl::trainers {
 
-SFTTrainer::SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config)
-    : policy_(std::move(policy)), cfg_(std::move(config)) {
+SFTTrainer::SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config, std::shared_ptr<dist::World> world)
+    : policy_(std::move(policy)), cfg_(std::move(config)), world_(std::move(world)) {
   SELFRL_CHECK(policy_ != nullptr, "SFTTrainer: no model");
+  if (world_ && !world_->distributed()) world_.reset();
+  if (world_) dist::broadcast_module(*world_, *policy_);
   SELFRL_CHECK(cfg_.per_device_train_batch_size >= 1 && cfg_.gradient_accumulation_steps >= 1,
                "SFTTrainer: batch size and gradient_accumulation_steps must be >= 1");
   std::vector<torch::Tensor> params;
   for (auto& p : policy_->parameters())
     if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer);
-  if (!cfg_.output_dir.empty()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
+  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
+  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main())) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
   const auto& c = policy_->config();
   pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
 }
 
-int64_t SFTTrainer::steps_for(size_t n, const SFTConfig& cfg) {
-  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps;
+int64_t SFTTrainer::steps_for(size_t n, const SFTConfig& cfg, int world_size) {
+  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * std::max(1, world_size);
   return cfg.num_train_epochs * ((static_cast<int64_t>(n) + per_step - 1) / per_step);
 }
 
 metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
-  SELFRL_CHECK(!examples.empty(), "SFTTrainer::step: empty batch");
+  SELFRL_CHECK(!examples.empty() || world_, "SFTTrainer::step: empty batch");
+  if (world_) world_->set_step(step_);
   std::vector<std::vector<int64_t>> prompts, completions;
   for (const auto& e : examples) {
     SELFRL_CHECK(!e.completion_ids.empty(), "SFTTrainer: an example has an empty completion");
     prompts.push_back(e.prompt_ids);
     completions.push_back(e.completion_ids);
   }
-  const auto batch = pack_sequences(prompts, completions, pad_id_);
-  const double num_items = batch.completion_mask.sum().item<double>();
-  const int64_t n = batch.input_ids.size(0);
+  SequenceBatch batch;
+  if (!examples.empty()) batch = pack_sequences(prompts, completions, pad_id_);
+  const double local_items = examples.empty() ? 0.0 : batch.completion_mask.sum().item<double>();
+  // The normalizer is the global batch's token count, whatever the split over ranks.
+  const double num_items = world_ ? world_->all_reduce_sum(local_items, "SFT token count") : local_items;
+  const int64_t n = examples.empty() ? 0 : batch.input_ids.size(0);
   const int64_t micro = cfg_.per_device_train_batch_size;
   policy_->train();
   double loss = 0, correct = 0;
@@ -61,6 +68,11 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
     correct += ((stats.logprobs.detach() > std::log(0.5)).to(torch::kFloat) * mask).sum().item<double>();
   }
   const StepReport rep = optimizer_->step(finite);
+  if (world_) {
+    const auto sums = world_->all_reduce_sum({loss, correct}, "SFT metrics");
+    loss = sums[0];
+    correct = sums[1];
+  }
   metrics::Scalars m{{"loss", loss},
                      {"grad_norm", rep.grad_norm},
                      {"learning_rate", rep.learning_rate},
@@ -75,15 +87,25 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
 std::vector<metrics::Scalars> SFTTrainer::train(const std::vector<SFTExample>& data) {
   SELFRL_CHECK(!data.empty(), "SFTTrainer::train: the dataset is empty");
   std::vector<metrics::Scalars> out;
-  const size_t per_step = static_cast<size_t>(cfg_.per_device_train_batch_size * cfg_.gradient_accumulation_steps);
+  const size_t ranks = world_ ? static_cast<size_t>(world_->size()) : 1;
+  const size_t rank = world_ ? static_cast<size_t>(world_->rank()) : 0;
+  const size_t per_step = ranks * static_cast<size_t>(cfg_.per_device_train_batch_size * cfg_.gradient_accumulation_steps);
+  int64_t skip = skip_batches_;  // batches trained on before a resume
+  skip_batches_ = 0;
   for (int64_t epoch = 0; epoch < cfg_.num_train_epochs; ++epoch) {
     std::vector<size_t> order(data.size());
     std::iota(order.begin(), order.end(), 0);
     auto rng = make_engine(cfg_.seed, {static_cast<uint64_t>(epoch)});
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t i = 0; i < order.size(); i += per_step) {
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      // This rank's contiguous slice of the global batch.
+      const size_t end = std::min(order.size(), i + per_step), len = end - i;
       std::vector<SFTExample> batch;
-      for (size_t k = i; k < std::min(order.size(), i + per_step); ++k) batch.push_back(data[order[k]]);
+      for (size_t k = i + rank * len / ranks; k < i + (rank + 1) * len / ranks; ++k) batch.push_back(data[order[k]]);
       out.push_back(step(batch));
     }
   }

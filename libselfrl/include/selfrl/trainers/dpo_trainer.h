@@ -10,6 +10,10 @@
 #include "selfrl/trainers/optimizer.h"
 #include "selfrl/trainers/preference_loss.h"
 
+namespace selfrl::dist {
+class World;
+}
+
 namespace selfrl::trainers {
 
 struct PreferencePair {
@@ -29,9 +33,14 @@ struct DPOConfig {
 class DPOTrainer {
  public:
   // `ref` may be null: a frozen copy of the policy is taken (unless reference_free).
-  DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<model::CausalLM> ref, DPOConfig config);
+  // `world` (null: one process): step() then takes this rank's pairs; the loss is the mean
+  // over the global number of pairs and the metrics are global means.
+  DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<model::CausalLM> ref, DPOConfig config,
+             std::shared_ptr<dist::World> world = nullptr);
   metrics::Scalars step(const std::vector<PreferencePair>& pairs);
   int64_t global_step() const { return step_; }
+  void set_global_step(int64_t step) { step_ = step; }  // resume
+  TrainingOptimizer& optimizer() { return *optimizer_; }
 
  private:
   std::shared_ptr<model::CausalLM> policy_, ref_;
@@ -40,6 +49,7 @@ class DPOTrainer {
   std::unique_ptr<metrics::MetricsLogger> logger_;
   int64_t step_ = 0;
   int64_t pad_id_ = 0;
+  std::shared_ptr<dist::World> world_;
 };
 
 }  // namespace selfrl::trainers

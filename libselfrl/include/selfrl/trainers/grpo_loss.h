@@ -49,7 +49,18 @@ struct GRPOLossInputs {
   double num_items_in_batch = -1;
   int64_t gradient_accumulation_steps = 1;
   int64_t num_processes = 1;
+  // Data parallel: when > 0, the loss is this micro-batch's share of the *global* loss,
+  // numerator / global_normalizer, with no division by gradient_accumulation_steps, so summing
+  // gradients over micro-batches and ranks gives the gradient of the loss on the whole global
+  // batch. The numerator is Σ_i (Σ_t l m / Σ_t m) for grpo and Σ l m otherwise; the caller
+  // passes the global number of sequences (grpo), completion tokens (bnpo, dapo) or
+  // sequences × max_completion_length (dr_grpo). See global_grpo_normalizer().
+  double global_normalizer = -1;
 };
+
+// The global_normalizer of `type` for a global batch of `num_sequences` rows holding
+// `num_tokens` counted completion tokens.
+double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens, int64_t max_completion_length);
 
 struct GRPOLossOutput {
   torch::Tensor loss;           // scalar

@@ -2,6 +2,15 @@
 // group-relative advantages → μ update passes in micro-batches → metrics (TRL's names) and,
 // every K steps, a rollout dump from which the logged loss can be recomputed.
 // Knob names and defaults follow TRL's GRPOConfig (see docs/algorithms.md).
+//
+// Data parallel (a distributed dist::World): step() gets this rank's prompts (shard them with
+// dist::shard); each rank generates and scores its own groups, sampling prompt p of the global
+// batch with a seed derived from (seed, step, p), so the rollouts do not depend on the number
+// of ranks;
+// advantages stay local except scale_rewards: batch (global std). Every loss_type is
+// normalized by global counts (sequences, tokens) summed over ranks and micro-batches, so the
+// update equals one process's on the global batch with gradient_accumulation_steps = 1.
+// Metrics are reduced over ranks; rank 0 alone writes logs and dumps.
 #pragma once
 
 #include <functional>
@@ -20,6 +29,10 @@
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
 #include "selfrl/trainers/optimizer.h"
+
+namespace selfrl::dist {
+class World;
+}
 
 namespace selfrl::trainers {
 
@@ -70,7 +83,8 @@ class GRPOTrainer {
   // `decode` turns completion ids into the text rewards see (default: ids joined by spaces).
   // A frozen reference copy of the policy is made only when loss.beta != 0.
   GRPOTrainer(std::shared_ptr<model::CausalLM> policy, rewards::RewardPipeline rewards, GRPOConfig config,
-              Decoder decode = nullptr, std::vector<int64_t> eos_token_ids = {});
+              Decoder decode = nullptr, std::vector<int64_t> eos_token_ids = {},
+              std::shared_ptr<dist::World> world = nullptr);
 
   // One step on `prompts`. With max_resample_rounds > 0, `more_prompts(n)` supplies
   // replacements for groups dropped by dynamic sampling.
@@ -81,6 +95,9 @@ class GRPOTrainer {
   model::CausalLM& policy() { return *policy_; }
   const GRPOConfig& config() const { return cfg_; }
   TrainingOptimizer& optimizer() { return *optimizer_; }
+  void set_global_step(int64_t step) { step_ = step; }  // resume
+  double num_tokens_seen() const { return num_tokens_; }
+  void set_num_tokens_seen(double n) { num_tokens_ = n; }  // resume
 
  private:
   std::shared_ptr<model::CausalLM> policy_;
@@ -94,6 +111,7 @@ class GRPOTrainer {
   int64_t step_ = 0;
   double num_tokens_ = 0;
   int64_t pad_id_ = 0;
+  std::shared_ptr<dist::World> world_;
 };
 
 }  // namespace selfrl::trainers

@@ -1,14 +1,21 @@
 // The update every trainer shares: AdamW (torch::optim), the learning-rate schedule,
 // gradient-norm clipping and the non-finite guard — a NaN/Inf loss or gradient skips the
 // step (gradients zeroed, weights untouched), is counted and reported.
+// With a distributed dist::World the gradients are summed over ranks (flat buckets) before
+// the norm, and a non-finite loss on any rank skips the step on every rank.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "selfrl/trainers/lr_schedule.h"
+
+namespace selfrl::dist {
+class World;
+}
 
 namespace selfrl::trainers {
 
@@ -22,6 +29,10 @@ struct OptimizerConfig {
   LrSchedulerType lr_scheduler_type = LrSchedulerType::kLinear;
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
+  // 1: ZeRO-1 — with a distributed world each rank keeps the AdamW moments of its own
+  // contiguous share of the parameters only, updates that share and broadcasts it (see
+  // docs/distributed.md). 0: every rank keeps all moments. Results are identical either way.
+  int zero_stage = 0;
 };
 
 struct StepReport {
@@ -32,7 +43,10 @@ struct StepReport {
 
 class TrainingOptimizer {
  public:
-  TrainingOptimizer(std::vector<torch::Tensor> params, const OptimizerConfig& cfg);
+  // `world` null or of one process: no communication (the single-process behaviour). Otherwise
+  // each rank's loss must already be normalized by global counts: gradients are *summed*.
+  TrainingOptimizer(std::vector<torch::Tensor> params, const OptimizerConfig& cfg,
+                    std::shared_ptr<dist::World> world = nullptr);
   // Call after backward. `loss_finite` false (the caller saw a NaN/Inf loss) also skips.
   StepReport step(bool loss_finite = true);
   void zero_grad();
@@ -40,6 +54,16 @@ class TrainingOptimizer {
   int64_t steps_skipped() const { return skipped_; }
   torch::optim::AdamW& adamw() { return *adamw_; }
   const LrSchedule& schedule() const { return schedule_; }
+  const std::vector<torch::Tensor>& params() const { return params_; }
+  const std::shared_ptr<dist::World>& world() const { return world_; }
+  // ZeRO-1: the rank that owns params()[i]'s moments; -1 when moments are not sharded.
+  int owner_of(size_t i) const { return owner_.empty() ? -1 : owner_[i]; }
+  bool sharded() const { return !owner_.empty(); }
+  // Resume: the counters a checkpoint saved (the AdamW moments are restored through adamw()).
+  void restore_counters(int64_t steps_taken, int64_t steps_skipped) {
+    step_ = steps_taken;
+    skipped_ = steps_skipped;
+  }
 
  private:
   std::vector<torch::Tensor> params_;
@@ -48,6 +72,10 @@ class TrainingOptimizer {
   double max_grad_norm_;
   int64_t step_ = 0;
   int64_t skipped_ = 0;
+  std::shared_ptr<dist::World> world_;
+  std::vector<int> owner_;  // ZeRO-1 owner rank per parameter (empty: not sharded)
+
+  void gather_sharded_params();
 };
 
 }  // namespace selfrl::trainers

@@ -2,6 +2,11 @@
 // A step takes a batch of (prompt, completion) pairs, splits it into micro-batches and
 // normalizes by the batch's total completion tokens, so the loss does not depend on how the
 // batch is split.
+//
+// Data parallel (a distributed dist::World): step() takes this rank's share of the global
+// batch; the token count is summed over ranks before normalizing, so the loss and the update
+// equal one process's on the global batch. train() gives each rank a contiguous slice of each
+// global batch (per_device_train_batch_size × gradient_accumulation_steps × world size).
 #pragma once
 
 #include <memory>
@@ -10,6 +15,10 @@
 #include "selfrl/metrics/metrics.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/trainers/optimizer.h"
+
+namespace selfrl::dist {
+class World;
+}
 
 namespace selfrl::trainers {
 
@@ -31,13 +40,20 @@ struct SFTConfig {
 
 class SFTTrainer {
  public:
-  SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config);
+  // `world`: null → one process. Rank 0's weights are broadcast to every rank here.
+  SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config, std::shared_ptr<dist::World> world = nullptr);
   metrics::Scalars step(const std::vector<SFTExample>& batch);
-  // Epochs over `data` in seeded random order; returns each step's metrics.
+  // Epochs over `data` in seeded random order; returns each step's metrics. After
+  // resume_at(k) the first call skips the k global batches already trained on.
   std::vector<metrics::Scalars> train(const std::vector<SFTExample>& data);
   // Optimizer steps train(data) will take (for the schedule's total_steps).
-  static int64_t steps_for(size_t num_examples, const SFTConfig& cfg);
+  static int64_t steps_for(size_t num_examples, const SFTConfig& cfg, int world_size = 1);
   int64_t global_step() const { return step_; }
+  void set_global_step(int64_t step) { step_ = step; }
+  // Resume: continue at `step` (from checkpoint::load); the next train() skips that many batches.
+  void resume_at(int64_t step) { step_ = skip_batches_ = step; }
+  TrainingOptimizer& optimizer() { return *optimizer_; }
+  model::CausalLM& policy() { return *policy_; }
 
  private:
   std::shared_ptr<model::CausalLM> policy_;
@@ -46,6 +62,8 @@ class SFTTrainer {
   std::unique_ptr<metrics::MetricsLogger> logger_;
   int64_t step_ = 0;
   int64_t pad_id_ = 0;
+  int64_t skip_batches_ = 0;
+  std::shared_ptr<dist::World> world_;
 };
 
 }  // namespace selfrl::trainers
