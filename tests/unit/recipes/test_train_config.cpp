@@ -49,7 +49,10 @@ TEST(TrainConfig, UnknownKeyNamesLineAndSuggests) {
 TEST(TrainConfig, WrongTypeAndRangeNameKeyLineAndRange) {
   Files f;
   auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nnum_generations: many\n"));
-  EXPECT_SELFRL_ERROR(loops::read_train_config(r), "r.yaml:6", "num_generations", "integer");
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r), "r.yaml:6", "num_generations", "expected an integer, got 'many'",
+                      "allowed: an integer in [2, inf)");
+  auto r1 = recipe::Recipe::load(f.recipe("trainer: grpo\ntemperature: hot\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r1), "r.yaml:6", "temperature", "expected a number", "(0, inf)");
   auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nnum_generations: 1\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "num_generations", "out of range", "[2, inf)");
   auto r3 = recipe::Recipe::load(f.recipe("loop: scpo\nscpo:\n  min_vote_share: 1.5\n"));
