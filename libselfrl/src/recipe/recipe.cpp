@@ -297,6 +297,18 @@ void Recipe::record(const std::string& key, const std::string& type, const std::
 
 void Recipe::allow(const std::string& prefix) { allowed_prefixes_.push_back(prefix); }
 
+namespace {
+// A wrong type names the allowed range too (as an out-of-range value does).
+double parse_double_in(const std::string& key, const Node& n, const Range& range) {
+  try {
+    return parse_double(key, n);
+  } catch (Error& e) {
+    if (!range_text(range).empty()) e.hint("allowed: a number in " + range_text(range));
+    throw;
+  }
+}
+}  // namespace
+
 Location Recipe::location_of(const std::string& key) const {
   const Node* n = lookup(key);
   return n != nullptr ? n->loc : Location{source_, 0, 0};
@@ -306,7 +318,7 @@ double Recipe::get_double(const std::string& key, double def, Range range, const
   record(key, "number", fmt_number(def), range_text(range), doc);
   const Node* n = lookup(key);
   if (n == nullptr) return def;
-  const double v = parse_double(key, *n);
+  const double v = parse_double_in(key, *n, range);
   check_range(key, *n, v, range);
   return v;
 }
@@ -315,7 +327,7 @@ std::optional<double> Recipe::get_optional_double(const std::string& key, Range 
   record(key, "number or null", "null", range_text(range), doc);
   const Node* n = lookup(key);
   if (n == nullptr) return std::nullopt;
-  const double v = parse_double(key, *n);
+  const double v = parse_double_in(key, *n, range);
   check_range(key, *n, v, range);
   return v;
 }
@@ -324,12 +336,13 @@ int64_t Recipe::get_int(const std::string& key, int64_t def, Range range, const 
   record(key, "integer", std::to_string(def), range_text(range), doc);
   const Node* n = lookup(key);
   if (n == nullptr) return def;
-  if (n->kind != Node::Kind::kScalar) throw value_error(key, *n, "expected an integer");
+  const std::string allowed = range_text(range).empty() ? "any integer" : "an integer in " + range_text(range);
+  if (n->kind != Node::Kind::kScalar) throw value_error(key, *n, "expected an integer").hint("allowed: " + allowed);
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(n->scalar.c_str(), &end, 10);
   if (n->scalar.empty() || end != n->scalar.c_str() + n->scalar.size() || errno == ERANGE) {
-    throw value_error(key, *n, "expected an integer, got '" + n->scalar + "'");
+    throw value_error(key, *n, "expected an integer, got '" + n->scalar + "'").hint("allowed: " + allowed);
   }
   check_range(key, *n, static_cast<double>(v), range);
   return v;

@@ -1,0 +1,92 @@
+// `selfrl eval --model DIR --data FILE.jsonl [--samples k] [--extractor ...] [--out FILE.json]`:
+// greedy accuracy against the rows' answer fields, plus maj@k and pass@k with --samples k > 1.
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "command.h"
+#include "selfrl/core/device.h"
+#include "selfrl/core/error.h"
+#include "selfrl/core/progress.h"
+#include "selfrl/eval/evaluator.h"
+#include "selfrl/io/file_util.h"
+#include "selfrl/model/causal_lm.h"
+#include "selfrl/tokenizer/tokenizer.h"
+
+namespace selfrl::cli {
+namespace {
+
+int run_eval(const std::vector<std::string>& args) {
+  ArgParser p("selfrl eval",
+              "Score a model on a JSONL of {\"prompt\" | \"messages\" | \"input_ids\", \"answer\"} rows: greedy accuracy, "
+              "and maj@k / pass@k (unbiased, Chen et al. 2021) from k sampled answers when --samples > 1. Writes JSON.");
+  p.option("--model", "DIR", "Hugging Face model directory (config.json, safetensors, tokenizer files)");
+  p.option("--data", "FILE", "JSONL with answer fields");
+  p.option("--samples", "K", "samples per prompt for maj@k and pass@k (1 = greedy only)", "1");
+  p.option("--n", "N", "samples drawn for pass@k (>= K; default K)", "0");
+  p.option("--extractor", "E", "last_number | boxed | exact | regex:PATTERN", "last_number");
+  p.option("--out", "FILE", "JSON output ('-' = stdout)", "-");
+  p.option("--max-new-tokens", "N", "maximum tokens per completion", "256");
+  p.option("--temperature", "T", "temperature of the K samples", "1.0");
+  p.option("--top-p", "P", "nucleus mass of the K samples", "1.0");
+  p.option("--seed", "S", "sampling seed", "0");
+  p.option("--batch-size", "N", "rows (prompts x samples) decoded together", "64");
+  p.option("--max-examples", "N", "evaluate the first N rows (0 = all)", "0");
+  p.option("--answer-field", "F", "field holding the reference answer", "answer");
+  p.option("--device", "D", "cpu | cuda | cuda:N", "cpu");
+  p.option("--dtype", "D", "float32 | bfloat16 | float16", "float32");
+  p.option("--threads", "N", "intra-op threads (0 = LibTorch's default)", "0");
+  p.flag("--chat-template", "wrap prompts as a user message and apply the tokenizer's chat template");
+  p.flag("--per-example", "include per-example results in the JSON");
+  p.flag("--no-progress", "no progress bar");
+  if (!p.parse(args)) return 0;
+  if (p.get_int("--threads") > 0) at::set_num_threads(static_cast<int>(p.get_int("--threads")));
+  if (p.get_flag("--no-progress")) ProgressBar::set_enabled_override(0);
+  const std::string dir = p.get("--model");
+  const auto extractor = eval::parse_extractor(p.get("--extractor"));
+  auto model = model::CausalLM::from_pretrained(dir, parse_device(p.get("--device")), parse_dtype(p.get("--dtype")));
+  auto tok = tokenizer::Tokenizer::from_pretrained(dir);
+  eval::EvalOptions o;
+  o.samples = p.get_int("--samples");
+  o.n = p.get_int("--n");
+  if (o.samples < 1) throw Error("--samples must be >= 1, got " + std::to_string(o.samples));
+  if (o.n != 0 && o.n < o.samples) throw Error("--n must be >= --samples");
+  o.max_new_tokens = p.get_int("--max-new-tokens");
+  o.temperature = p.get_double("--temperature");
+  o.top_p = p.get_double("--top-p");
+  o.seed = static_cast<uint64_t>(p.get_int("--seed"));
+  o.batch_size = p.get_int("--batch-size");
+  o.keep_per_example = true;
+  data::PromptOptions po;
+  po.chat_template = p.get_flag("--chat-template");
+  po.answer_field = p.get("--answer-field");
+  po.max_samples = p.get_int("--max-examples");
+  po.max_prompt_length = model->config().max_position_embeddings - o.max_new_tokens;
+  if (po.max_prompt_length < 1) throw Error("--max-new-tokens leaves no room for a prompt in the model's context");
+  const auto prompts = data::load_prompts(p.get("--data"), tok.get(), po);
+  auto eos = model::eos_token_ids(dir, model->config());
+  if (tok->eos_id() && std::find(eos.begin(), eos.end(), *tok->eos_id()) == eos.end()) eos.push_back(*tok->eos_id());
+  const auto r = eval::evaluate(
+      model,
+      [&](const std::vector<int64_t>& ids) { return tok->decode(data::to_ids32(ids), true); }, prompts, extractor, o, eos);
+  auto j = r.to_json();
+  j["model"] = dir;
+  j["data"] = p.get("--data");
+  j["extractor"] = p.get("--extractor");
+  if (!p.get_flag("--per-example")) j.erase("examples");
+  const std::string text = j.dump(2) + "\n";
+  if (p.get("--out") == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else {
+    std::ofstream out(p.get("--out"));
+    if (!out) throw Error("cannot write").at(p.get("--out"));
+    out << text;
+  }
+  return 0;
+}
+
+CommandRegistrar reg({"eval", "score a model: greedy accuracy, maj@k and pass@k against answer fields", run_eval});
+
+}  // namespace
+}  // namespace selfrl::cli

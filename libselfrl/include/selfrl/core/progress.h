@@ -1,0 +1,38 @@
+// ProgressBar: one line on stderr with done/total, rate and ETA for long phases (generation,
+// training, evaluation). Quiet when stderr is not a terminal (logs, CI, tests), so redirected
+// output holds no carriage-return noise.
+//
+//   ProgressBar bar("generate", prompts.size(), "prompts");
+//   for (...) { ...; bar.advance(n); }
+//   bar.finish();
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace selfrl {
+
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, int64_t total, std::string unit = "it");
+  ~ProgressBar();
+  void advance(int64_t n = 1);
+  void set_postfix(const std::string& text);  // e.g. "loss=0.31"
+  void finish();
+  bool enabled() const { return enabled_; }
+  // Forces the bar on or off for every bar created afterwards (tests, --no-progress).
+  static void set_enabled_override(int mode);  // -1 auto (isatty), 0 off, 1 on
+
+ private:
+  void draw(bool final);
+  std::string label_, unit_, postfix_;
+  int64_t total_ = 0, done_ = 0;
+  bool enabled_ = false, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// "1:02:03" / "02:03".
+std::string format_duration(double seconds);
+
+}  // namespace selfrl

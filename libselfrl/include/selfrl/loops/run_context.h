@@ -1,0 +1,79 @@
+// RunContext: what every trainer and loop of `selfrl train` shares — the policy (model,
+// tokenizer, stop ids), the datasets, the answer extractor, one MetricsLogger for the run
+// (train steps and loop iterations go to the same metrics.jsonl, with one global step), and
+// helpers for the phases loops are made of: sample, SFT, DPO, evaluate, save.
+//
+// Distributed hook: run_training() (self_improvement_loop.cpp) is the single place a World
+// would be created, and RunContext::checkpoint() the single place checkpoints would be
+// written; both are single-process no-ops today.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "selfrl/data/prompt_dataset.h"
+#include "selfrl/eval/evaluator.h"
+#include "selfrl/generation/rollout.h"
+#include "selfrl/loops/train_config.h"
+#include "selfrl/metrics/metrics.h"
+#include "selfrl/model/causal_lm.h"
+#include "selfrl/rewards/reward_pipeline.h"
+#include "selfrl/tokenizer/tokenizer.h"
+#include "selfrl/trainers/dpo_trainer.h"
+#include "selfrl/trainers/sft_trainer.h"
+
+namespace selfrl::loops {
+
+struct Policy {
+  std::shared_ptr<model::CausalLM> model;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
+  std::vector<int64_t> eos_token_ids;
+  std::string decode(const std::vector<int64_t>& ids) const;  // special tokens skipped
+};
+
+class RunContext {
+ public:
+  // Loads the model and tokenizer of cfg.model_dir and the datasets; creates output_dir.
+  explicit RunContext(const TrainConfig& cfg);
+
+  const TrainConfig& cfg;
+  Policy policy;
+  std::vector<data::Prompt> train, eval_set;
+  rewards::AnswerExtractor extractor;
+  int64_t global_step = 0;
+
+  // metrics.jsonl + TensorBoard. A train step advances global_step; logged every logging_steps.
+  void log_train(const metrics::Scalars& m, const std::string& kind = "train");
+  void log_iteration(int64_t iteration, const metrics::Scalars& m);
+  // Per-iteration evaluation on data.eval (empty when there is none), prefixed "eval/".
+  metrics::Scalars evaluate(int64_t iteration);
+
+  // n samples for each prompt with the current policy (progress bar labelled `label`).
+  std::vector<generation::Rollout> sample(const std::vector<std::vector<int64_t>>& prompts, int64_t n,
+                                          double temperature, int64_t max_new_tokens, uint64_t seed,
+                                          const std::string& label) const;
+  // Prompt text → ids with the run's prompt options (chat template, system prompt).
+  std::vector<int64_t> encode_prompt(const std::string& text) const;
+
+  std::shared_ptr<model::CausalLM> load_base() const;
+  // SFT on `data` (epochs, batch size, optimizer from the config), every step logged;
+  // returns summary metrics (sft/loss_first, sft/loss_last, sft/steps).
+  metrics::Scalars sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data);
+  // DPO (or ScPO when `scpo`) on `pairs`: max(1, max_steps) passes of batches; every step logged.
+  metrics::Scalars dpo(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::PreferencePair>& pairs,
+                       bool scpo, double scpo_alpha);
+  rewards::RewardPipeline make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const;
+  // The final model in HF format with the tokenizer files, under output_dir/final.
+  std::string save_final() const;
+  // Where the distributed layer saves resumable checkpoints (no-op in this single-process build).
+  void checkpoint(int64_t iteration) const;
+
+ private:
+  std::unique_ptr<metrics::MetricsLogger> logger_;
+};
+
+// Copies the tokenizer / generation files of `from` into `to` (those that exist).
+void copy_tokenizer_files(const std::string& from, const std::string& to);
+
+}  // namespace selfrl::loops

@@ -1,0 +1,66 @@
+// SelfImprovementLoop: the shape every `selfrl train` run takes —
+//
+//   evaluate (iteration 0) → for each iteration: iterate() [generate → select → train]
+//                                               → evaluate → one "iteration" line in metrics.jsonl
+//   → save output_dir/final (HF model + tokenizer)
+//
+// iterate() runs the shared trainers (SFT for STaR / ReST-EM / B-STaR, DPO for self-rewarding /
+// ScPO, GRPO for TTRL / Intuitor / SEC / KnowRL); each of their optimizer steps is logged too.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "selfrl/loops/run_context.h"
+#include "selfrl/loops/train_config.h"
+#include "selfrl/metrics/metrics.h"
+#include "selfrl/rewards/reward_pipeline.h"
+
+namespace selfrl::loops {
+
+class SelfImprovementLoop {
+ public:
+  virtual ~SelfImprovementLoop() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t num_iterations(const RunContext& ctx) const { return ctx.cfg.iterations; }
+  // One iteration (1-based); returns its metrics (the evaluation is added by run()).
+  virtual metrics::Scalars iterate(RunContext& ctx, int64_t iteration) = 0;
+  // The per-iteration evaluation (iteration 0 = before training); default: ctx.evaluate().
+  virtual metrics::Scalars evaluate(RunContext& ctx, int64_t iteration) { return ctx.evaluate(iteration); }
+  // The whole run; returns the last iteration's metrics (eval included).
+  metrics::Scalars run(RunContext& ctx);
+};
+
+// The loop or trainer `cfg.kind` names.
+std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg);
+
+struct TrainResult {
+  std::string final_model_dir;  // "" when save_model is false
+  std::string metrics_path;
+  metrics::Scalars last;
+};
+
+// `selfrl train`: builds the context, runs the loop, saves the final model.
+TrainResult run_training(const TrainConfig& cfg);
+
+// Shared pieces of the loops.
+rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& rollout, const Policy& policy);
+// Per group, per sample: Σ_f w_f r_f over the finite entries (NaN when none is finite).
+std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& pipeline,
+                                                       const std::vector<rewards::Group>& groups);
+// Prompts in a seeded random order (one permutation per call).
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed);
+
+// Loops in their own files.
+std::unique_ptr<SelfImprovementLoop> make_grpo_loop();   // grpo_loop.cpp (also SEC)
+std::unique_ptr<SelfImprovementLoop> make_sec_loop();
+std::unique_ptr<SelfImprovementLoop> make_sft_run();     // supervised_runs.cpp
+std::unique_ptr<SelfImprovementLoop> make_dpo_run();
+std::unique_ptr<SelfImprovementLoop> make_star_loop();   // star.cpp
+std::unique_ptr<SelfImprovementLoop> make_rest_em_loop();  // rest_em.cpp
+std::unique_ptr<SelfImprovementLoop> make_bstar_loop();    // bstar.cpp
+std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo);  // preference_loops.cpp
+std::unique_ptr<SelfImprovementLoop> make_knowrl_loop();   // introspection/knowrl_loop.cpp
+
+}  // namespace selfrl::loops

@@ -1,0 +1,256 @@
+// GRPO as a run (`trainer: grpo` — TTRL with reward_funcs [consensus], Intuitor with
+// [self_certainty]) and SEC (`loop: sec`): GRPO whose batches are drawn by the curriculum.
+// An "iteration" is eval_steps GRPO steps followed by an evaluation.
+#include <cmath>
+#include <map>
+
+#include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+#include "selfrl/core/progress.h"
+#include "selfrl/core/seed.h"
+#include "selfrl/loops/sec.h"
+#include "selfrl/loops/self_improvement_loop.h"
+#include "selfrl/trainers/grpo_trainer.h"
+
+namespace selfrl::loops {
+
+double sec_td_update(double q, double reward, double alpha) { return alpha * reward + (1.0 - alpha) * q; }
+
+std::vector<double> boltzmann_probabilities(const std::vector<double>& q, double tau) {
+  SELFRL_CHECK(tau > 0, "SEC: tau must be > 0, got ", tau);
+  std::vector<double> p(q.size());
+  if (q.empty()) return p;
+  const double mx = *std::max_element(q.begin(), q.end());
+  double z = 0;
+  for (size_t i = 0; i < q.size(); ++i) z += p[i] = std::exp((q[i] - mx) / tau);
+  for (auto& v : p) v /= z;
+  return p;
+}
+
+SecCurriculum::SecCurriculum(std::vector<std::string> arms, double alpha, double tau, double initial_q)
+    : arms_(std::move(arms)), q_(arms_.size(), initial_q), alpha_(alpha), tau_(tau) {}
+
+void SecCurriculum::update(const std::vector<double>& r) {
+  SELFRL_CHECK(r.size() == q_.size(), "SEC: ", r.size(), " rewards for ", q_.size(), " arms");
+  for (size_t i = 0; i < q_.size(); ++i)
+    if (std::isfinite(r[i])) q_[i] = sec_td_update(q_[i], r[i], alpha_);
+}
+
+size_t SecCurriculum::sample(std::mt19937_64& rng) const {
+  const auto p = probabilities();
+  std::discrete_distribution<size_t> d(p.begin(), p.end());
+  return d(rng);
+}
+
+namespace {
+
+// Records, for each group a reward scores, its category and scores (SEC needs per-group
+// rewards; the trainer's step only returns aggregate metrics).
+struct ScoreLog {
+  std::vector<std::vector<std::pair<std::string, std::vector<double>>>> per_reward;  // [F][group]
+};
+
+class RecordingReward : public rewards::Reward {
+ public:
+  RecordingReward(rewards::RewardPtr inner, std::shared_ptr<ScoreLog> log, size_t index, std::string category_field)
+      : inner_(std::move(inner)), log_(std::move(log)), index_(index), field_(std::move(category_field)) {}
+  std::string name() const override { return inner_->name(); }
+  rewards::GroupScores score(const rewards::Group& g) override {
+    auto s = inner_->score(g);
+    std::string cat;
+    if (g.example.is_object() && g.example.contains(field_)) {
+      const auto& v = g.example[field_];
+      cat = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    log_->per_reward[index_].push_back({cat, s.scores});
+    return s;
+  }
+
+ private:
+  rewards::RewardPtr inner_;
+  std::shared_ptr<ScoreLog> log_;
+  size_t index_;
+  std::string field_;
+};
+
+class GrpoLoop : public SelfImprovementLoop {
+ public:
+  explicit GrpoLoop(bool sec) : sec_(sec) {}
+  std::string name() const override { return sec_ ? "sec" : "grpo"; }
+
+  int64_t num_iterations(const RunContext& ctx) const override {
+    const int64_t total = total_steps(ctx);
+    const int64_t e = ctx.cfg.eval_steps > 0 ? ctx.cfg.eval_steps : total;
+    return (total + e - 1) / e;
+  }
+
+  metrics::Scalars iterate(RunContext& ctx, int64_t iteration) override {
+    if (!trainer_) setup(ctx);
+    const int64_t total = total_steps(ctx);
+    const int64_t e = ctx.cfg.eval_steps > 0 ? ctx.cfg.eval_steps : total;
+    const int64_t first = (iteration - 1) * e, last = std::min(total, iteration * e);
+    ProgressBar bar(name(), last - first, "steps");
+    metrics::Scalars sum;
+    for (int64_t s = first; s < last; ++s) {
+      auto batch = next_batch(ctx);
+      for (auto& per : log_->per_reward) per.clear();
+      auto res = trainer_->step(batch);
+      if (sec_) sec_update(ctx, res.metrics);
+      ctx.log_train(res.metrics, name());
+      for (const char* k : {"reward", "loss", "kl", "entropy", "self_certainty", "frac_reward_zero_std"})
+        if (res.metrics.count(k)) sum["train/" + std::string(k)] += res.metrics.at(k) / static_cast<double>(last - first);
+      bar.advance();
+      bar.set_postfix("reward=" + std::to_string(res.metrics["reward"]));
+    }
+    return sum;
+  }
+
+ private:
+  int64_t prompts_per_step(const RunContext& ctx) const {
+    const int64_t completions = ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps;
+    if (completions % ctx.cfg.num_generations != 0)
+      throw Error("per_device_train_batch_size x gradient_accumulation_steps = " + std::to_string(completions) +
+                  " completions is not a multiple of num_generations = " + std::to_string(ctx.cfg.num_generations))
+          .at(ctx.cfg.recipe_path)
+          .hint("as in TRL, a step holds (batch x accumulation) / num_generations prompts; make it divide");
+    return completions / ctx.cfg.num_generations;
+  }
+  int64_t total_steps(const RunContext& ctx) const {
+    if (ctx.cfg.max_steps > 0) return ctx.cfg.max_steps;
+    const int64_t p = prompts_per_step(ctx);
+    return std::max<int64_t>(1, (static_cast<int64_t>(ctx.train.size()) + p - 1) / p);
+  }
+
+  void setup(RunContext& ctx) {
+    const auto& c = ctx.cfg;
+    trainers::GRPOConfig g;
+    g.num_generations = c.num_generations;
+    g.max_completion_length = c.max_completion_length;
+    g.temperature = c.temperature;
+    g.top_p = c.top_p;
+    g.top_k = c.top_k;
+    g.generation_batch_size = c.generation_batch_size;
+    g.loss = c.grpo_loss;
+    g.scale_rewards = c.scale_rewards;
+    g.num_iterations = c.num_iterations;
+    g.mask_truncated_completions = c.mask_truncated_completions;
+    g.optimizer = c.optimizer;
+    g.optimizer.total_steps = total_steps(ctx);
+    g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, g.optimizer.total_steps);
+    g.gradient_accumulation_steps = c.gradient_accumulation_steps;
+    g.gradient_checkpointing = c.gradient_checkpointing;
+    g.seed = c.seed;
+    auto base = ctx.make_rewards(c.reward_funcs, c.reward_weights);
+    log_ = std::make_shared<ScoreLog>();
+    log_->per_reward.resize(c.reward_funcs.size());
+    rewards::RewardPipeline pipeline;
+    // Build the recording pipeline from fresh rewards with the configured weights.
+    const auto weights = base.weights();
+    for (size_t i = 0; i < c.reward_funcs.size(); ++i) {
+      auto inner = make_single_reward(ctx, c.reward_funcs[i]);
+      pipeline.add(std::make_shared<RecordingReward>(inner, log_, i, c.prompt_options.category_field),
+                   weights[static_cast<int64_t>(i)].item<double>());
+    }
+    weights_ = weights;
+    trainer_ = std::make_unique<trainers::GRPOTrainer>(
+        ctx.policy.model, std::move(pipeline), g, [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); },
+        ctx.policy.eos_token_ids);
+    rng_.seed(derive_seed(c.seed, {0x9e0}));
+    if (sec_) {
+      std::vector<std::string> arms;
+      for (size_t i = 0; i < ctx.train.size(); ++i) {
+        const auto& cat = ctx.train[i].category;
+        auto it = std::find(arms.begin(), arms.end(), cat);
+        if (it == arms.end()) arms.push_back(cat), by_arm_.emplace_back();
+        by_arm_[static_cast<size_t>(std::find(arms.begin(), arms.end(), cat) - arms.begin())].push_back(i);
+      }
+      if (arms.size() < 2)
+        SELFRL_WARN("SEC: the training data has " << arms.size() << " category (field '" << c.prompt_options.category_field
+                                                  << "'); the curriculum has nothing to choose");
+      curriculum_ = std::make_unique<SecCurriculum>(arms, c.sec.alpha, c.sec.tau, c.sec.initial_q);
+    }
+  }
+
+  rewards::RewardPtr make_single_reward(const RunContext& ctx, const std::string& name) {
+    // A pipeline of one reward, run through a function reward so that we can wrap it.
+    auto p = std::make_shared<rewards::RewardPipeline>(ctx.make_rewards({name}, {}));
+    return rewards::make_function_reward(name, [p](const rewards::Group& g) {
+      const auto r = p->score({g});
+      std::vector<double> out;
+      const auto t = r.rewards_per_func.to(torch::kDouble).contiguous();
+      for (int64_t i = 0; i < t.size(0); ++i) out.push_back(t[i][0].item<double>());
+      return out;
+    });
+  }
+
+  std::vector<trainers::PromptExample> next_batch(RunContext& ctx) {
+    const int64_t P = prompts_per_step(ctx);
+    std::vector<trainers::PromptExample> out;
+    for (int64_t i = 0; i < P; ++i) {
+      size_t idx;
+      if (sec_) {
+        const size_t arm = curriculum_->sample(rng_);
+        const auto& pool = by_arm_[arm];
+        idx = pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng_)];
+      } else {
+        if (cursor_ >= order_.size()) {
+          order_ = shuffled_indices(ctx.train.size(), derive_seed(ctx.cfg.seed, {0x5e, epoch_++}));
+          cursor_ = 0;
+        }
+        idx = order_[cursor_++];
+      }
+      const auto& p = ctx.train[idx];
+      out.push_back({p.ids, p.text, p.row});
+    }
+    return out;
+  }
+
+  void sec_update(RunContext& ctx, metrics::Scalars& m) {
+    // Rebuild [N, F] from the recorded per-group scores and recompute the advantages the
+    // trainer used (same pure function, same weights and scaling).
+    const auto& per = log_->per_reward;
+    if (per.empty() || per[0].empty()) return;
+    const size_t groups = per[0].size();
+    const int64_t G = ctx.cfg.num_generations;
+    auto rpf = torch::empty({static_cast<int64_t>(groups) * G, static_cast<int64_t>(per.size())}, torch::kDouble);
+    for (size_t f = 0; f < per.size(); ++f)
+      for (size_t g = 0; g < groups; ++g)
+        for (int64_t i = 0; i < G; ++i) rpf[static_cast<int64_t>(g) * G + i][static_cast<int64_t>(f)] = per[f][g].second.at(static_cast<size_t>(i));
+    const auto adv = trainers::compute_advantages(rpf, weights_, G, ctx.cfg.scale_rewards).advantages.abs();
+    const auto& arms = curriculum_->arms();
+    std::vector<double> sum(arms.size(), 0.0), cnt(arms.size(), 0.0);
+    for (size_t g = 0; g < groups; ++g) {
+      const size_t a = static_cast<size_t>(std::find(arms.begin(), arms.end(), per[0][g].first) - arms.begin());
+      if (a >= arms.size()) continue;
+      for (int64_t i = 0; i < G; ++i) sum[a] += adv[static_cast<int64_t>(g) * G + i].item<double>(), cnt[a] += 1;
+    }
+    std::vector<double> r(arms.size());
+    for (size_t a = 0; a < arms.size(); ++a) r[a] = cnt[a] > 0 ? sum[a] / cnt[a] : std::nan("");
+    curriculum_->update(r);
+    const auto p = curriculum_->probabilities();
+    for (size_t a = 0; a < arms.size(); ++a) {
+      const std::string name = arms[a].empty() ? "_" : arms[a];
+      m["sec/q/" + name] = curriculum_->values()[a];
+      m["sec/p/" + name] = p[a];
+      if (std::isfinite(r[a])) m["sec/reward/" + name] = r[a];
+    }
+  }
+
+  bool sec_;
+  std::unique_ptr<trainers::GRPOTrainer> trainer_;
+  std::shared_ptr<ScoreLog> log_;
+  torch::Tensor weights_;
+  std::mt19937_64 rng_;
+  std::vector<size_t> order_;
+  size_t cursor_ = 0;
+  uint64_t epoch_ = 0;
+  std::unique_ptr<SecCurriculum> curriculum_;
+  std::vector<std::vector<size_t>> by_arm_;
+};
+
+}  // namespace
+
+std::unique_ptr<SelfImprovementLoop> make_grpo_loop() { return std::make_unique<GrpoLoop>(false); }
+std::unique_ptr<SelfImprovementLoop> make_sec_loop() { return std::make_unique<GrpoLoop>(true); }
+
+}  // namespace selfrl::loops

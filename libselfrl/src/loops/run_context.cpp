@@ -1,0 +1,245 @@
+// RunContext: the policy, data, metrics and phase helpers every loop shares.
+#include "selfrl/loops/run_context.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "selfrl/core/device.h"
+#include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+#include "selfrl/core/progress.h"
+#include "selfrl/core/seed.h"
+#include "selfrl/generation/rollout_engine.h"
+#include "selfrl/rewards/builtin_rewards.h"
+
+namespace fs = std::filesystem;
+
+namespace selfrl::loops {
+
+std::string Policy::decode(const std::vector<int64_t>& ids) const {
+  std::vector<int> v;
+  v.reserve(ids.size());
+  for (auto i : ids) v.push_back(static_cast<int>(i));
+  return tokenizer->decode(v, true);
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
+  static const char* kFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                                 "generation_config.json", "vocab.json", "merges.txt", "added_tokens.json"};
+  for (const char* f : kFiles) {
+    const fs::path src = fs::path(from) / f;
+    if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(to) / f))
+      fs::copy_file(src, fs::path(to) / f, fs::copy_options::overwrite_existing);
+  }
+}
+
+RunContext::RunContext(const TrainConfig& c) : cfg(c), extractor(eval::parse_extractor(c.extractor)) {
+  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  fs::create_directories(cfg.output_dir);
+  policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+  policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);
+  policy.eos_token_ids = model::eos_token_ids(cfg.model_dir, policy.model->config());
+  if (auto e = policy.tokenizer->eos_id();
+      e && std::find(policy.eos_token_ids.begin(), policy.eos_token_ids.end(), *e) == policy.eos_token_ids.end())
+    policy.eos_token_ids.push_back(*e);
+  const int64_t ctx_len = policy.model->config().max_position_embeddings;
+  if (cfg.max_completion_length >= ctx_len)
+    throw Error("max_completion_length " + std::to_string(cfg.max_completion_length) + " leaves no room for a prompt in the " +
+                std::to_string(ctx_len) + "-token context (max_position_embeddings)")
+        .at(cfg.recipe_path)
+        .hint("lower max_completion_length");
+  data::PromptOptions po = cfg.prompt_options;
+  po.max_prompt_length = ctx_len - cfg.max_completion_length;
+  if (!cfg.train_file.empty() && cfg.kind != "knowrl") train = data::load_prompts(cfg.train_file, policy.tokenizer.get(), po);
+  if (!cfg.eval_file.empty()) {
+    po.max_samples = cfg.eval.max_samples;
+    if (cfg.kind != "knowrl") eval_set = data::load_prompts(cfg.eval_file, policy.tokenizer.get(), po);
+  }
+  logger_ = std::make_unique<metrics::MetricsLogger>(cfg.output_dir, cfg.tensorboard);
+}
+
+void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
+  ++global_step;
+  if (global_step % cfg.logging_steps == 0 || global_step == 1) logger_->log(global_step, m, kind);
+}
+
+void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {
+  metrics::Scalars s = m;
+  s["iteration"] = static_cast<double>(iteration);
+  logger_->log(global_step, s, "iteration");
+  std::string line = cfg.kind + " iteration " + std::to_string(iteration) + ":";
+  for (const char* key : {"eval/accuracy", "eval/maj@k", "eval/pass@k", "kept", "pairs", "num_tasks"})
+    if (auto it = s.find(key); it != s.end()) line += " " + std::string(key) + "=" + std::to_string(it->second);
+  SELFRL_INFO(line);
+}
+
+metrics::Scalars RunContext::evaluate(int64_t iteration) {
+  if (eval_set.empty()) return {};
+  eval::EvalOptions o;
+  o.samples = cfg.eval.samples;
+  o.temperature = cfg.eval.temperature;
+  o.max_new_tokens = cfg.eval.max_new_tokens > 0 ? cfg.eval.max_new_tokens : cfg.max_completion_length;
+  o.batch_size = cfg.generation_batch_size;
+  o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
+  o.keep_per_example = false;
+  o.label = "eval " + std::to_string(iteration);
+  const auto r = eval::evaluate(policy.model, [this](const std::vector<int64_t>& ids) { return policy.decode(ids); },
+                                eval_set, extractor, o, policy.eos_token_ids);
+  return r.to_scalars("eval/");
+}
+
+std::vector<generation::Rollout> RunContext::sample(const std::vector<std::vector<int64_t>>& prompts, int64_t n,
+                                                    double temperature, int64_t max_new_tokens, uint64_t seed,
+                                                    const std::string& label) const {
+  torch::NoGradGuard ng;
+  policy.model->eval();
+  generation::RolloutEngineOptions eo;
+  eo.max_batch_size = std::max(cfg.generation_batch_size, n);
+  eo.eos_token_ids = policy.eos_token_ids;
+  generation::RolloutEngine engine(policy.model, eo);
+  generation::SamplingParams sp;
+  sp.num_samples = n;
+  sp.temperature = temperature;
+  sp.top_p = cfg.top_p;
+  sp.top_k = cfg.top_k;
+  sp.max_new_tokens = max_new_tokens;
+  const size_t per_wave = static_cast<size_t>(std::max<int64_t>(1, cfg.generation_batch_size / n));
+  ProgressBar bar(label, static_cast<int64_t>(prompts.size()), "prompts");
+  std::vector<generation::Rollout> out;
+  for (size_t first = 0; first < prompts.size(); first += per_wave) {
+    const size_t last = std::min(prompts.size(), first + per_wave);
+    std::vector<std::vector<int64_t>> chunk(prompts.begin() + first, prompts.begin() + last);
+    std::vector<uint64_t> seeds;
+    for (size_t i = first; i < last; ++i) seeds.push_back(derive_seed(seed, {i}));
+    for (auto& r : engine.generate(chunk, sp, seeds)) out.push_back(std::move(r));
+    bar.advance(static_cast<int64_t>(last - first));
+  }
+  return out;
+}
+
+std::vector<int64_t> RunContext::encode_prompt(const std::string& text) const {
+  return data::encode_prompt(*policy.tokenizer, text, cfg.prompt_options);
+}
+
+std::shared_ptr<model::CausalLM> RunContext::load_base() const {
+  return model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+}
+
+metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data) {
+  metrics::Scalars summary{{"sft/examples", static_cast<double>(data.size())}, {"sft/steps", 0.0}};
+  if (data.empty()) return summary;
+  trainers::SFTConfig sc;
+  sc.optimizer = cfg.optimizer;
+  sc.per_device_train_batch_size = cfg.per_device_train_batch_size;
+  sc.gradient_accumulation_steps = cfg.gradient_accumulation_steps;
+  sc.num_train_epochs = cfg.num_train_epochs;
+  sc.gradient_checkpointing = cfg.gradient_checkpointing;
+  sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(global_step)});
+  sc.optimizer.total_steps = trainers::SFTTrainer::steps_for(data.size(), sc);
+  sc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, sc.optimizer.total_steps);
+  trainers::SFTTrainer trainer(model, sc);
+  // Epochs in seeded random order, one logged line per optimizer step.
+  const int64_t per_step = sc.per_device_train_batch_size * sc.gradient_accumulation_steps;
+  std::mt19937_64 rng(sc.seed);
+  ProgressBar bar("sft", sc.optimizer.total_steps, "steps");
+  double first = -1, last = 0;
+  int64_t steps = 0;
+  for (int64_t e = 0; e < sc.num_train_epochs; ++e) {
+    std::vector<size_t> order(data.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      std::vector<trainers::SFTExample> batch;
+      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(data[order[i]]);
+      auto m = trainer.step(batch);
+      m["epoch"] = static_cast<double>(e) + static_cast<double>(s + batch.size()) / static_cast<double>(order.size());
+      if (first < 0) first = m["loss"];
+      last = m["loss"];
+      ++steps;
+      log_train(m, "sft");
+      bar.advance();
+      bar.set_postfix("loss=" + std::to_string(last));
+    }
+  }
+  summary["sft/steps"] = static_cast<double>(steps);
+  summary["sft/loss_first"] = first;
+  summary["sft/loss_last"] = last;
+  return summary;
+}
+
+metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
+                                 const std::vector<trainers::PreferencePair>& pairs, bool scpo, double scpo_alpha) {
+  metrics::Scalars summary{{"dpo/pairs", static_cast<double>(pairs.size())}, {"dpo/steps", 0.0}};
+  if (pairs.empty()) return summary;
+  trainers::DPOConfig dc;
+  dc.loss = cfg.dpo_loss;
+  dc.scpo = scpo;
+  dc.scpo_alpha = scpo_alpha;
+  dc.optimizer = cfg.optimizer;
+  dc.per_device_train_batch_size = cfg.per_device_train_batch_size;
+  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps;
+  const int64_t batches = (static_cast<int64_t>(pairs.size()) + per_step - 1) / per_step;
+  const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);
+  dc.optimizer.total_steps = batches * epochs;
+  dc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, dc.optimizer.total_steps);
+  trainers::DPOTrainer trainer(model, nullptr, dc);
+  std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(global_step)}));
+  ProgressBar bar(scpo ? "scpo" : "dpo", dc.optimizer.total_steps, "steps");
+  double first = -1, last = 0;
+  int64_t steps = 0;
+  for (int64_t e = 0; e < epochs; ++e) {
+    std::vector<size_t> order(pairs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      std::vector<trainers::PreferencePair> batch;
+      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(pairs[order[i]]);
+      auto m = trainer.step(batch);
+      if (first < 0) first = m["loss"];
+      last = m["loss"];
+      ++steps;
+      log_train(m, scpo ? "scpo" : "dpo");
+      bar.advance();
+    }
+  }
+  summary["dpo/steps"] = static_cast<double>(steps);
+  summary["dpo/loss_first"] = first;
+  summary["dpo/loss_last"] = last;
+  return summary;
+}
+
+rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const {
+  rewards::RewardPipeline p;
+  for (size_t i = 0; i < funcs.size(); ++i) {
+    const double w = weights.empty() ? 1.0 : weights[i];
+    const auto& f = funcs[i];
+    rewards::RewardPtr r;
+    if (f == "consensus") r = rewards::make_consensus_reward(extractor);
+    else if (f == "self_certainty") r = rewards::make_self_certainty_reward();
+    else if (f == "borda") r = rewards::make_borda_reward(extractor, cfg.borda_power);
+    else if (f == "verifier") r = rewards::make_verifier_reward(extractor, cfg.prompt_options.answer_field);
+    else if (f == "format") r = rewards::make_format_reward(cfg.format_pattern);
+    else if (f == "soft_overlong") r = rewards::make_soft_overlong_reward(cfg.max_completion_length, std::max<int64_t>(1, cfg.max_completion_length / 4));
+    else if (f == "length_penalty") r = rewards::make_length_penalty_reward(cfg.max_completion_length);
+    else throw Error("unknown reward '" + f + "'");
+    p.add(r, w);
+  }
+  return p;
+}
+
+std::string RunContext::save_final() const {
+  const std::string dir = (fs::path(cfg.output_dir) / "final").string();
+  policy.model->save_pretrained(dir);
+  copy_tokenizer_files(cfg.model_dir, dir);
+  return dir;
+}
+
+void RunContext::checkpoint(int64_t /*iteration*/) const {
+  // The distributed layer (Checkpointer) hooks in here: weights, optimizer, step, RNG and data
+  // position, rank 0 only, keep-last-K. Nothing is saved in this single-process build.
+}
+
+}  // namespace selfrl::loops

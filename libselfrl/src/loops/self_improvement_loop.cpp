@@ -1,0 +1,102 @@
+// The run skeleton shared by every trainer and loop, and run_training() (`selfrl train`).
+#include "selfrl/loops/self_improvement_loop.h"
+
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+
+namespace selfrl::loops {
+
+metrics::Scalars SelfImprovementLoop::run(RunContext& ctx) {
+  const int64_t n = num_iterations(ctx);
+  metrics::Scalars last = evaluate(ctx, 0);
+  ctx.log_iteration(0, last);
+  for (int64_t it = 1; it <= n; ++it) {
+    last = iterate(ctx, it);
+    for (const auto& [k, v] : evaluate(ctx, it)) last[k] = v;
+    ctx.log_iteration(it, last);
+    ctx.checkpoint(it);
+  }
+  return last;
+}
+
+std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg) {
+  const auto& k = cfg.kind;
+  if (k == "grpo") return make_grpo_loop();
+  if (k == "sec") return make_sec_loop();
+  if (k == "sft") return make_sft_run();
+  if (k == "dpo") return make_dpo_run();
+  if (k == "star") return make_star_loop();
+  if (k == "rest_em") return make_rest_em_loop();
+  if (k == "bstar") return make_bstar_loop();
+  if (k == "self_rewarding_dpo") return make_self_rewarding_loop(false);
+  if (k == "scpo") return make_self_rewarding_loop(true);
+  if (k == "knowrl") return make_knowrl_loop();
+  throw Error("unknown trainer or loop '" + k + "'");
+}
+
+TrainResult run_training(const TrainConfig& cfg) {
+  // Distributed hook: the World (rank, world size, process group) would be created here and
+  // handed to the context; rank 0 alone writes metrics and models.
+  RunContext ctx(cfg);
+  auto loop = make_loop(cfg);
+  TrainResult r;
+  r.last = loop->run(ctx);
+  r.metrics_path = (std::filesystem::path(cfg.output_dir) / "metrics.jsonl").string();
+  if (cfg.save_model) r.final_model_dir = ctx.save_final();
+  return r;
+}
+
+rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& rollout, const Policy& policy) {
+  rewards::Group g;
+  g.prompt = prompt.text;
+  g.example = prompt.row;
+  for (const auto& c : rollout.completions) {
+    rewards::Sample s;
+    s.completion = policy.decode(c.token_ids);
+    s.completion_ids = c.token_ids;
+    s.token_self_certainty = c.self_certainty;
+    s.truncated = c.finish_reason == "length";
+    g.samples.push_back(std::move(s));
+  }
+  return g;
+}
+
+std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& pipeline,
+                                                       const std::vector<rewards::Group>& groups) {
+  std::vector<std::vector<double>> out;
+  if (groups.empty()) return out;
+  const auto res = pipeline.score(groups);
+  const auto rpf = res.rewards_per_func.to(torch::kDouble).contiguous();
+  const auto w = pipeline.weights();
+  const int64_t F = rpf.size(1);
+  int64_t row = 0;
+  for (const auto& g : groups) {
+    std::vector<double> scores;
+    for (size_t i = 0; i < g.samples.size(); ++i, ++row) {
+      double s = 0;
+      bool any = false;
+      for (int64_t f = 0; f < F; ++f) {
+        const double v = rpf[row][f].item<double>();
+        if (std::isfinite(v)) s += w[f].item<double>() * v, any = true;
+      }
+      scores.push_back(any ? s : std::nan(""));
+    }
+    out.push_back(std::move(scores));
+  }
+  return out;
+}
+
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed) {
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  return idx;
+}
+
+}  // namespace selfrl::loops
