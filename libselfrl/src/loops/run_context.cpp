@@ -124,6 +124,19 @@ std::vector<int64_t> RunContext::encode_prompt(const std::string& text) const {
   return data::encode_prompt(*policy.tokenizer, text, cfg.prompt_options);
 }
 
+std::vector<int64_t> RunContext::fit_prompt(std::vector<int64_t> ids, int64_t max_new_tokens) const {
+  const int64_t room = std::max<int64_t>(1, policy.model->config().max_position_embeddings - max_new_tokens);
+  if (static_cast<int64_t>(ids.size()) <= room) return ids;
+  if (!warned_truncation_) {
+    SELFRL_WARN(cfg.kind << ": a generated prompt of " << ids.size() << " tokens is cut to its last " << room
+                         << " to fit the context (max_position_embeddings " << policy.model->config().max_position_embeddings
+                         << " - " << max_new_tokens << " new tokens)");
+    warned_truncation_ = true;
+  }
+  ids.erase(ids.begin(), ids.end() - room);
+  return ids;
+}
+
 std::shared_ptr<model::CausalLM> RunContext::load_base() const {
   return model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
 }
