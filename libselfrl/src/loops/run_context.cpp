@@ -38,6 +38,19 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 
 RunContext::RunContext(const TrainConfig& c) : cfg(c), extractor(eval::parse_extractor(c.extractor)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
+  if (fs::exists(fs::path(cfg.output_dir) / "metrics.jsonl")) {
+    if (!cfg.overwrite_output_dir)
+      throw Error("output_dir already holds a run (metrics.jsonl)")
+          .at(cfg.output_dir)
+          .hint("choose another output_dir, or set overwrite_output_dir=true to replace it");
+    for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
+      const std::string name = e.path().filename().string();
+      if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
+          name.rfind("knowrl_tasks_iter", 0) == 0)
+        fs::remove_all(e.path());
+    }
+  }
   fs::create_directories(cfg.output_dir);
   policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
   policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);

@@ -89,6 +89,8 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.threads = r.get_int("threads", 0, kNonNegative, "intra-op CPU threads (0 = LibTorch's default)");
   c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
+  c.overwrite_output_dir = r.get_bool("overwrite_output_dir", false,
+                                      "replace the metrics, TensorBoard events and final/ of an earlier run in output_dir (else such a run is an error)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
 
   // ---- data ------------------------------------------------------------------------------
