@@ -38,7 +38,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     IntrospectionGenerator gen(
         [&ctx](const std::vector<std::string>& prompts, int64_t n, double temperature, int64_t max_tokens, uint64_t seed) {
           std::vector<std::vector<int64_t>> ids;
-          for (const auto& p : prompts) ids.push_back(ctx.encode_prompt(p));
+          for (const auto& p : prompts) ids.push_back(ctx.fit_prompt(ctx.encode_prompt(p), max_tokens));
           const auto rollouts = ctx.sample(ids, n, temperature, max_tokens, seed, "knowrl introspection");
           std::vector<std::vector<std::string>> out;
           for (const auto& r : rollouts) {
@@ -59,7 +59,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     for (const auto& t : res.kept) {
       data::Prompt p;
       p.text = judge_prompt(t.task);
-      p.ids = ctx.encode_prompt(p.text);
+      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.max_completion_length);
       p.category = t.category;
       p.row = {{"prompt", t.task}, {"category", t.category}, {"label", *t.consensus.label}, {"agreement", t.consensus.agreement}};
       feasible += *t.consensus.label == kFeasible;
@@ -141,7 +141,7 @@ class KnowRLLoop : public SelfImprovementLoop {
       data::Prompt p;
       p.where = reader.where();
       p.text = judge_prompt(row["prompt"].get<std::string>());
-      p.ids = ctx.encode_prompt(p.text);
+      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.max_completion_length);
       p.answer = row[field].get<std::string>();
       p.row = row;
       eval_.push_back(std::move(p));

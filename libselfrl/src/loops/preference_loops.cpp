@@ -121,11 +121,7 @@ class PreferenceLoop : public SelfImprovementLoop {
       for (size_t j = 0; j < rollouts[i].completions.size(); ++j) {
         const std::string text =
             replace_all(replace_all(tmpl, "{prompt}", ctx.train[i].text), "{response}", ctx.policy.decode(rollouts[i].completions[j].token_ids));
-        auto p = ctx.encode_prompt(text);
-        // Keep the judge prompt inside the context (the response may be long).
-        const int64_t room = ctx.policy.model->config().max_position_embeddings - s.judge_max_new_tokens;
-        if (static_cast<int64_t>(p.size()) > room) p.erase(p.begin(), p.begin() + (static_cast<int64_t>(p.size()) - room));
-        judge_prompts.push_back(std::move(p));
+        judge_prompts.push_back(ctx.fit_prompt(ctx.encode_prompt(text), s.judge_max_new_tokens));
         owner.push_back({i, j});
       }
     const auto judgements = ctx.sample(judge_prompts, s.judge_samples, s.judge_temperature, s.judge_max_new_tokens,

@@ -38,6 +38,19 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 
 RunContext::RunContext(const TrainConfig& c) : cfg(c), extractor(eval::parse_extractor(c.extractor)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
+  if (fs::exists(fs::path(cfg.output_dir) / "metrics.jsonl")) {
+    if (!cfg.overwrite_output_dir)
+      throw Error("output_dir already holds a run (metrics.jsonl)")
+          .at(cfg.output_dir)
+          .hint("choose another output_dir, or set overwrite_output_dir=true to replace it");
+    for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
+      const std::string name = e.path().filename().string();
+      if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
+          name.rfind("knowrl_tasks_iter", 0) == 0)
+        fs::remove_all(e.path());
+    }
+  }
   fs::create_directories(cfg.output_dir);
   policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
   policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);
@@ -122,6 +135,19 @@ std::vector<generation::Rollout> RunContext::sample(const std::vector<std::vecto
 
 std::vector<int64_t> RunContext::encode_prompt(const std::string& text) const {
   return data::encode_prompt(*policy.tokenizer, text, cfg.prompt_options);
+}
+
+std::vector<int64_t> RunContext::fit_prompt(std::vector<int64_t> ids, int64_t max_new_tokens) const {
+  const int64_t room = std::max<int64_t>(1, policy.model->config().max_position_embeddings - max_new_tokens);
+  if (static_cast<int64_t>(ids.size()) <= room) return ids;
+  if (!warned_truncation_) {
+    SELFRL_WARN(cfg.kind << ": a generated prompt of " << ids.size() << " tokens is cut to its last " << room
+                         << " to fit the context (max_position_embeddings " << policy.model->config().max_position_embeddings
+                         << " - " << max_new_tokens << " new tokens)");
+    warned_truncation_ = true;
+  }
+  ids.erase(ids.begin(), ids.end() - room);
+  return ids;
 }
 
 std::shared_ptr<model::CausalLM> RunContext::load_base() const {

@@ -50,7 +50,9 @@ class StarLoop : public SelfImprovementLoop {
       std::vector<std::vector<int64_t>> hinted;
       for (size_t i : failed) {
         const auto& p = ctx.train[i];
-        hinted.push_back(ctx.encode_prompt(replace_all(replace_all(c.star.hint_template, "{prompt}", p.text), "{answer}", *p.answer)));
+        hinted.push_back(ctx.fit_prompt(
+            ctx.encode_prompt(replace_all(replace_all(c.star.hint_template, "{prompt}", p.text), "{answer}", *p.answer)),
+            c.max_completion_length));
       }
       const auto again = ctx.sample(hinted, 1, c.temperature, c.max_completion_length,
                                     derive_seed(c.seed, {0x7a7, static_cast<uint64_t>(it)}), "star rationalize");

@@ -75,7 +75,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         .at(r.location_of(trainer.empty() ? "loop" : "trainer").str())
         .hint("did you mean '" + best + "'?");
   }
-  if (!trainer.empty() && is_loop(c.kind) && c.kind != "sec")
+  if (!trainer.empty() && is_loop(c.kind))
     throw Error("trainer: " + c.kind + " is a loop").at(r.location_of("trainer").str()).hint("write loop: " + c.kind);
 
   const std::string& k = c.kind;
@@ -89,10 +89,12 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.threads = r.get_int("threads", 0, kNonNegative, "intra-op CPU threads (0 = LibTorch's default)");
   c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
+  c.overwrite_output_dir = r.get_bool("overwrite_output_dir", false,
+                                      "replace the metrics, TensorBoard events and final/ of an earlier run in output_dir (else such a run is an error)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
 
   // ---- data ------------------------------------------------------------------------------
-  c.train_file = r.get_path(k == "knowrl" ? "data.train" : "data.train", "", k != "knowrl",
+  c.train_file = r.get_path("data.train", "", k != "knowrl",
                             k == "knowrl" ? "unused by knowrl (tasks come from knowrl.seed_file)" : "training JSONL (prompt | messages | input_ids, optional answer)");
   c.eval_file = r.get_path("data.eval", "", false, "evaluation JSONL with answer fields (per-iteration evaluation); empty: none");
   auto& po = c.prompt_options;
@@ -145,8 +147,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         r.get_string("scale_rewards", "group", {"group", "batch", "none"}, "advantage scaling (TRL)"));
     c.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
     c.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
-    const std::vector<std::string> def_rewards = k == "knowrl" ? std::vector<std::string>{"consensus"} : std::vector<std::string>{"consensus"};
-    c.reward_funcs = r.get_string_list("reward_funcs", def_rewards,
+    c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
                                        "rewards: consensus (TTRL) | self_certainty (Intuitor) | borda | verifier | format | soft_overlong | length_penalty");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
     c.eval_steps = r.get_int("eval_steps", 0, kNonNegative, "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");

@@ -58,6 +58,14 @@ TEST(SupervisedRuns, SftOnPromptCompletionRows) {
   const auto steps = lines_of(res.metrics_path, "sft");
   ASSERT_EQ(steps.size(), 6u);  // 8 rows / 4 per step × 3 epochs
   EXPECT_LT(steps.back()["loss"].get<double>(), steps.front()["loss"].get<double>());
+
+  // A second run into the same output_dir is refused, or replaces the first with overwrite_output_dir.
+  auto again = recipe::Recipe::load(d.file("r.yaml"));
+  EXPECT_SELFRL_ERROR(loops::run_training(loops::read_train_config(again)), "already holds a run", "overwrite_output_dir=true");
+  auto over = recipe::Recipe::load(d.file("r.yaml"), {"overwrite_output_dir=true", "num_train_epochs=1"});
+  const auto res2 = loops::run_training(loops::read_train_config(over));
+  EXPECT_EQ(lines_of(res2.metrics_path, "sft").size(), 2u);  // only the new run's steps
+  EXPECT_EQ(lines_of(res2.metrics_path, "iteration").size(), 2u);
 }
 
 }  // namespace

@@ -84,6 +84,24 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   if (c.recipe != "knowrl" && c.recipe != "self_rewarding" && c.recipe != "scpo" && c.recipe != "ttrl" && c.recipe != "intuitor") {
     EXPECT_GT(steps, 0) << "a training step was logged";
   }
+  if (c.recipe == "sec") {
+    // Every step logs the curriculum: arm values and Boltzmann probabilities that sum to 1.
+    nlohmann::json last;
+    for (const auto& l : lines)
+      if (l["kind"] == "sec") last = l;
+    ASSERT_TRUE(last.contains("sec/p/easy") && last.contains("sec/p/hard")) << last.dump();
+    EXPECT_NEAR(last["sec/p/easy"].get<double>() + last["sec/p/hard"].get<double>(), 1.0, 1e-9);
+    EXPECT_TRUE(last.contains("sec/q/easy"));
+  }
+  if (c.recipe == "bstar") {
+    const auto& it1 = lines.back();
+    EXPECT_TRUE(it1.contains("bstar/temperature") && it1.contains("bstar/reward_threshold") && it1.contains("bstar/balance_score"));
+    EXPECT_TRUE(it1.contains("bstar/grid/T0.7_thr0.5")) << it1.dump();
+  }
+  if (c.recipe == "knowrl") {
+    EXPECT_TRUE(fs::exists(out.path() + "/knowrl_tasks_iter1.jsonl"));
+    EXPECT_TRUE(lines.back().contains("knowrl/self_consistency_generated"));
+  }
   if (c.recipe == "scpo" || c.recipe == "self_rewarding") {
     EXPECT_GT(pairs, 0) << "preference pairs were built, so the DPO step ran";
     EXPECT_GT(steps, 0);

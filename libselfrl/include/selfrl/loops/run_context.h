@@ -55,6 +55,9 @@ class RunContext {
                                           const std::string& label) const;
   // Prompt text → ids with the run's prompt options (chat template, system prompt).
   std::vector<int64_t> encode_prompt(const std::string& text) const;
+  // For prompts the loops build themselves (judge, writer and hint prompts): keeps the last
+  // max_position_embeddings − max_new_tokens ids, warning once per run when it cuts.
+  std::vector<int64_t> fit_prompt(std::vector<int64_t> ids, int64_t max_new_tokens) const;
 
   std::shared_ptr<model::CausalLM> load_base() const;
   // SFT on `data` (epochs, batch size, optimizer from the config), every step logged;
@@ -71,6 +74,7 @@ class RunContext {
 
  private:
   std::unique_ptr<metrics::MetricsLogger> logger_;
+  mutable bool warned_truncation_ = false;
 };
 
 // Copies the tokenizer / generation files of `from` into `to` (those that exist).

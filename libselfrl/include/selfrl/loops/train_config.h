@@ -98,6 +98,7 @@ struct TrainConfig {
   int64_t logging_steps = 1;
   bool tensorboard = true;
   bool save_model = true;
+  bool overwrite_output_dir = false;  // HF TrainingArguments: replace an earlier run's outputs
 
   // data
   std::string train_file, eval_file;
