@@ -111,6 +111,12 @@ struct World::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   std::string store_address;
+  struct Pending {
+    int64_t seq;
+    std::string what;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Pending> pending;  // started by start_all_reduce
 };
 
 std::shared_ptr<World> World::single() { return std::shared_ptr<World>(new World()); }
@@ -446,6 +452,32 @@ torch::Tensor World::all_gather(const torch::Tensor& values, const std::string& 
     impl_->pg->allgather(out, inputs)->wait(timeout_);
   });
   return torch::cat(out[0]);
+}
+
+void World::start_all_reduce(torch::Tensor tensor, const std::string& what) {
+  if (size_ <= 1) return;
+  const int64_t seq = arrive(what);
+  try {
+    std::vector<torch::Tensor> io{std::move(tensor)};
+    impl_->pending.push_back({seq, what, impl_->pg->allreduce(io)});
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(seq, what, e.what());
+  }
+}
+
+void World::wait_all() {
+  if (size_ <= 1) return;
+  auto pending = std::move(impl_->pending);
+  impl_->pending.clear();
+  for (auto& p : pending) {
+    try {
+      p.work->wait(timeout_);
+    } catch (const std::exception& e) {
+      fail(p.seq, p.what, e.what());
+    }
+  }
 }
 
 void World::barrier(const std::string& what) {
