@@ -34,7 +34,7 @@ int free_port() {
   return port;
 }
 
-std::shared_ptr<dist::World> thread_world(int rank, int size, int port) {
+std::shared_ptr<dist::World> thread_world(int rank, int size, int port, size_t bucket_bytes = 25u << 20) {
   dist::LaunchInfo li;
   li.rank = rank;
   li.world_size = li.local_world_size = size;
@@ -43,6 +43,7 @@ std::shared_ptr<dist::World> thread_world(int rank, int size, int port) {
   li.master_port = port;
   dist::WorldOptions o;
   o.timeout = std::chrono::seconds(20);
+  o.bucket_bytes = bucket_bytes;
   return dist::World::create(li, o);
 }
 
@@ -85,12 +86,17 @@ TEST(ThreadRanks, SftTrainShardsTheGlobalBatch) {
   std::vector<std::future<std::pair<std::vector<metrics::Scalars>, double>>> fs;
   for (int r = 0; r < 2; ++r) {
     fs.push_back(std::async(std::launch::async, [&, r] {
-      auto w = thread_world(r, 2, port);
+      auto w = thread_world(r, 2, port, 4096);  // small buckets: several per step
       SFTConfig c = one_cfg;
       c.per_device_train_batch_size = 2;
       auto m = models[r];
       SFTTrainer t(m, c, w);
       auto out = t.train(data);
+      // The all-reduce overlapped the backward pass: buckets started before it ended.
+      const auto [during, total] = t.optimizer().overlapped_buckets();
+      EXPECT_GT(total, 3);
+      EXPECT_GT(during, 0);
+      EXPECT_LE(during, total);
       return std::make_pair(out, max_diff(*m, *one_model));
     }));
   }

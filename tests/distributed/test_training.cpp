@@ -130,6 +130,21 @@ TEST_P(GrpoParity, TwoRanksMatchOneProcess) {
   expect_same_run(t.file("one"), t.file("two"), 1e-5);
 }
 
+TEST(DataParallel, GrpoMicroBatchesOnRanksMatchOneBatch) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir t;
+  // bnpo and grpo normalize per micro-batch in TRL; with a world the normalizers are global, so
+  // 2 ranks × 2 micro-batches equal one process with one batch.
+  for (const std::string lt : {"bnpo", "grpo"}) {
+    const std::string args = "--trainer grpo --steps 2 --global-batch 4 --loss-type " + lt;
+    auto one = run_single(args + " --grad-accum 1 --out " + t.file("one" + lt));
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    auto two = run_mpi(2, args + " --grad-accum 2 --out " + t.file("two" + lt));
+    ASSERT_EQ(two.exit_code, 0) << two.output;
+    expect_same_run(t.file("one" + lt), t.file("two" + lt), 1e-5);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(LossTypes, GrpoParity,
                          ::testing::Values("--loss-type dapo", "--loss-type grpo", "--loss-type bnpo",
                                            "--loss-type dr_grpo", "--loss-type dapo --scale-rewards batch"));

@@ -55,6 +55,9 @@ int env_int(const std::map<std::string, std::string>* env, const char* name, int
   return static_cast<int>(x);
 }
 
+// c10 errors carry a backtrace after the first line: keep the message only.
+std::string first_line(const std::string& s, size_t max = 300) { return s.substr(0, std::min(s.find('\n'), max)); }
+
 std::string bytes_to_string(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
 std::vector<uint8_t> string_to_bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
@@ -111,6 +114,12 @@ struct World::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   std::string store_address;
+  struct Pending {
+    int64_t seq;
+    std::string what;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Pending> pending;  // started by start_all_reduce
 };
 
 std::shared_ptr<World> World::single() { return std::shared_ptr<World>(new World()); }
@@ -173,12 +182,12 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
           .hint("set MASTER_PORT to a free port (another run may still hold this one)");
     }
     if (li.rank == 0) {
-      throw Error("rank 0 cannot host the rendezvous store at " + impl->store_address + ": " + msg.substr(0, 300))
+      throw Error("rank 0 cannot host the rendezvous store at " + impl->store_address + ": " + first_line(msg))
           .at(where)
           .hint("check MASTER_ADDR names this node and MASTER_PORT is free");
     }
     throw Error("cannot reach the rendezvous store of rank 0 at " + impl->store_address + " within " +
-                seconds_text(opt.timeout) + ": " + msg.substr(0, 300))
+                seconds_text(opt.timeout) + ": " + first_line(msg))
         .at(where)
         .hint("check that rank 0 started, that MASTER_ADDR / MASTER_PORT are the same on every rank and that the "
               "port is reachable");
@@ -233,7 +242,7 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
       }
     } catch (const std::exception& e) {
       problem = Error("lost the rendezvous store at " + impl->store_address + " (rank 0 stopped): " +
-                      std::string(e.what()).substr(0, 200));
+                      first_line(e.what(), 200));
       problem->at(where).hint("read rank 0's error");
     }
     if (problem) rendezvous_error(*problem);
@@ -280,7 +289,7 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error("creating the " + backend + " process group failed: " + std::string(e.what()).substr(0, 400))
+    throw Error("creating the " + backend + " process group failed: " + first_line(e.what(), 400))
         .at(where)
         .hint("for multi-node Gloo set GLOO_SOCKET_IFNAME to the interface the nodes share");
   }
@@ -341,7 +350,7 @@ void World::fail(int64_t seq, const std::string& what, const std::string& cause)
   } else {
     os << "every rank arrived at it, but one failed or died during it";
   }
-  os << "; cause: " << cause.substr(0, 300);
+  os << "; cause: " << first_line(cause);
   throw Error(os.str()).hint(
       "a rank died or stalls: read its log for the first error; if steps are legitimately slower than the timeout, "
       "raise it (WorldOptions::timeout)");
@@ -446,6 +455,32 @@ torch::Tensor World::all_gather(const torch::Tensor& values, const std::string& 
     impl_->pg->allgather(out, inputs)->wait(timeout_);
   });
   return torch::cat(out[0]);
+}
+
+void World::start_all_reduce(torch::Tensor tensor, const std::string& what) {
+  if (size_ <= 1) return;
+  const int64_t seq = arrive(what);
+  try {
+    std::vector<torch::Tensor> io{std::move(tensor)};
+    impl_->pending.push_back({seq, what, impl_->pg->allreduce(io)});
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(seq, what, e.what());
+  }
+}
+
+void World::wait_all() {
+  if (size_ <= 1) return;
+  auto pending = std::move(impl_->pending);
+  impl_->pending.clear();
+  for (auto& p : pending) {
+    try {
+      p.work->wait(timeout_);
+    } catch (const std::exception& e) {
+      fail(p.seq, p.what, e.what());
+    }
+  }
 }
 
 void World::barrier(const std::string& what) {

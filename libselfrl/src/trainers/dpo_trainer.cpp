@@ -85,6 +85,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     const auto l = out.loss * share;
     const double lv = l.item<double>();
     finite = finite && std::isfinite(lv);
+    if (b1 == n) optimizer_->expect_final_backward();  // DP: all-reduce overlaps this backward
     if (std::isfinite(lv)) l.backward();
     loss += lv;
     chosen += out.rewards_chosen * share;

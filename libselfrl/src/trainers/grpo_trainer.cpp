@@ -285,6 +285,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       const auto out = grpo_loss(in, cfg_.loss);
       const double l = out.loss.item<double>();
       finite = finite && std::isfinite(l);
+      if (b1 == N) optimizer_->expect_final_backward();  // DP: all-reduce overlaps this backward
       if (std::isfinite(l)) out.loss.backward();
       iter_loss += l;
       const double toks = in.mask.sum().item<double>();

@@ -9,6 +9,20 @@
 
 namespace selfrl::trainers {
 
+// Buckets of parameter indices in reverse order (gradients of the last layers are final first).
+// While armed, a parameter's hook writes its final gradient (accumulated + incoming) into its
+// bucket's flat buffer; a bucket whose gradients are all in is started, and buckets are started
+// strictly in order so that every rank issues the same sequence of collectives.
+struct TrainingOptimizer::Overlap {
+  std::vector<std::vector<size_t>> buckets;
+  std::vector<size_t> bucket_of, offset_of;
+  std::vector<torch::Tensor> flat;
+  std::vector<int64_t> missing;   // gradients still to arrive, per bucket
+  std::vector<bool> arrived;      // per parameter
+  size_t next = 0;                // next bucket to start
+  bool armed = false;
+};
+
 TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const OptimizerConfig& cfg,
                                      std::shared_ptr<dist::World> world)
     : params_(std::move(params)), max_grad_norm_(cfg.max_grad_norm), world_(std::move(world)) {
@@ -35,6 +49,101 @@ TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const Op
   } else {
     adamw_ = std::make_unique<torch::optim::AdamW>(params_, o);
   }
+  if (world_) {
+    overlap_ = std::make_shared<Overlap>();
+    auto& ov = *overlap_;
+    ov.bucket_of.resize(params_.size());
+    ov.offset_of.resize(params_.size());
+    size_t bytes = 0;
+    for (size_t k = params_.size(); k-- > 0;) {
+      const auto& p = params_[k];
+      const size_t nb = static_cast<size_t>(p.numel()) * p.element_size();
+      const bool same_kind = !ov.buckets.empty() && params_[ov.buckets.back()[0]].options().dtype() == p.options().dtype() &&
+                             params_[ov.buckets.back()[0]].device() == p.device();
+      if (ov.buckets.empty() || !same_kind || bytes + nb > world_->bucket_bytes()) {
+        ov.buckets.emplace_back();
+        bytes = 0;
+      }
+      ov.bucket_of[k] = ov.buckets.size() - 1;
+      ov.offset_of[k] = 0;
+      for (size_t j : ov.buckets.back()) ov.offset_of[k] += static_cast<size_t>(params_[j].numel());
+      ov.buckets.back().push_back(k);
+      bytes += nb;
+    }
+    std::weak_ptr<Overlap> weak = overlap_;
+    auto world = world_;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      auto param = params_[k];
+      params_[k].register_hook([weak, world, k, param](const torch::Tensor& incoming) {
+        auto ov = weak.lock();
+        if (!ov || !ov->armed || ov->arrived[k]) return;
+        torch::NoGradGuard no_grad;
+        const size_t b = ov->bucket_of[k];
+        auto slot = ov->flat[b].slice(0, static_cast<int64_t>(ov->offset_of[k]),
+                                      static_cast<int64_t>(ov->offset_of[k]) + param.numel());
+        if (param.grad().defined()) {
+          slot.copy_((param.grad() + incoming).reshape({-1}));
+        } else {
+          slot.copy_(incoming.reshape({-1}));
+        }
+        ov->arrived[k] = true;
+        if (--ov->missing[b] == 0) {
+          while (ov->next < ov->buckets.size() && ov->missing[ov->next] == 0) {
+            world->start_all_reduce(ov->flat[ov->next], "gradient all-reduce (bucket " + std::to_string(ov->next) + ")");
+            ++ov->next;
+          }
+        }
+      });
+    }
+  }
+}
+
+void TrainingOptimizer::expect_final_backward() {
+  if (!overlap_) return;
+  auto& ov = *overlap_;
+  ov.flat.clear();
+  ov.missing.clear();
+  for (const auto& b : ov.buckets) {
+    int64_t n = 0;
+    for (size_t k : b) n += params_[k].numel();
+    ov.flat.push_back(torch::zeros({n}, params_[b[0]].options()));
+    ov.missing.push_back(static_cast<int64_t>(b.size()));
+  }
+  ov.arrived.assign(params_.size(), false);
+  ov.next = 0;
+  ov.armed = true;
+}
+
+void TrainingOptimizer::reduce_gradients(bool& loss_finite) {
+  auto& ov = *overlap_;
+  torch::NoGradGuard no_grad;
+  if (!ov.armed) expect_final_backward();  // nothing overlapped: reduce every bucket now
+  ov.armed = false;
+  overlapped_ = {static_cast<int64_t>(ov.next), static_cast<int64_t>(ov.buckets.size())};
+  // Gradients whose hook did not fire (unused parameters, a rank that skipped backward) are
+  // final as they are; then the remaining buckets start, in order.
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (ov.arrived[k]) continue;
+    const size_t b = ov.bucket_of[k];
+    auto slot = ov.flat[b].slice(0, static_cast<int64_t>(ov.offset_of[k]),
+                                 static_cast<int64_t>(ov.offset_of[k]) + params_[k].numel());
+    if (params_[k].grad().defined()) slot.copy_(params_[k].grad().reshape({-1}));
+  }
+  for (; ov.next < ov.buckets.size(); ++ov.next) {
+    world_->start_all_reduce(ov.flat[ov.next], "gradient all-reduce (bucket " + std::to_string(ov.next) + ")");
+  }
+  world_->wait_all();
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto& p = params_[k];
+    const auto v = ov.flat[ov.bucket_of[k]]
+                       .slice(0, static_cast<int64_t>(ov.offset_of[k]), static_cast<int64_t>(ov.offset_of[k]) + p.numel())
+                       .view_as(p);
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    p.mutable_grad().copy_(v);
+  }
+  ov.flat.clear();
+  // Some rank saw a non-finite loss: every rank skips.
+  loss_finite = world_->all_reduce_sum(loss_finite ? 0.0 : 1.0, "non-finite loss flag") == 0.0;
 }
 
 void TrainingOptimizer::gather_sharded_params() {
@@ -66,19 +175,7 @@ void TrainingOptimizer::zero_grad() {
 StepReport TrainingOptimizer::step(bool loss_finite) {
   StepReport r;
   r.learning_rate = schedule_.at(step_);
-  if (world_) {
-    // One collective for every gradient plus the "some rank saw a non-finite loss" flag. Ranks
-    // that did not backward (or skipped) contribute zeros, so every rank takes part.
-    std::vector<torch::Tensor> bufs;
-    for (auto& p : params_) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      bufs.push_back(p.grad());
-    }
-    bufs.push_back(torch::full({1}, loss_finite ? 0.0 : 1.0, params_.empty() ? torch::TensorOptions(torch::kFloat)
-                                                                           : params_[0].options()));
-    world_->all_reduce_sum(bufs, "gradient all-reduce");
-    loss_finite = bufs.back().item<double>() == 0.0;
-  }
+  if (world_) reduce_gradients(loss_finite);
   // Total L2 norm over all gradients, as torch.nn.utils.clip_grad_norm_.
   double sq = 0;
   for (const auto& p : params_) {

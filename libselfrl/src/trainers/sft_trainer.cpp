@@ -62,6 +62,7 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
     const auto l = sft_loss(stats.logprobs, mask, num_items);
     const double lv = l.item<double>();
     finite = finite && std::isfinite(lv);
+    if (b0 + micro >= n) optimizer_->expect_final_backward();  // DP: all-reduce overlaps this backward
     if (std::isfinite(lv)) l.backward();
     loss += lv;
     // A token is "correct" when its log-prob exceeds log ½: it is certainly the argmax.

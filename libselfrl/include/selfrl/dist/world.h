@@ -96,6 +96,12 @@ class World {
   // Concatenation over ranks of a 1-D tensor of the same length on every rank:
   // [size * n], rank r's values at [r * n, (r + 1) * n).
   torch::Tensor all_gather(const torch::Tensor& values, const std::string& what);
+  // Starts an in-place sum of one tensor over ranks and returns at once (gradient buckets
+  // during the backward pass); wait_all() completes every started one. Every rank must start
+  // the same sequence of tensors.
+  void start_all_reduce(torch::Tensor tensor, const std::string& what);
+  void wait_all();
+  size_t bucket_bytes() const { return bucket_bytes_; }
   // Every rank waits for all the others, through the store (names the missing ranks).
   void barrier(const std::string& what);
 

@@ -49,6 +49,13 @@ class TrainingOptimizer {
                     std::shared_ptr<dist::World> world = nullptr);
   // Call after backward. `loss_finite` false (the caller saw a NaN/Inf loss) also skips.
   StepReport step(bool loss_finite = true);
+  // Data parallel, optional: call right before the backward pass of a step's last micro-batch.
+  // Gradient buckets (reverse parameter order, WorldOptions::bucket_bytes) are then all-reduced
+  // while that backward still runs, each as soon as its last gradient is final (as torch DDP
+  // does); step() only reduces what is left. No-op for one process.
+  void expect_final_backward();
+  // Buckets of the last step started during backward, and in all (observability, tests).
+  std::pair<int64_t, int64_t> overlapped_buckets() const { return overlapped_; }
   void zero_grad();
   int64_t steps_taken() const { return step_; }
   int64_t steps_skipped() const { return skipped_; }
@@ -74,8 +81,12 @@ class TrainingOptimizer {
   int64_t skipped_ = 0;
   std::shared_ptr<dist::World> world_;
   std::vector<int> owner_;  // ZeRO-1 owner rank per parameter (empty: not sharded)
+  struct Overlap;
+  std::shared_ptr<Overlap> overlap_;  // gradient buckets reduced during backward (DP only)
+  std::pair<int64_t, int64_t> overlapped_{0, 0};
 
   void gather_sharded_params();
+  void reduce_gradients(bool& loss_finite);
 };
 
 }  // namespace selfrl::trainers
