@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# The README's "run" command: the most end-to-end thing libselfrl does so far.
-# (The tiny self-improvement demo replaces this once the trainers and loops exist.)
+# The README's "run" command (make demo): the embedded self-improvement demo, from nothing.
+# A tiny Llama is trained on a small labelled seed set of additions, then improves without
+# labels (TTRL consensus GRPO, Intuitor self-certainty GRPO, one ReST-EM iteration, KnowRL-style
+# introspection). Prints the per-stage table; writes $DEMO_DIR (default runs/demo): data/,
+# base/ and one Hugging Face model directory per stage, summary.json and curves.svg.
+#   scripts/demo.sh [BUILD_DIR] [extra selfrl demo args, e.g. --seed 1 or --quick]
 set -euo pipefail
 BUILD_DIR="${1:-build}"
+shift || true
 SELFRL="$BUILD_DIR/selfrl"
 OUT="${DEMO_DIR:-runs/demo}"
-mkdir -p "$OUT"
-
-echo "== selfrl info: build, BLAS and matmul throughput"
-"$SELFRL" info --benchmark
-
-echo "== write a sharded Hugging Face-layout checkpoint and validate it"
-"$BUILD_DIR/examples/example_safetensors_roundtrip" "$OUT/ckpt"
-"$SELFRL" inspect "$OUT/ckpt" | head -n 12
-
-if [ -x "$BUILD_DIR/examples/example_tiny_generate" ]; then
-  echo "== a tiny random Llama in Hugging Face format: save, load, generate"
-  "$BUILD_DIR/examples/example_tiny_generate" "$OUT/tiny-llama"
+if [ ! -x "$SELFRL" ]; then
+  echo "error: $SELFRL not found; build first (make build)" >&2
+  exit 1
 fi
+echo "== selfrl demo --out $OUT $* (load: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a))"
+"$SELFRL" demo --out "$OUT" "$@"
+echo "== plot: $OUT/curves.svg   models: $OUT/{base,ttrl,intuitor,rest_em,introspect}   data: $OUT/data"

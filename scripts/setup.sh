@@ -10,6 +10,7 @@ PACKAGES=(
   libsentencepiece-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   libeigen3-dev nlohmann-json3-dev libpcre2-dev pybind11-dev python3-dev
   openmpi-bin libopenmpi-dev
+  librsvg2-bin
 )
 
 missing=()

@@ -1,0 +1,87 @@
+// The embedded demo (`selfrl demo`, `make demo`): from nothing to a tiny Llama that improves
+// itself without labels, in a few minutes on two CPU cores.
+//
+//   data       addition task: labelled seed set, unlabelled pool, held-out eval_dev / eval_test
+//   tokenizer  sentencepiece (BPE, split digits) trained in-process on the task text
+//   base       a ~1M-parameter Llama SFT-trained on the seed set, plus a self-knowledge warm-up
+//              ("Q: a+b ? CAN:" → yes/no) calibrated on a held-back fifth of the seed set
+//   ttrl       unlabelled GRPO, consensus (majority-vote) reward               (from base)
+//   intuitor   unlabelled GRPO, self-certainty reward                           (from base)
+//   rest_em    ReST-EM / STaR iterations: SFT on majority-vote pseudo-labels (from ttrl;
+//              rest_em_2, ... from the previous iteration)
+//   introspect KnowRL-style: "CAN" targets from the model's own vote agreement  (from the last)
+//
+// Every stage is evaluated on eval_test (greedy accuracy, maj@k, self-knowledge F1) and saved
+// as a Hugging Face model directory; the run writes summary.json and curves.svg.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "selfrl/demo/arithmetic_task.h"
+#include "selfrl/demo/evaluation.h"
+
+namespace selfrl::demo {
+
+struct DemoConfig {
+  std::string out_dir = "runs/demo";
+  uint64_t seed = 0;
+  int threads = 1;  // see docs/demo.md: 2 threads are much slower on a shared 2-core machine
+  bool quick = false;  // tiny sizes everywhere (tests, smoke runs)
+  bool verbose = true;  // progress lines on stderr
+
+  TaskConfig task;
+  // Model (LlamaForCausalLM).
+  int64_t hidden_size = 128, intermediate_size = 384, num_hidden_layers = 3, num_attention_heads = 4;
+  int vocab_size = 64;  // requested sentencepiece pieces (hard_vocab_limit off)
+  // Seed SFT.
+  double sft_learning_rate = 3e-3;
+  int64_t sft_epochs = 40, sft_batch_size = 32;  // ~1500 steps: the loss plateaus for ~1000
+  double calibration_fraction = 0.2;  // of the seed set, held back for the self-knowledge warm-up
+  // Unlabelled GRPO (TTRL, Intuitor).
+  int64_t grpo_steps = 40, grpo_prompts_per_step = 32, num_generations = 8;
+  double grpo_learning_rate = 1e-4, grpo_temperature = 1.0;
+  // ReST-EM.
+  int64_t rest_iterations = 2;
+  int64_t rest_pool = 2000;        // unlabelled prompts sampled per iteration (fresh each time)
+  double rest_temperature = 1.0;   // of the voting samples
+  double rest_min_vote_share = 0.75;
+  int64_t rest_epochs = 3;
+  double rest_learning_rate = 1e-3;
+  // Introspection.
+  int64_t introspect_pool = 1500;
+  double introspect_yes_share = 0.75;  // vote share at or above which the target is "yes"
+  int64_t introspect_epochs = 2;
+  double introspect_learning_rate = 1e-3;
+  // Evaluation.
+  EvalOptions eval;
+
+  // Applies --quick: a few dozen items, a handful of steps.
+  void make_quick();
+};
+
+struct StageResult {
+  std::string stage;
+  std::string from;  // the stage it started from ("" for base)
+  std::string model_dir;
+  EvalResult eval;
+  double train_seconds = 0;  // the stage's training (data generation and eval excluded)
+  double eval_seconds = 0;
+  nlohmann::json notes = nlohmann::json::object();  // stage-specific diagnostics
+  nlohmann::json to_json() const;
+};
+
+struct DemoResult {
+  std::vector<StageResult> stages;
+  double total_seconds = 0;
+};
+
+DemoResult run_demo(const DemoConfig& cfg);
+
+// The table printed at the end (also in docs/demo.md).
+std::string format_table(const DemoResult& result);
+
+}  // namespace selfrl::demo

@@ -1,0 +1,501 @@
+// The demo pipeline: data → tokenizer → seed SFT (+ self-knowledge warm-up) → label-free stages,
+// each evaluated on the held-out test set. See demo_pipeline.h for the stage graph.
+#include "selfrl/demo/demo_pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <random>
+#include <sstream>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "selfrl/core/error.h"
+#include "selfrl/core/seed.h"
+#include "selfrl/io/file_util.h"
+#include "selfrl/io/model_config.h"
+#include "selfrl/metrics/metrics.h"
+#include "selfrl/metrics/svg_plot.h"
+#include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/tokenizer/sentencepiece_library.h"
+#include "selfrl/tokenizer/sentencepiece_tokenizer.h"
+#include "selfrl/trainers/grpo_trainer.h"
+#include "selfrl/trainers/sft_trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace selfrl::demo {
+
+void DemoConfig::make_quick() {
+  quick = true;
+  task.num_seed = 60;
+  task.num_unlabelled = 80;
+  task.num_eval_dev = 16;
+  task.num_eval_test = 24;
+  hidden_size = 32, intermediate_size = 64, num_hidden_layers = 1, num_attention_heads = 2;
+  sft_epochs = 2, sft_batch_size = 16;
+  grpo_steps = 2, grpo_prompts_per_step = 4, num_generations = 4;
+  rest_pool = 40, rest_epochs = 1, rest_iterations = 1;
+  introspect_pool = 40, introspect_epochs = 1;
+  eval.k = 4;
+}
+
+nlohmann::json StageResult::to_json() const {
+  nlohmann::json by_diff = nlohmann::json::object();
+  for (const auto& [d, acc] : eval.accuracy_by_difficulty) by_diff[std::to_string(d)] = acc;
+  return {{"stage", stage},
+          {"from", from},
+          {"model_dir", model_dir},
+          {"n", eval.n},
+          {"accuracy", eval.accuracy},
+          {"maj_at_k", eval.maj_at_k},
+          {"pass_at_k", eval.pass_at_k},
+          {"mean_vote_share", eval.mean_vote_share},
+          {"self_knowledge_f1", eval.self_knowledge_f1},
+          {"yes_rate", eval.yes_rate},
+          {"accuracy_by_difficulty", by_diff},
+          {"train_seconds", train_seconds},
+          {"eval_seconds", eval_seconds},
+          {"notes", notes}};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string fmt(double x, int prec = 3) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << x;
+  return os.str();
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+class Progress {
+ public:
+  explicit Progress(bool on) : on_(on), t0_(Clock::now()) {}
+  template <typename... Args>
+  void operator()(Args&&... args) const {
+    if (!on_) return;
+    std::fprintf(stderr, "[demo %6.1fs] %s\n", seconds_since(t0_), detail::concat(std::forward<Args>(args)...).c_str());
+  }
+
+ private:
+  bool on_;
+  Clock::time_point t0_;
+};
+
+// sentencepiece BPE with every digit its own piece, <unk>=0 <s>=1 </s>=2 as Llama's.
+std::string train_demo_tokenizer(const TaskSplits& s, const std::string& dir, int vocab_size) {
+  fs::create_directories(dir);
+  std::string corpus;
+  auto add = [&](const std::string& line) { (corpus += line) += '\n'; };
+  for (const auto& it : s.seed) add(it.prompt() + " " + it.answer()), add(it.can_prompt() + " yes"), add(it.can_prompt() + " no");
+  for (const auto& it : s.unlabelled) add(it.prompt());
+  const std::string corpus_path = dir + "/corpus.txt";
+  io::write_text_file_atomic(corpus_path, corpus);
+  std::ostringstream args;
+  args << "--input=" << corpus_path << " --model_prefix=" << dir << "/tokenizer --vocab_size=" << vocab_size
+       << " --model_type=bpe --split_digits=true --character_coverage=1.0 --hard_vocab_limit=false"
+       << " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --num_threads=1 --minloglevel=2";
+  tokenizer::train_sentencepiece(args.str());
+  fs::remove(corpus_path);
+  return dir + "/tokenizer.model";
+}
+
+void write_tokenizer_files(const std::string& model_path, const std::string& dir) {
+  fs::create_directories(dir);
+  fs::copy_file(model_path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+  const nlohmann::json cfg = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
+                              {"unk_token", "<unk>"}, {"add_bos_token", true}, {"add_eos_token", false},
+                              {"model_max_length", 64}};
+  io::write_text_file_atomic(dir + "/tokenizer_config.json", cfg.dump(2) + "\n");
+}
+
+io::ModelConfig demo_model_config(const DemoConfig& c, int64_t vocab) {
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}},
+                      {"model_type", "llama"},
+                      {"vocab_size", vocab},
+                      {"hidden_size", c.hidden_size},
+                      {"intermediate_size", c.intermediate_size},
+                      {"num_hidden_layers", c.num_hidden_layers},
+                      {"num_attention_heads", c.num_attention_heads},
+                      {"num_key_value_heads", c.num_attention_heads},
+                      {"max_position_embeddings", 64},
+                      {"rms_norm_eps", 1e-6},
+                      {"rope_theta", 10000.0},
+                      {"tie_word_embeddings", true},
+                      {"bos_token_id", 1},
+                      {"eos_token_id", 2},
+                      {"hidden_act", "silu"},
+                      {"torch_dtype", "float32"}};
+  return io::ModelConfig::from_json(j, "<demo config>");
+}
+
+trainers::OptimizerConfig adamw(double lr, int64_t total_steps, trainers::LrSchedulerType type) {
+  trainers::OptimizerConfig o;
+  o.learning_rate = lr;
+  o.weight_decay = 0.01;
+  o.adam_beta2 = 0.98;
+  o.lr_scheduler_type = type;
+  o.total_steps = std::max<int64_t>(1, total_steps);
+  o.warmup_steps = type == trainers::LrSchedulerType::kConstant ? 0 : o.total_steps / 20;
+  return o;
+}
+
+std::vector<metrics::Scalars> sft(const std::shared_ptr<model::CausalLM>& m, const std::vector<trainers::SFTExample>& data,
+                                  double lr, int64_t epochs, int64_t batch, const std::string& out_dir, uint64_t seed) {
+  trainers::SFTConfig c;
+  c.per_device_train_batch_size = batch;
+  c.num_train_epochs = epochs;
+  c.output_dir = out_dir;
+  c.seed = seed;
+  c.optimizer = adamw(lr, trainers::SFTTrainer::steps_for(data.size(), c), trainers::LrSchedulerType::kCosine);
+  trainers::SFTTrainer t(m, c);
+  return t.train(data);
+}
+
+trainers::SFTExample answer_example(const DemoCodec& codec, const ArithmeticItem& it, const std::string& answer) {
+  return {codec.prompt_ids(it.prompt()), codec.completion_ids(answer)};
+}
+trainers::SFTExample can_example(const DemoCodec& codec, const ArithmeticItem& it, bool yes) {
+  return {codec.prompt_ids(it.can_prompt()), codec.completion_ids(yes ? "yes" : "no")};
+}
+
+struct Context {
+  const DemoConfig& cfg;
+  DemoCodec codec;
+  std::string tokenizer_model;
+  Progress log;
+  std::vector<StageResult> stages;
+  std::vector<ArithmeticItem> eval_items;
+  std::map<std::string, std::vector<std::pair<double, double>>> train_curves;  // name → (step, value)
+};
+
+std::shared_ptr<model::CausalLM> load_stage(const Context& ctx, const std::string& stage) {
+  return model::CausalLM::from_pretrained(ctx.cfg.out_dir + "/" + stage);
+}
+
+// Saves the stage's model, evaluates it on eval_test, logs the eval row and prints a line.
+void finish_stage(Context& ctx, const std::string& stage, const std::string& from,
+                  const std::shared_ptr<model::CausalLM>& m, double train_seconds) {
+  const std::string dir = ctx.cfg.out_dir + "/" + stage;
+  m->save_pretrained(dir);
+  write_tokenizer_files(ctx.tokenizer_model, dir);
+  const auto t0 = Clock::now();
+  StageResult r;
+  r.stage = stage;
+  r.from = from;
+  r.model_dir = dir;
+  EvalOptions eo = ctx.cfg.eval;
+  eo.seed = derive_seed(ctx.cfg.seed, {0xe7a1});  // same eval samples' randomness for every stage
+  r.eval = evaluate(m, ctx.codec, ctx.eval_items, eo);
+  r.eval_seconds = seconds_since(t0);
+  r.train_seconds = train_seconds;
+  metrics::MetricsLogger logger(dir, /*tensorboard=*/false);
+  metrics::Scalars s = {{"accuracy", r.eval.accuracy},       {"maj_at_k", r.eval.maj_at_k},
+                        {"pass_at_k", r.eval.pass_at_k},     {"mean_vote_share", r.eval.mean_vote_share},
+                        {"self_knowledge_f1", r.eval.self_knowledge_f1}, {"yes_rate", r.eval.yes_rate},
+                        {"train_seconds", train_seconds},    {"eval_seconds", r.eval_seconds}};
+  for (const auto& [d, acc] : r.eval.accuracy_by_difficulty) s["accuracy/difficulty_" + std::to_string(d)] = acc;
+  logger.log(static_cast<int64_t>(ctx.stages.size()), s, "eval");
+  std::ostringstream by;
+  for (const auto& [d, acc] : r.eval.accuracy_by_difficulty) by << " d" << d << "=" << std::fixed << std::setprecision(2) << acc;
+  ctx.log(stage, ": acc ", r.eval.accuracy, " maj@", eo.k, " ", r.eval.maj_at_k, " pass@", eo.k, " ", r.eval.pass_at_k,
+          " F1 ", r.eval.self_knowledge_f1, " yes ", r.eval.yes_rate, " |", by.str(), " | train ", train_seconds,
+          "s eval ", r.eval_seconds, "s");
+  ctx.stages.push_back(std::move(r));
+}
+
+std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, const std::vector<ArithmeticItem>& items) {
+  std::vector<trainers::PromptExample> out;
+  for (const auto& it : items) out.push_back({codec.prompt_ids(it.prompt()), it.prompt(), it.to_json()});
+  return out;
+}
+
+// Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
+std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, rewards::RewardPtr reward,
+                                           const std::vector<ArithmeticItem>& pool) {
+  const auto& c = ctx.cfg;
+  auto policy = load_stage(ctx, "base");
+  rewards::RewardPipeline pipe;
+  pipe.add(std::move(reward));
+  trainers::GRPOConfig g;
+  g.num_generations = c.num_generations;
+  g.max_completion_length = c.eval.max_new_tokens;
+  g.temperature = c.grpo_temperature;
+  g.generation_batch_size = 256;
+  g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
+  g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
+  g.output_dir = c.out_dir + "/" + stage;
+  g.seed = derive_seed(c.seed, {0x6790, stage.size()});
+  const DemoCodec codec = ctx.codec;
+  trainers::GRPOTrainer trainer(policy, pipe, g, [codec](const std::vector<int64_t>& ids) { return codec.decode(ids); },
+                                {codec.eos_id()});
+  // Rows with the answer removed: nothing downstream can peek at it.
+  auto prompts = prompt_examples(ctx.codec, pool);
+  for (auto& p : prompts) p.row.erase("answer");
+  auto rng = make_engine(c.seed, {0x6791, stage.size()});
+  std::shuffle(prompts.begin(), prompts.end(), rng);
+  size_t next = 0;
+  for (int64_t s = 0; s < c.grpo_steps; ++s) {
+    std::vector<trainers::PromptExample> batch;
+    for (int64_t i = 0; i < c.grpo_prompts_per_step; ++i) batch.push_back(prompts[next++ % prompts.size()]);
+    const auto res = trainer.step(batch);
+    ctx.train_curves[stage + " reward"].push_back({static_cast<double>(s), res.metrics.at("reward")});
+    if (s % 10 == 0 || s + 1 == c.grpo_steps)
+      ctx.log(stage, " step ", s, " reward ", res.metrics.at("reward"), " self_certainty ",
+              res.metrics.count("self_certainty") ? res.metrics.at("self_certainty") : 0.0);
+  }
+  return policy;
+}
+
+void write_curves(const Context& ctx, const std::string& path) {
+  std::vector<metrics::PlotPanel> panels;
+  std::vector<std::pair<double, std::string>> ticks;
+  for (size_t i = 0; i < ctx.stages.size(); ++i) ticks.push_back({static_cast<double>(i), ctx.stages[i].stage});
+  auto panel = [&](const std::string& title, const std::string& y_label) {
+    metrics::PlotPanel p;
+    p.title = title;
+    p.x_label = "stage";
+    p.y_label = y_label;
+    p.x_ticks = ticks;
+    p.y_min = 0, p.y_max = 1;
+    return p;
+  };
+  auto series = [](const std::string& name) {
+    metrics::PlotSeries s;
+    s.name = name;
+    return s;
+  };
+  metrics::PlotPanel acc = panel("held-out accuracy by stage", "fraction correct");
+  metrics::PlotPanel sk = panel("self-knowledge (CAN? vs greedy success)", "F1 / rate");
+  metrics::PlotPanel diff = panel("greedy accuracy by difficulty (digits)", "fraction correct");
+  metrics::PlotSeries greedy = series("greedy"), maj = series("maj@" + std::to_string(ctx.cfg.eval.k)),
+                      pass = series("pass@" + std::to_string(ctx.cfg.eval.k)), f1 = series("self-knowledge F1"),
+                      yes = series("yes rate");
+  std::map<int, metrics::PlotSeries> by_d;
+  for (size_t i = 0; i < ctx.stages.size(); ++i) {
+    const auto& e = ctx.stages[i].eval;
+    const double x = static_cast<double>(i);
+    greedy.points.push_back({x, e.accuracy});
+    maj.points.push_back({x, e.maj_at_k});
+    pass.points.push_back({x, e.pass_at_k});
+    f1.points.push_back({x, e.self_knowledge_f1});
+    yes.points.push_back({x, e.yes_rate});
+    for (const auto& [d, a] : e.accuracy_by_difficulty) {
+      by_d[d].name = std::to_string(d) + " digits";
+      by_d[d].points.push_back({x, a});
+    }
+  }
+  acc.series = {greedy, maj, pass};
+  sk.series = {f1, yes};
+  for (auto& [d, s] : by_d) diff.series.push_back(s);
+  panels = {acc, diff, sk};
+  // One panel per GRPO stage: consensus rewards live in [0, 1], self-certainty does not.
+  for (const auto& [name, pts] : ctx.train_curves) {
+    metrics::PlotPanel train;
+    train.title = name + " (unlabelled GRPO, mean per step)";
+    train.x_label = "step";
+    train.y_label = "reward";
+    auto s = series(name);
+    s.points = pts;
+    s.markers = false;
+    train.series.push_back(s);
+    panels.push_back(train);
+  }
+  metrics::PlotOptions po;
+  po.title = "selfrl demo: a tiny Llama improving at addition without labels (seed " + std::to_string(ctx.cfg.seed) + ")";
+  po.columns = 2;
+  metrics::write_svg_plot(path, panels, po);
+}
+
+}  // namespace
+
+std::string format_table(const DemoResult& result) {
+  std::ostringstream os;
+  os << "| stage      | from     | accuracy | maj@k | pass@k | self-knowledge F1 | train s | eval s |\n"
+     << "|------------|----------|----------|-------|--------|-------------------|---------|--------|\n";
+  for (const auto& s : result.stages) {
+    char line[256];
+    std::snprintf(line, sizeof line, "| %-10s | %-8s | %8.3f | %5.3f | %6.3f | %17.3f | %7.1f | %6.1f |\n", s.stage.c_str(),
+                  s.from.empty() ? "-" : s.from.c_str(), s.eval.accuracy, s.eval.maj_at_k, s.eval.pass_at_k,
+                  s.eval.self_knowledge_f1, s.train_seconds, s.eval_seconds);
+    os << line;
+  }
+  os << "total wall time: " << fmt(result.total_seconds, 1) << " s\n";
+  return os.str();
+}
+
+DemoResult run_demo(const DemoConfig& cfg) {
+  const auto t_start = Clock::now();
+  if (cfg.threads > 0) at::set_num_threads(cfg.threads);
+  seed_everything(cfg.seed);
+  fs::create_directories(cfg.out_dir);
+  Context ctx{cfg, {}, {}, Progress(cfg.verbose), {}, {}, {}};
+
+  // Data.
+  TaskConfig tc = cfg.task;
+  tc.seed = cfg.seed;
+  const TaskSplits splits = generate_splits(tc);
+  write_splits(splits, cfg.out_dir + "/data");
+  ctx.eval_items = splits.eval_test;
+  ctx.log("data: ", splits.seed.size(), " seed, ", splits.unlabelled.size(), " unlabelled, ", splits.eval_dev.size(),
+          " eval_dev, ", splits.eval_test.size(), " eval_test items -> ", cfg.out_dir, "/data");
+
+  // Tokenizer.
+  ctx.tokenizer_model = train_demo_tokenizer(splits, cfg.out_dir + "/tokenizer", cfg.vocab_size);
+  std::shared_ptr<const tokenizer::Tokenizer> tok =
+      tokenizer::SentencePieceTokenizer::load(ctx.tokenizer_model, [] {
+        tokenizer::TokenizerConfig tc;
+        tc.bos_token = "<s>", tc.eos_token = "</s>", tc.unk_token = "<unk>";
+        return tc;
+      }());
+  ctx.codec.tok = tok;
+  ctx.log("tokenizer: ", tok->vocab_size(), " sentencepiece pieces");
+
+  // Base: SFT on the seed set, then the self-knowledge warm-up on the held-back fifth.
+  {
+    const auto t0 = Clock::now();
+    auto m = model::CausalLM::from_config(demo_model_config(cfg, tok->vocab_size()), cfg.seed);
+    int64_t nparams = 0;
+    for (const auto& p : m->parameters()) nparams += p.numel();
+    const size_t n_cal = static_cast<size_t>(cfg.calibration_fraction * splits.seed.size());
+    const std::vector<ArithmeticItem> seed_train(splits.seed.begin(), splits.seed.end() - n_cal);
+    const std::vector<ArithmeticItem> seed_cal(splits.seed.end() - n_cal, splits.seed.end());
+    std::vector<trainers::SFTExample> data;
+    for (const auto& it : seed_train) data.push_back(answer_example(ctx.codec, it, it.answer()));
+    ctx.log("base: ", nparams, " parameters; SFT on ", data.size(), " seed items for ", cfg.sft_epochs, " epochs");
+    const auto steps = sft(m, data, cfg.sft_learning_rate, cfg.sft_epochs, cfg.sft_batch_size, cfg.out_dir + "/base", cfg.seed);
+    ctx.log("base: SFT loss ", steps.empty() ? 0.0 : steps.back().at("loss"));
+    if (!seed_cal.empty()) {
+      // Calibration: does the model actually solve the held-back seed items? (seed labels only)
+      const auto got = greedy_answers(m, ctx.codec, seed_cal, cfg.eval);
+      std::vector<trainers::SFTExample> warm = data;
+      int64_t yes = 0;
+      for (size_t i = 0; i < seed_cal.size(); ++i) {
+        const bool ok = got[i] == seed_cal[i].answer();
+        yes += ok;
+        for (int r = 0; r < 3; ++r) warm.push_back(can_example(ctx.codec, seed_cal[i], ok));
+      }
+      ctx.log("base: self-knowledge warm-up on ", seed_cal.size(), " held-back seed items (", yes, " solved)");
+      sft(m, warm, cfg.introspect_learning_rate, 2, cfg.sft_batch_size, cfg.out_dir + "/base", cfg.seed + 1);
+    }
+    finish_stage(ctx, "base", "", m, seconds_since(t0));
+  }
+
+  // The unlabelled pool, split between the stages so each sees fresh prompts.
+  const auto& pool = splits.unlabelled;
+
+  // TTRL: GRPO with the consensus reward.
+  {
+    const auto t0 = Clock::now();
+    auto m = grpo_stage(ctx, "ttrl", rewards::make_consensus_reward(rewards::AnswerExtractor::create("regex", "^\\D*(\\d+)")), pool);
+    finish_stage(ctx, "ttrl", "base", m, seconds_since(t0));
+  }
+  // Intuitor: GRPO with self-certainty.
+  {
+    const auto t0 = Clock::now();
+    auto m = grpo_stage(ctx, "intuitor", rewards::make_self_certainty_reward(), pool);
+    finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
+  }
+  // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the seed
+  // set; each iteration draws fresh unlabelled prompts. The gold answers are read only to log
+  // the pseudo-labels' precision (a diagnostic), never to choose what is trained on.
+  std::vector<trainers::SFTExample> seed_examples;
+  for (const auto& it : splits.seed) seed_examples.push_back(answer_example(ctx.codec, it, it.answer()));
+  std::string prev = "ttrl";
+  {
+    auto rng = make_engine(cfg.seed, {0x7e57});
+    std::vector<ArithmeticItem> shuffled = pool;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    size_t next = 0;
+    for (int64_t iter = 0; iter < cfg.rest_iterations; ++iter) {
+      const std::string stage = iter == 0 ? "rest_em" : "rest_em_" + std::to_string(iter + 1);
+      const auto t0 = Clock::now();
+      auto m = load_stage(ctx, prev);
+      std::vector<ArithmeticItem> items;
+      for (int64_t i = 0; i < cfg.rest_pool; ++i) items.push_back(shuffled[next++ % shuffled.size()]);
+      EvalOptions eo = cfg.eval;
+      eo.temperature = cfg.rest_temperature;
+      eo.seed = derive_seed(cfg.seed, {0x7e58, static_cast<uint64_t>(iter)});
+      const auto votes = sample_votes(m, ctx.codec, items, eo);
+      std::vector<trainers::SFTExample> data = seed_examples;
+      std::map<int, std::pair<int64_t, int64_t>> kept_by_d;  // difficulty → (kept, right)
+      int64_t kept = 0, right = 0;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share) {
+          data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
+          const bool ok = votes[i]->answer == items[i].answer();  // diagnostic only
+          ++kept, right += ok;
+          kept_by_d[items[i].difficulty].first += 1;
+          kept_by_d[items[i].difficulty].second += ok;
+        }
+      }
+      std::ostringstream by;
+      for (const auto& [d, kr] : kept_by_d) by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
+      ctx.log(stage, ": kept ", kept, " of ", items.size(), " pseudo-labels (vote share >= ", cfg.rest_min_vote_share,
+              " at T=", cfg.rest_temperature, "); precision (diagnostic, gold) ", fmt(right / std::max(1.0, double(kept)), 3),
+              " |", by.str());
+      sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
+          cfg.seed + 2 + iter);
+      finish_stage(ctx, stage, prev, m, seconds_since(t0));
+      ctx.stages.back().notes = {{"pseudo_labels_kept", kept}, {"pseudo_label_precision", right / std::max(1.0, double(kept))}};
+      prev = stage;
+    }
+  }
+  // Introspection (KnowRL-style): "CAN" targets from the model's own agreement, no labels.
+  {
+    const auto t0 = Clock::now();
+    auto m = load_stage(ctx, prev);
+    auto rng = make_engine(cfg.seed, {0x1457});
+    std::vector<ArithmeticItem> items = pool;
+    std::shuffle(items.begin(), items.end(), rng);
+    items.resize(std::min<size_t>(items.size(), cfg.introspect_pool));
+    EvalOptions eo = cfg.eval;
+    eo.seed = derive_seed(cfg.seed, {0x1458});
+    const auto votes = sample_votes(m, ctx.codec, items, eo);
+    std::vector<trainers::SFTExample> data = seed_examples;
+    int64_t yes = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const bool confident = votes[i] && votes[i]->share >= cfg.introspect_yes_share;
+      yes += confident;
+      data.push_back(can_example(ctx.codec, items[i], confident));
+      if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share)
+        data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
+    }
+    ctx.log("introspect: ", yes, " of ", items.size(), " self-labelled \"yes\" (vote share >= ", cfg.introspect_yes_share, ")");
+    sft(m, data, cfg.introspect_learning_rate, cfg.introspect_epochs, cfg.sft_batch_size, cfg.out_dir + "/introspect",
+        cfg.seed + 3);
+    finish_stage(ctx, "introspect", prev, m, seconds_since(t0));
+  }
+
+  DemoResult result;
+  result.stages = ctx.stages;
+  result.total_seconds = seconds_since(t_start);
+
+  nlohmann::json summary = {{"seed", cfg.seed},
+                            {"threads", cfg.threads},
+                            {"quick", cfg.quick},
+                            {"eval_set", "data/eval_test.jsonl"},
+                            {"k", cfg.eval.k},
+                            {"eval_temperature", cfg.eval.temperature},
+                            {"total_seconds", result.total_seconds},
+                            {"stages", nlohmann::json::array()}};
+  for (const auto& s : result.stages) summary["stages"].push_back(s.to_json());
+  if (!result.stages.empty()) {
+    double best = 0;
+    for (const auto& s : result.stages) best = std::max(best, s.eval.accuracy);
+    summary["gain_over_base"] = result.stages.back().eval.accuracy - result.stages.front().eval.accuracy;
+    summary["best_gain_over_base"] = best - result.stages.front().eval.accuracy;
+  }
+  io::write_text_file_atomic(cfg.out_dir + "/summary.json", summary.dump(2) + "\n");
+  write_curves(ctx, cfg.out_dir + "/curves.svg");
+  return result;
+}
+
+}  // namespace selfrl::demo

@@ -1,0 +1,149 @@
+// The demo's task generator: answers recomputed independently, splits disjoint, formats and
+// the self-knowledge F1 against hand-computed values.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "selfrl/demo/arithmetic_task.h"
+#include "selfrl/demo/evaluation.h"
+#include "test_util.h"
+
+using namespace selfrl;
+
+namespace {
+
+// Long addition on the decimal strings, digit by digit: independent of the generator's +.
+std::string add_strings(const std::string& x, const std::string& y) {
+  std::string out;
+  int carry = 0;
+  for (int i = static_cast<int>(x.size()) - 1, j = static_cast<int>(y.size()) - 1; i >= 0 || j >= 0 || carry; --i, --j) {
+    const int s = (i >= 0 ? x[i] - '0' : 0) + (j >= 0 ? y[j] - '0' : 0) + carry;
+    out.insert(out.begin(), static_cast<char>('0' + s % 10));
+    carry = s / 10;
+  }
+  return out;
+}
+
+demo::TaskConfig small_config() {
+  demo::TaskConfig c;
+  c.num_seed = 50, c.num_unlabelled = 400, c.num_eval_dev = 40, c.num_eval_test = 60;
+  c.seed = 7;
+  return c;
+}
+
+}  // namespace
+
+TEST(DemoTask, AnswersAreCorrectAndPromptsParse) {
+  const auto s = demo::generate_splits(small_config());
+  for (const auto* split : {&s.seed, &s.unlabelled, &s.eval_dev, &s.eval_test}) {
+    for (const auto& it : *split) {
+      // Recover the operands from the prompt text, not from the struct.
+      const std::string p = it.prompt();
+      ASSERT_EQ(p.rfind("Q: ", 0), 0u) << p;
+      const size_t plus = p.find('+'), eq = p.find(" =");
+      ASSERT_NE(plus, std::string::npos);
+      ASSERT_NE(eq, std::string::npos);
+      const std::string ra = p.substr(3, plus - 3), rb = p.substr(plus + 1, eq - plus - 1);
+      const std::string a(ra.rbegin(), ra.rend()), b(rb.rbegin(), rb.rend());  // little-endian
+      ASSERT_EQ(a.size(), b.size()) << "operands are padded to one width: " << p;
+      const std::string sum = add_strings(a, b);  // the padded width always holds the sum
+      ASSERT_EQ(sum.size(), a.size()) << p;
+      EXPECT_EQ(it.answer(), std::string(sum.rbegin(), sum.rend())) << p;
+      EXPECT_EQ(demo::ArithmeticItem::parse_answer(it.answer()), std::stoll(a) + std::stoll(b)) << p;
+      EXPECT_EQ(a.size(), 4u) << "every operand is written in max_digits + 1 digits: " << p;
+      EXPECT_EQ(std::to_string(std::max(it.a, it.b)).size(), static_cast<size_t>(it.difficulty)) << p;
+      EXPECT_GE(it.difficulty, 1);
+      EXPECT_LE(it.difficulty, 3);
+      const auto row = it.to_json();
+      EXPECT_EQ(row["prompt"], p);
+      EXPECT_EQ(row["answer"], it.answer());
+      const auto back = demo::ArithmeticItem::from_json(row);
+      EXPECT_EQ(back.prompt(), it.prompt());
+      EXPECT_EQ(back.a, it.a);
+      EXPECT_EQ(back.b, it.b);
+      EXPECT_EQ(it.can_prompt(), "Q: " + ra + "+" + rb + " ? CAN:");
+      EXPECT_EQ(row["sum"], it.a + it.b);
+    }
+  }
+}
+
+TEST(DemoTask, SplitsAreDisjointSizedAndReproducible) {
+  const auto cfg = small_config();
+  const auto s = demo::generate_splits(cfg);
+  EXPECT_EQ(s.seed.size(), 50u);
+  EXPECT_EQ(s.unlabelled.size(), 400u);
+  EXPECT_EQ(s.eval_dev.size(), 40u);
+  EXPECT_EQ(s.eval_test.size(), 60u);
+  std::set<std::string> seen;
+  size_t total = 0;
+  for (const auto* split : {&s.seed, &s.unlabelled, &s.eval_dev, &s.eval_test}) {
+    for (const auto& it : *split) seen.insert(it.prompt()), ++total;
+  }
+  EXPECT_EQ(seen.size(), total) << "a prompt appears twice across the splits";
+  const auto again = demo::generate_splits(cfg);
+  ASSERT_EQ(again.unlabelled.size(), s.unlabelled.size());
+  for (size_t i = 0; i < s.unlabelled.size(); ++i) EXPECT_EQ(again.unlabelled[i].prompt(), s.unlabelled[i].prompt());
+  auto other = cfg;
+  other.seed = 8;
+  EXPECT_NE(demo::generate_splits(other).eval_test[0].prompt() + demo::generate_splits(other).eval_test[1].prompt(),
+            s.eval_test[0].prompt() + s.eval_test[1].prompt());
+}
+
+TEST(DemoTask, BadConfigsAreErrors) {
+  auto c = small_config();
+  c.difficulty_weights = {1, 1};
+  EXPECT_SELFRL_ERROR(demo::generate_splits(c), "difficulty_weights", "max_digits");
+  c = small_config();
+  c.difficulty_weights = {1, 0, 0};  // only 100 one-digit pairs exist
+  EXPECT_SELFRL_ERROR(demo::generate_splits(c), "distinct items");
+  EXPECT_SELFRL_ERROR(demo::ArithmeticItem::from_json({{"a", 1}}), "\"b\"");
+}
+
+TEST(DemoTask, FormatExamples) {
+  demo::ArithmeticItem it;
+  it.a = 37, it.b = 58, it.difficulty = 2, it.width = 3;
+  EXPECT_EQ(it.prompt(), "Q: 7300+8500 =");
+  EXPECT_EQ(it.answer(), "5900");
+  it.a = 999, it.b = 1;
+  EXPECT_EQ(it.answer(), "0001");
+  EXPECT_SELFRL_ERROR(demo::ArithmeticItem::parse_answer("12a"), "not a reversed decimal answer");
+}
+
+TEST(DemoTask, ExtractAnswer) {
+  EXPECT_EQ(demo::extract_answer("95"), "95");
+  EXPECT_EQ(demo::extract_answer(" 1034 junk 7"), "1034");
+  EXPECT_EQ(demo::extract_answer("no digits"), "");
+  EXPECT_EQ(demo::extract_answer(""), "");
+}
+
+TEST(DemoEvaluation, SelfKnowledgeF1MatchesHandComputedValues) {
+  // predicted: Y Y N N Y N ; solved: Y N Y N Y N → tp 2, fp 1, fn 1, tn 2 → F1 = 4 / 6.
+  const std::vector<bool> pred = {true, true, false, false, true, false};
+  const std::vector<bool> solved = {true, false, true, false, true, false};
+  const auto c = demo::confusion(pred, solved);
+  EXPECT_EQ(c.tp, 2);
+  EXPECT_EQ(c.fp, 1);
+  EXPECT_EQ(c.fn, 1);
+  EXPECT_EQ(c.tn, 2);
+  EXPECT_DOUBLE_EQ(demo::self_knowledge_f1(pred, solved), 4.0 / 6.0);
+  // Always "yes" with 1 of 4 solved: precision 1/4, recall 1 → F1 = 2·(1/4)/(5/4) = 0.4.
+  EXPECT_DOUBLE_EQ(demo::self_knowledge_f1({true, true, true, true}, {true, false, false, false}), 0.4);
+  // Never "yes": F1 0, also when nothing is solved.
+  EXPECT_DOUBLE_EQ(demo::self_knowledge_f1({false, false}, {true, false}), 0.0);
+  EXPECT_DOUBLE_EQ(demo::self_knowledge_f1({false, false}, {false, false}), 0.0);
+  EXPECT_DOUBLE_EQ(demo::self_knowledge_f1({true}, {true}), 1.0);
+  EXPECT_SELFRL_ERROR(demo::self_knowledge_f1({true}, {true, false}), "1 predictions for 2 outcomes");
+}
+
+TEST(DemoEvaluation, MajorityVote) {
+  auto v = demo::majority_vote({"12", "", "13", "12", "13"});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->answer, "12");  // tie 2:2 goes to the answer seen first
+  EXPECT_DOUBLE_EQ(v->share, 2.0 / 5.0);
+  v = demo::majority_vote({"7", "8", "8"});
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->answer, "8");
+  EXPECT_FALSE(demo::majority_vote({"", ""}));
+  EXPECT_FALSE(demo::majority_vote({}));
+}
