@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
@@ -212,10 +213,19 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
   sc.gradient_accumulation_steps = cfg.gradient_accumulation_steps;
   sc.num_train_epochs = cfg.num_train_epochs;
   sc.gradient_checkpointing = cfg.gradient_checkpointing;
-  sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(global_step)});
+  // trainer: sft with save_steps: checkpoints inside the pass; a resumed pass keeps the seed of
+  // the step it started at and skips the batches already trained on.
+  const bool step_checkpoints = cfg.kind == "sft" && cfg.save_steps > 0;
+  const PhaseResume resume = std::exchange(phase_resume_, PhaseResume{});
+  const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
+  sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(phase_start)});
   sc.optimizer.total_steps = trainers::SFTTrainer::steps_for(data.size(), sc, world->size());
   sc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, sc.optimizer.total_steps);
   trainers::SFTTrainer trainer(model, sc, world);
+  if (!resume.dir.empty()) {  // the moments and scheduler of the interrupted pass
+    checkpoint::load(resume.dir, *model, trainer.optimizer(), world.get());
+    trainer.set_global_step(resume.step);
+  }
   // Epochs in seeded random order (the same on every rank), one logged line per optimizer
   // step; each rank trains on its contiguous shard of the global batch.
   const int64_t per_step = sc.per_device_train_batch_size * sc.gradient_accumulation_steps * world->size();
@@ -228,6 +238,11 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      if (steps < resume.step) {  // trained on before the checkpoint
+        ++steps;
+        bar.advance();
+        continue;
+      }
       std::vector<trainers::SFTExample> batch;
       for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(data[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
@@ -236,6 +251,9 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
       last = m["loss"];
       ++steps;
       log_train(m, "sft");
+      if (step_checkpoints && steps % cfg.save_steps == 0)
+        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+                        &trainer.optimizer());
       bar.advance();
       bar.set_postfix("loss=" + std::to_string(last));
     }
@@ -261,8 +279,15 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);
   dc.optimizer.total_steps = batches * epochs;
   dc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, dc.optimizer.total_steps);
+  const bool step_checkpoints = cfg.kind == "dpo" && cfg.save_steps > 0;
+  const PhaseResume resume = std::exchange(phase_resume_, PhaseResume{});
+  const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
   trainers::DPOTrainer trainer(model, nullptr, dc, world);
-  std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(global_step)}));
+  if (!resume.dir.empty()) {
+    checkpoint::load(resume.dir, *model, trainer.optimizer(), world.get());
+    trainer.set_global_step(resume.step);
+  }
+  std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(phase_start)}));
   ProgressBar bar(scpo ? "scpo" : "dpo", dc.optimizer.total_steps, "steps");
   double first = -1, last = 0;
   int64_t steps = 0;
@@ -271,6 +296,11 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      if (steps < resume.step) {
+        ++steps;
+        bar.advance();
+        continue;
+      }
       std::vector<trainers::PreferencePair> batch;
       for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(pairs[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
@@ -278,6 +308,9 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
       last = m["loss"];
       ++steps;
       log_train(m, scpo ? "scpo" : "dpo");
+      if (step_checkpoints && steps % cfg.save_steps == 0)
+        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+                        &trainer.optimizer());
       bar.advance();
     }
   }

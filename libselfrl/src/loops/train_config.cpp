@@ -95,7 +95,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.ddp_timeout = r.get_int("ddp_timeout", 1800, kAtLeastOne,
                              "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an error naming the missing ranks (HF TrainingArguments)");
   c.save_steps = r.get_int("save_steps", 0, kNonNegative,
-                           "write output_dir/checkpoint-STEP every N optimizer steps (grpo, sec; loops: after every N-th iteration, numbered by the run's global step); 0 = off");
+                           "write output_dir/checkpoint-STEP every N optimizer steps (trainer: grpo / sft / dpo, loop: sec; the other loops: after every N-th iteration, numbered by the run's global step); 0 = off");
   c.save_total_limit = r.get_int("save_total_limit", 0, kNonNegative, "keep only the newest N checkpoints (0 = keep all)");
   c.resume_from_checkpoint = r.get_string("resume_from_checkpoint", "", {},
                                           "auto: continue from the newest complete checkpoint in output_dir (none: start fresh; partial or corrupt ones are skipped with a warning); a path: that checkpoint; empty or never: start fresh");

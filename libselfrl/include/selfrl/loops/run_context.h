@@ -89,6 +89,13 @@ class RunContext {
   // Restores resume_dir (collective) into the policy and `optimizer`; sets global_step and
   // returns the `extra` saved with it. nullopt when resume_dir is empty.
   std::optional<nlohmann::json> resume_checkpoint(trainers::TrainingOptimizer* optimizer);
+  // trainer: sft | dpo resumed inside their pass: sft() / dpo() reload `dir` into their own
+  // trainer's optimizer and skip the first `step` batches of the pass begun at `phase_start`.
+  struct PhaseResume {
+    std::string dir;
+    int64_t step = 0, phase_start = 0;
+  };
+  void resume_phase(PhaseResume r) { phase_resume_ = std::move(r); }
   // Test hook: SELFRL_TEST_KILL_AT_STEP=N makes the process SIGKILL itself after train step N.
   void maybe_fault(int64_t step) const;
 
@@ -96,6 +103,7 @@ class RunContext {
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
   int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)
   int64_t kill_at_step_ = -1;
+  PhaseResume phase_resume_;
   mutable bool warned_truncation_ = false;
 };
 
