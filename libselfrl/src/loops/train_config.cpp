@@ -90,7 +90,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
   c.overwrite_output_dir = r.get_bool("overwrite_output_dir", false,
-                                      "replace the metrics, TensorBoard events and final/ of an earlier run in output_dir (else such a run is an error)");
+                                      "replace the metrics, TensorBoard events, final/ and checkpoint-*/ of an earlier run in output_dir (else such a run is an error, unless resume_from_checkpoint finds a checkpoint to continue)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
   c.ddp_timeout = r.get_int("ddp_timeout", 1800, kAtLeastOne,
                              "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an error naming the missing ranks (HF TrainingArguments)");
