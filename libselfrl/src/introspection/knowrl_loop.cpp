@@ -126,6 +126,14 @@ class KnowRLLoop : public SelfImprovementLoop {
     return m;
   }
 
+  // Checkpoints keep the weights and the iteration only (not yet the accumulated RL task set,
+  // the produced tasks, the cursor or the GRPO moments): say so on resume.
+  void restore(RunContext& ctx, const nlohmann::json&) override {
+    if (ctx.is_main())
+      SELFRL_WARN("knowrl: resuming restores the weights and the iteration; the RL task set, written tasks and GRPO "
+                  "optimizer state start afresh, so the continued run is not bit-identical to an uninterrupted one");
+  }
+
  private:
   void setup(RunContext& ctx) {
     if (ready_) return;
