@@ -158,6 +158,21 @@ TEST(TrainCli, GrpoTwoRanksMatchOneProcess) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i]["reward"].get<double>(), b[i]["reward"].get<double>(), 1e-9);
 }
 
+TEST(TrainCli, RestEmLoopTwoRanksMatchOneProcess) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir t;
+  // Sampling (Grow) is replicated on every rank with per-prompt seeds; the SFT (Improve) step is
+  // sharded; evaluation runs on rank 0 only while rank 1 waits at the next collective.
+  const auto recipe = write_recipe(t, "rest_em", loop_fixture().train,
+                                   "loop: rest_em\niterations: 2\nrest_em:\n  num_samples: 4\n  reward_threshold: 0.0\n"
+                                   "  from_base: false\nlearning_rate: 1.0e-3\n");
+  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  expect_same_training(t.file("one"), t.file("two"), 1e-5);
+}
+
 // SEC (GRPO + curriculum): 6 steps, a checkpoint every 2, an iteration (eval) every 3, so
 // checkpoint-4 lies inside iteration 2.
 std::string sec_recipe(const TempDir& t, int keep) {
