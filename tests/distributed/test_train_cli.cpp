@@ -173,6 +173,20 @@ TEST(TrainCli, RestEmLoopTwoRanksMatchOneProcess) {
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
 }
 
+TEST(TrainCli, ScpoLoopTwoRanksMatchOneProcess) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir t;
+  // Voting and pair building replicated on every rank, the DPO (ScPO) steps sharded by pairs.
+  const auto recipe = write_recipe(t, "scpo", loop_fixture().unlabelled,
+                                   "loop: scpo\niterations: 2\nscpo:\n  num_samples: 4\n  min_vote_share: 0.0\n"
+                                   "learning_rate: 1.0e-3\n");
+  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=1 gradient_accumulation_steps=2");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=1 gradient_accumulation_steps=1");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  expect_same_training(t.file("one"), t.file("two"), 1e-5);
+}
+
 // SEC (GRPO + curriculum): 6 steps, a checkpoint every 2, an iteration (eval) every 3, so
 // checkpoint-4 lies inside iteration 2.
 std::string sec_recipe(const TempDir& t, int keep) {
