@@ -7,6 +7,7 @@
 #include "command.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/progress.h"
+#include "selfrl/dist/world.h"
 #include "selfrl/loops/self_improvement_loop.h"
 #include "selfrl/loops/train_config.h"
 #include "selfrl/recipe/recipe.h"
@@ -30,7 +31,9 @@ int run_train(const std::vector<std::string>& args) {
           "Runs the trainer (trainer: grpo | sft | dpo) or loop (loop: star | rest_em | bstar |\n"
           "self_rewarding_dpo | scpo | sec | knowrl) the recipe names. Writes OUTPUT_DIR/metrics.jsonl\n"
           "(one line per step and per iteration), TensorBoard event files and OUTPUT_DIR/final (HF\n"
-          "model + tokenizer). Overrides use the recipe's dotted key names. docs/recipes.md lists the keys.\n");
+          "model + tokenizer). Overrides use the recipe's dotted key names. docs/recipes.md lists the keys.\n"
+          "Launched by mpirun / torchrun / SLURM it trains data-parallel (docs/distributed.md);\n"
+          "save_steps / resume_from_checkpoint=auto write and resume output_dir/checkpoint-STEP.\n");
       return 0;
     }
     if (a == "--list-keys") list_keys = true;
@@ -45,11 +48,14 @@ int run_train(const std::vector<std::string>& args) {
     return 0;
   }
   if (positional.empty()) throw Error("selfrl train: no recipe given").hint("selfrl train RECIPE.yaml [key=value ...]");
-  if (no_progress) ProgressBar::set_enabled_override(0);
+  // Under mpirun / torchrun / SLURM only rank 0 draws progress bars and prints the summary.
+  const bool main_rank = dist::detect_launch().rank == 0;
+  if (no_progress || !main_rank) ProgressBar::set_enabled_override(0);
   const std::vector<std::string> overrides(positional.begin() + 1, positional.end());
   auto recipe = recipe::Recipe::load(positional[0], overrides);
   const auto cfg = loops::read_train_config(recipe);
   const auto result = loops::run_training(cfg);
+  if (!main_rank) return 0;
   std::printf("metrics: %s\n", result.metrics_path.c_str());
   if (!result.final_model_dir.empty()) std::printf("final model: %s\n", result.final_model_dir.c_str());
   for (const auto& [k, v] : result.last)

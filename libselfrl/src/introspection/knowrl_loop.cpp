@@ -74,7 +74,8 @@ class KnowRLLoop : public SelfImprovementLoop {
     }
     // GRPO on the consensus-labelled set (reward: agreement with the model's own majority).
     if (!trainer_) make_trainer(ctx);
-    const int64_t P = std::max<int64_t>(1, c.per_device_train_batch_size * c.gradient_accumulation_steps / c.num_generations);
+    // The global batch of every step spans the ranks; each rank takes its contiguous shard.
+    const int64_t P = std::max<int64_t>(1, c.per_device_train_batch_size * c.gradient_accumulation_steps * ctx.world->size() / c.num_generations);
     ProgressBar bar("knowrl grpo", c.knowrl.grpo_steps, "steps");
     double reward = 0;
     for (int64_t s = 0; s < c.knowrl.grpo_steps; ++s) {
@@ -83,7 +84,7 @@ class KnowRLLoop : public SelfImprovementLoop {
         const auto& p = rl_set_[cursor_++ % rl_set_.size()];
         batch.push_back({p.ids, p.text, p.row});
       }
-      auto r = trainer_->step(batch);
+      auto r = trainer_->step(dist::shard(batch, *ctx.world));
       reward += r.metrics["reward"] / static_cast<double>(c.knowrl.grpo_steps);
       ctx.log_train(r.metrics, "knowrl");
       bar.advance();
@@ -94,7 +95,7 @@ class KnowRLLoop : public SelfImprovementLoop {
 
   metrics::Scalars evaluate(RunContext& ctx, int64_t it) override {
     setup(ctx);
-    if (eval_.empty()) return {};
+    if (eval_.empty() || !ctx.is_main()) return {};  // rank 0 alone evaluates
     eval::EvalOptions o;
     o.samples = std::max<int64_t>(ctx.cfg.eval.samples, 1);
     o.temperature = ctx.cfg.eval.temperature;
@@ -123,6 +124,14 @@ class KnowRLLoop : public SelfImprovementLoop {
     m["eval/macro_f1"] = s.macro_f1;
     if (o.samples > 1) m["eval/self_consistency"] = consistency / static_cast<double>(std::max<size_t>(1, r.examples.size()));
     return m;
+  }
+
+  // Checkpoints keep the weights and the iteration only (not yet the accumulated RL task set,
+  // the produced tasks, the cursor or the GRPO moments): say so on resume.
+  void restore(RunContext& ctx, const nlohmann::json&) override {
+    if (ctx.is_main())
+      SELFRL_WARN("knowrl: resuming restores the weights and the iteration; the RL task set, written tasks and GRPO "
+                  "optimizer state start afresh, so the continued run is not bit-identical to an uninterrupted one");
   }
 
  private:
@@ -168,10 +177,11 @@ class KnowRLLoop : public SelfImprovementLoop {
     g.seed = c.seed;
     trainer_ = std::make_unique<trainers::GRPOTrainer>(
         ctx.policy.model, ctx.make_rewards(c.reward_funcs, c.reward_weights), g,
-        [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); }, ctx.policy.eos_token_ids);
+        [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); }, ctx.policy.eos_token_ids, ctx.world);
   }
 
   void write_rl_set(const RunContext& ctx, int64_t it) {
+    if (!ctx.is_main()) return;  // rank 0 alone writes output_dir
     io::JsonlWriter w(ctx.cfg.output_dir + "/knowrl_tasks_iter" + std::to_string(it) + ".jsonl");
     for (const auto& p : rl_set_) w.write(p.row);
     w.close();

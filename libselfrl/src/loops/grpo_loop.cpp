@@ -3,6 +3,7 @@
 // An "iteration" is eval_steps GRPO steps followed by an evaluation.
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "selfrl/core/error.h"
 #include "selfrl/core/logging.h"
@@ -89,25 +90,64 @@ class GrpoLoop : public SelfImprovementLoop {
     const int64_t total = total_steps(ctx);
     const int64_t e = ctx.cfg.eval_steps > 0 ? ctx.cfg.eval_steps : total;
     const int64_t first = (iteration - 1) * e, last = std::min(total, iteration * e);
-    ProgressBar bar(name(), last - first, "steps");
-    metrics::Scalars sum;
-    for (int64_t s = first; s < last; ++s) {
+    // Resumed inside this iteration: continue at the saved step with the saved partial sums.
+    const int64_t start = resume_step_ > first ? resume_step_ : first;
+    metrics::Scalars sum = resume_step_ > first ? resume_sum_ : metrics::Scalars{};
+    resume_step_ = -1;
+    ProgressBar bar(name(), last - start, "steps");
+    for (int64_t s = start; s < last; ++s) {
       auto batch = next_batch(ctx);
       for (auto& per : log_->per_reward) per.clear();
-      auto res = trainer_->step(batch);
+      // The global batch is the same list on every rank; each takes its contiguous shard.
+      auto res = trainer_->step(dist::shard(batch, *ctx.world));
       if (sec_) sec_update(ctx, res.metrics);
       ctx.log_train(res.metrics, name());
       for (const char* k : {"reward", "loss", "kl", "entropy", "self_certainty", "frac_reward_zero_std"})
         if (res.metrics.count(k)) sum["train/" + std::string(k)] += res.metrics.at(k) / static_cast<double>(last - first);
       bar.advance();
       bar.set_postfix("reward=" + std::to_string(res.metrics["reward"]));
+      if (ctx.cfg.save_steps > 0 && (s + 1) % ctx.cfg.save_steps == 0) {
+        next_step_ = s + 1;
+        partial_ = sum;
+        ctx.save_checkpoint({{"iteration", iteration - 1}, {"data_position", s + 1}, {"loop", state()}}, optimizer());
+      }
     }
     return sum;
   }
 
+  bool checkpoints_steps() const override { return true; }
+  void prepare(RunContext& ctx) override {
+    if (!trainer_) setup(ctx);
+  }
+  trainers::TrainingOptimizer* optimizer() override { return trainer_ ? &trainer_->optimizer() : nullptr; }
+
+  nlohmann::json state() const override {
+    std::ostringstream rng;
+    rng << rng_;
+    nlohmann::json j = {{"next_step", next_step_}, {"partial", partial_}, {"order", order_},
+                        {"cursor", cursor_},       {"epoch", epoch_},     {"rng", rng.str()}};
+    if (curriculum_) j["sec_q"] = curriculum_->values();
+    return j;
+  }
+
+  void restore(RunContext& ctx, const nlohmann::json& j) override {
+    prepare(ctx);
+    trainer_->set_global_step(ctx.global_step);
+    resume_step_ = j.at("next_step").get<int64_t>();
+    resume_sum_ = j.at("partial").get<metrics::Scalars>();
+    order_ = j.at("order").get<std::vector<size_t>>();
+    cursor_ = j.at("cursor").get<size_t>();
+    epoch_ = j.at("epoch").get<uint64_t>();
+    std::istringstream rng(j.at("rng").get<std::string>());
+    rng >> rng_;
+    if (curriculum_ && j.contains("sec_q")) curriculum_->set_values(j["sec_q"].get<std::vector<double>>());
+  }
+
  private:
+  // Prompts of one global batch: (per_device_train_batch_size x gradient_accumulation_steps x
+  // world size) / num_generations, as TRL.
   int64_t prompts_per_step(const RunContext& ctx) const {
-    const int64_t completions = ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps;
+    const int64_t completions = ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps * ctx.world->size();
     if (completions % ctx.cfg.num_generations != 0)
       throw Error("per_device_train_batch_size x gradient_accumulation_steps = " + std::to_string(completions) +
                   " completions is not a multiple of num_generations = " + std::to_string(ctx.cfg.num_generations))
@@ -122,6 +162,7 @@ class GrpoLoop : public SelfImprovementLoop {
   }
 
   void setup(RunContext& ctx) {
+    if (trainer_) return;
     const auto& c = ctx.cfg;
     trainers::GRPOConfig g;
     g.num_generations = c.num_generations;
@@ -154,7 +195,7 @@ class GrpoLoop : public SelfImprovementLoop {
     weights_ = weights;
     trainer_ = std::make_unique<trainers::GRPOTrainer>(
         ctx.policy.model, std::move(pipeline), g, [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); },
-        ctx.policy.eos_token_ids);
+        ctx.policy.eos_token_ids, ctx.world);
     rng_.seed(derive_seed(c.seed, {0x9e0}));
     if (sec_) {
       std::vector<std::string> arms;
@@ -224,6 +265,13 @@ class GrpoLoop : public SelfImprovementLoop {
       if (a >= arms.size()) continue;
       for (int64_t i = 0; i < G; ++i) sum[a] += adv[static_cast<int64_t>(g) * G + i].item<double>(), cnt[a] += 1;
     }
+    if (ctx.world->distributed()) {  // every rank scored its own groups: sum over ranks
+      std::vector<double> both = sum;
+      both.insert(both.end(), cnt.begin(), cnt.end());
+      both = ctx.world->all_reduce_sum(both, "SEC arm rewards");
+      std::copy(both.begin(), both.begin() + static_cast<std::ptrdiff_t>(arms.size()), sum.begin());
+      std::copy(both.begin() + static_cast<std::ptrdiff_t>(arms.size()), both.end(), cnt.begin());
+    }
     std::vector<double> r(arms.size());
     for (size_t a = 0; a < arms.size(); ++a) r[a] = cnt[a] > 0 ? sum[a] / cnt[a] : std::nan("");
     curriculum_->update(r);
@@ -246,6 +294,9 @@ class GrpoLoop : public SelfImprovementLoop {
   uint64_t epoch_ = 0;
   std::unique_ptr<SecCurriculum> curriculum_;
   std::vector<std::vector<size_t>> by_arm_;
+  // Checkpoint state: the step the next checkpoint resumes at and the iteration's partial sums.
+  int64_t next_step_ = 0, resume_step_ = -1;
+  metrics::Scalars partial_, resume_sum_;
 };
 
 }  // namespace

@@ -4,8 +4,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <utility>
 
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
@@ -14,6 +18,7 @@
 #include "selfrl/core/seed.h"
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/trainers/checkpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -36,22 +41,51 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
   }
 }
 
-RunContext::RunContext(const TrainConfig& c) : cfg(c), extractor(eval::parse_extractor(c.extractor)) {
+RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w)
+    : cfg(c), world(w ? std::move(w) : dist::World::single()), extractor(eval::parse_extractor(c.extractor)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
-  // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
-  if (fs::exists(fs::path(cfg.output_dir) / "metrics.jsonl")) {
-    if (!cfg.overwrite_output_dir)
-      throw Error("output_dir already holds a run (metrics.jsonl)")
-          .at(cfg.output_dir)
-          .hint("choose another output_dir, or set overwrite_output_dir=true to replace it");
-    for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
-      const std::string name = e.path().filename().string();
-      if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
-          name.rfind("knowrl_tasks_iter", 0) == 0)
-        fs::remove_all(e.path());
-    }
+  if (const char* k = std::getenv("SELFRL_TEST_KILL_AT_STEP")) kill_at_step_ = std::atoll(k);
+  // resume_from_checkpoint: every rank looks (output_dir is shared); partial or corrupt
+  // checkpoints are skipped with a warning by find_latest_complete.
+  const std::string& rfc = cfg.resume_from_checkpoint;
+  if (rfc == "auto") {
+    if (fs::exists(cfg.output_dir)) resume_dir = checkpoint::find_latest_complete(cfg.output_dir).value_or("");
+    if (resume_dir.empty() && is_main()) SELFRL_INFO("resume_from_checkpoint: auto: no complete checkpoint in " << cfg.output_dir << ", starting fresh");
+  } else if (!rfc.empty() && rfc != "never") {
+    if (const auto why = checkpoint::check_complete(rfc); !why.empty())
+      throw Error("resume_from_checkpoint: " + rfc + " is not a complete checkpoint: " + why).at(cfg.recipe_path);
+    resume_dir = rfc;
   }
-  fs::create_directories(cfg.output_dir);
+  int64_t keep_lines = -1;  // resuming: metrics.jsonl keeps the lines written up to the checkpoint
+  if (!resume_dir.empty()) {
+    std::ifstream in(fs::path(resume_dir) / "trainer_state.json");
+    const auto ts = nlohmann::json::parse(in);
+    keep_lines = ts.at("extra").value("metrics_lines", int64_t{0});
+  }
+  if (is_main()) {
+    const fs::path metrics_file = fs::path(cfg.output_dir) / "metrics.jsonl";
+    if (keep_lines >= 0 && fs::exists(metrics_file)) {
+      std::ifstream in(metrics_file);
+      std::string kept, line;
+      for (int64_t i = 0; i < keep_lines && std::getline(in, line); ++i) kept += line + "\n";
+      in.close();
+      std::ofstream(metrics_file, std::ios::trunc) << kept;
+    } else if (fs::exists(metrics_file)) {
+      // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
+      if (!cfg.overwrite_output_dir)
+        throw Error("output_dir already holds a run (metrics.jsonl)")
+            .at(cfg.output_dir)
+            .hint("choose another output_dir, set overwrite_output_dir=true to replace it, or resume_from_checkpoint=auto to continue it");
+      for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
+        const std::string name = e.path().filename().string();
+        if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
+            name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0)
+          fs::remove_all(e.path());
+      }
+    }
+    fs::create_directories(cfg.output_dir);
+  }
+  if (keep_lines >= 0) metrics_lines_ = keep_lines;
   policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
   policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);
   policy.eos_token_ids = model::eos_token_ids(cfg.model_dir, policy.model->config());
@@ -71,17 +105,32 @@ RunContext::RunContext(const TrainConfig& c) : cfg(c), extractor(eval::parse_ext
     po.max_samples = cfg.eval.max_samples;
     if (cfg.kind != "knowrl") eval_set = data::load_prompts(cfg.eval_file, policy.tokenizer.get(), po);
   }
-  logger_ = std::make_unique<metrics::MetricsLogger>(cfg.output_dir, cfg.tensorboard);
+  if (is_main()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg.output_dir, cfg.tensorboard);
+  // Rank 0 has checked and prepared output_dir before any rank goes on.
+  world->barrier("selfrl train: output_dir ready");
 }
 
 void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
   ++global_step;
-  if (global_step % cfg.logging_steps == 0 || global_step == 1) logger_->log(global_step, m, kind);
+  if (global_step % cfg.logging_steps == 0 || global_step == 1) {
+    ++metrics_lines_;
+    if (logger_) logger_->log(global_step, m, kind);
+  }
+  maybe_fault(global_step);
+}
+
+void RunContext::maybe_fault(int64_t step) const {
+  if (kill_at_step_ >= 0 && step == kill_at_step_) {
+    SELFRL_WARN("SELFRL_TEST_KILL_AT_STEP: killing myself (SIGKILL) after step " << step);
+    std::raise(SIGKILL);
+  }
 }
 
 void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {
   metrics::Scalars s = m;
   s["iteration"] = static_cast<double>(iteration);
+  ++metrics_lines_;
+  if (!logger_) return;
   logger_->log(global_step, s, "iteration");
   std::string line = cfg.kind + " iteration " + std::to_string(iteration) + ":";
   for (const char* key : {"eval/accuracy", "eval/maj@k", "eval/pass@k", "kept", "pairs", "num_tasks"})
@@ -90,7 +139,8 @@ void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {
 }
 
 metrics::Scalars RunContext::evaluate(int64_t iteration) {
-  if (eval_set.empty()) return {};
+  // Rank 0 alone evaluates (the other ranks go on and wait for it at the next collective).
+  if (eval_set.empty() || !is_main()) return {};
   eval::EvalOptions o;
   o.samples = cfg.eval.samples;
   o.temperature = cfg.eval.temperature;
@@ -163,12 +213,22 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
   sc.gradient_accumulation_steps = cfg.gradient_accumulation_steps;
   sc.num_train_epochs = cfg.num_train_epochs;
   sc.gradient_checkpointing = cfg.gradient_checkpointing;
-  sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(global_step)});
-  sc.optimizer.total_steps = trainers::SFTTrainer::steps_for(data.size(), sc);
+  // trainer: sft with save_steps: checkpoints inside the pass; a resumed pass keeps the seed of
+  // the step it started at and skips the batches already trained on.
+  const bool step_checkpoints = cfg.kind == "sft" && cfg.save_steps > 0;
+  const PhaseResume resume = std::exchange(phase_resume_, PhaseResume{});
+  const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
+  sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(phase_start)});
+  sc.optimizer.total_steps = trainers::SFTTrainer::steps_for(data.size(), sc, world->size());
   sc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, sc.optimizer.total_steps);
-  trainers::SFTTrainer trainer(model, sc);
-  // Epochs in seeded random order, one logged line per optimizer step.
-  const int64_t per_step = sc.per_device_train_batch_size * sc.gradient_accumulation_steps;
+  trainers::SFTTrainer trainer(model, sc, world);
+  if (!resume.dir.empty()) {  // the moments and scheduler of the interrupted pass
+    checkpoint::load(resume.dir, *model, trainer.optimizer(), world.get());
+    trainer.set_global_step(resume.step);
+  }
+  // Epochs in seeded random order (the same on every rank), one logged line per optimizer
+  // step; each rank trains on its contiguous shard of the global batch.
+  const int64_t per_step = sc.per_device_train_batch_size * sc.gradient_accumulation_steps * world->size();
   std::mt19937_64 rng(sc.seed);
   ProgressBar bar("sft", sc.optimizer.total_steps, "steps");
   double first = -1, last = 0;
@@ -178,14 +238,22 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      if (steps < resume.step) {  // trained on before the checkpoint
+        ++steps;
+        bar.advance();
+        continue;
+      }
       std::vector<trainers::SFTExample> batch;
       for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(data[order[i]]);
-      auto m = trainer.step(batch);
+      auto m = trainer.step(dist::shard(batch, *world));
       m["epoch"] = static_cast<double>(e) + static_cast<double>(s + batch.size()) / static_cast<double>(order.size());
       if (first < 0) first = m["loss"];
       last = m["loss"];
       ++steps;
       log_train(m, "sft");
+      if (step_checkpoints && steps % cfg.save_steps == 0)
+        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+                        &trainer.optimizer());
       bar.advance();
       bar.set_postfix("loss=" + std::to_string(last));
     }
@@ -206,13 +274,20 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   dc.scpo_alpha = scpo_alpha;
   dc.optimizer = cfg.optimizer;
   dc.per_device_train_batch_size = cfg.per_device_train_batch_size;
-  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps;
+  const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world->size();
   const int64_t batches = (static_cast<int64_t>(pairs.size()) + per_step - 1) / per_step;
   const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);
   dc.optimizer.total_steps = batches * epochs;
   dc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, dc.optimizer.total_steps);
-  trainers::DPOTrainer trainer(model, nullptr, dc);
-  std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(global_step)}));
+  const bool step_checkpoints = cfg.kind == "dpo" && cfg.save_steps > 0;
+  const PhaseResume resume = std::exchange(phase_resume_, PhaseResume{});
+  const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
+  trainers::DPOTrainer trainer(model, nullptr, dc, world);
+  if (!resume.dir.empty()) {
+    checkpoint::load(resume.dir, *model, trainer.optimizer(), world.get());
+    trainer.set_global_step(resume.step);
+  }
+  std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(phase_start)}));
   ProgressBar bar(scpo ? "scpo" : "dpo", dc.optimizer.total_steps, "steps");
   double first = -1, last = 0;
   int64_t steps = 0;
@@ -221,13 +296,21 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), rng);
     for (size_t s = 0; s < order.size(); s += static_cast<size_t>(per_step)) {
+      if (steps < resume.step) {
+        ++steps;
+        bar.advance();
+        continue;
+      }
       std::vector<trainers::PreferencePair> batch;
       for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(pairs[order[i]]);
-      auto m = trainer.step(batch);
+      auto m = trainer.step(dist::shard(batch, *world));
       if (first < 0) first = m["loss"];
       last = m["loss"];
       ++steps;
       log_train(m, scpo ? "scpo" : "dpo");
+      if (step_checkpoints && steps % cfg.save_steps == 0)
+        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+                        &trainer.optimizer());
       bar.advance();
     }
   }
@@ -258,14 +341,49 @@ rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>&
 
 std::string RunContext::save_final() const {
   const std::string dir = (fs::path(cfg.output_dir) / "final").string();
-  policy.model->save_pretrained(dir);
-  copy_tokenizer_files(cfg.model_dir, dir);
+  if (is_main()) {
+    policy.model->save_pretrained(dir);
+    copy_tokenizer_files(cfg.model_dir, dir);
+  }
+  world->barrier("selfrl train: final model saved");
   return dir;
 }
 
-void RunContext::checkpoint(int64_t /*iteration*/) const {
-  // The distributed layer (Checkpointer) hooks in here: weights, optimizer, step, RNG and data
-  // position, rank 0 only, keep-last-K. Nothing is saved in this single-process build.
+void RunContext::save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer) {
+  std::unique_ptr<trainers::TrainingOptimizer> none;
+  if (!optimizer) {  // the loop rebuilds its trainers every iteration: no moments to keep
+    std::vector<torch::Tensor> params;
+    for (auto& p : policy.model->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    none = std::make_unique<trainers::TrainingOptimizer>(params, cfg.optimizer);
+    optimizer = none.get();
+  }
+  extra["global_step"] = global_step;
+  extra["metrics_lines"] = metrics_lines_;
+  checkpoint::TrainerState st;
+  st.step = global_step;
+  st.data_position = extra.value("data_position", int64_t{0});
+  st.extra = std::move(extra);
+  checkpoint::SaveOptions so;
+  so.tokenizer_dir = cfg.model_dir;
+  so.keep_last = static_cast<int>(cfg.save_total_limit);
+  checkpoint::save(cfg.output_dir, *policy.model, *optimizer, st, so, world.get());
+}
+
+std::optional<nlohmann::json> RunContext::resume_checkpoint(trainers::TrainingOptimizer* optimizer) {
+  if (resume_dir.empty()) return std::nullopt;
+  std::unique_ptr<trainers::TrainingOptimizer> none;
+  if (!optimizer) {
+    std::vector<torch::Tensor> params;
+    for (auto& p : policy.model->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    none = std::make_unique<trainers::TrainingOptimizer>(params, cfg.optimizer);
+    optimizer = none.get();
+  }
+  const auto st = checkpoint::load(resume_dir, *policy.model, *optimizer, world.get());
+  global_step = st.extra.value("global_step", st.step);
+  if (is_main()) SELFRL_INFO("resumed from " << resume_dir << " (step " << global_step << ")");
+  return st.extra;
 }
 
 }  // namespace selfrl::loops

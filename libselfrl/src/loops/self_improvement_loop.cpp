@@ -6,20 +6,32 @@
 #include <numeric>
 #include <random>
 
+#include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/logging.h"
+#include "selfrl/core/seed.h"
 
 namespace selfrl::loops {
 
 metrics::Scalars SelfImprovementLoop::run(RunContext& ctx) {
   const int64_t n = num_iterations(ctx);
-  metrics::Scalars last = evaluate(ctx, 0);
-  ctx.log_iteration(0, last);
-  for (int64_t it = 1; it <= n; ++it) {
+  metrics::Scalars last;
+  int64_t done = 0;  // iterations completed
+  if (!ctx.resume_dir.empty()) {
+    prepare(ctx);
+    const auto extra = *ctx.resume_checkpoint(optimizer());
+    done = extra.value("iteration", int64_t{0});
+    if (extra.contains("loop")) restore(ctx, extra["loop"]);
+  } else {
+    last = evaluate(ctx, 0);
+    ctx.log_iteration(0, last);
+  }
+  for (int64_t it = done + 1; it <= n; ++it) {
     last = iterate(ctx, it);
     for (const auto& [k, v] : evaluate(ctx, it)) last[k] = v;
     ctx.log_iteration(it, last);
-    ctx.checkpoint(it);
+    if (!checkpoints_steps() && ctx.cfg.save_steps > 0 && it % ctx.cfg.save_steps == 0)
+      ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
   }
   return last;
 }
@@ -40,9 +52,17 @@ std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg) {
 }
 
 TrainResult run_training(const TrainConfig& cfg) {
-  // Distributed hook: the World (rank, world size, process group) would be created here and
-  // handed to the context; rank 0 alone writes metrics and models.
-  RunContext ctx(cfg);
+  // The World the launcher describes (mpirun / torchrun / SLURM), or a world of one.
+  dist::WorldOptions wo;
+  wo.timeout = std::chrono::seconds(cfg.ddp_timeout);
+  wo.device = parse_device(cfg.device);
+  auto world = dist::World::from_environment(wo);
+  seed_everything(cfg.seed, world->rank());
+  if (world->distributed() && world->is_main())
+    SELFRL_INFO("selfrl train: " << world->size() << " ranks (" << world->backend() << "), global batch = "
+                                 << cfg.per_device_train_batch_size << " x " << cfg.gradient_accumulation_steps << " x "
+                                 << world->size());
+  RunContext ctx(cfg, world);
   auto loop = make_loop(cfg);
   TrainResult r;
   r.last = loop->run(ctx);

@@ -19,6 +19,11 @@ class SftRun : public SelfImprovementLoop {
  public:
   std::string name() const override { return "sft"; }
   int64_t num_iterations(const RunContext&) const override { return 1; }
+  // save_steps checkpoints inside the pass (RunContext::sft): continue it at the saved step.
+  void restore(RunContext& ctx, const nlohmann::json& j) override {
+    if (j.contains("phase_step"))
+      ctx.resume_phase({ctx.resume_dir, j["phase_step"].get<int64_t>(), j["phase_start"].get<int64_t>()});
+  }
   metrics::Scalars iterate(RunContext& ctx, int64_t) override {
     std::vector<trainers::SFTExample> data;
     for (const auto& p : ctx.train) data.push_back({p.ids, completion_ids(ctx, p, ctx.cfg.completion_field)});
@@ -30,6 +35,11 @@ class DpoRun : public SelfImprovementLoop {
  public:
   std::string name() const override { return "dpo"; }
   int64_t num_iterations(const RunContext&) const override { return 1; }
+  // save_steps checkpoints inside the pass (RunContext::dpo): continue it at the saved step.
+  void restore(RunContext& ctx, const nlohmann::json& j) override {
+    if (j.contains("phase_step"))
+      ctx.resume_phase({ctx.resume_dir, j["phase_step"].get<int64_t>(), j["phase_start"].get<int64_t>()});
+  }
   metrics::Scalars iterate(RunContext& ctx, int64_t) override {
     std::vector<trainers::PreferencePair> pairs;
     for (const auto& p : ctx.train)

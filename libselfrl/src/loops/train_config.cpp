@@ -90,8 +90,15 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
   c.overwrite_output_dir = r.get_bool("overwrite_output_dir", false,
-                                      "replace the metrics, TensorBoard events and final/ of an earlier run in output_dir (else such a run is an error)");
+                                      "replace the metrics, TensorBoard events, final/ and checkpoint-*/ of an earlier run in output_dir (else such a run is an error, unless resume_from_checkpoint finds a checkpoint to continue)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
+  c.ddp_timeout = r.get_int("ddp_timeout", 1800, kAtLeastOne,
+                             "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an error naming the missing ranks (HF TrainingArguments)");
+  c.save_steps = r.get_int("save_steps", 0, kNonNegative,
+                           "write output_dir/checkpoint-STEP every N optimizer steps (trainer: grpo / sft / dpo, loop: sec; the other loops: after every N-th iteration, numbered by the run's global step); 0 = off");
+  c.save_total_limit = r.get_int("save_total_limit", 0, kNonNegative, "keep only the newest N checkpoints (0 = keep all)");
+  c.resume_from_checkpoint = r.get_string("resume_from_checkpoint", "", {},
+                                          "auto: continue from the newest complete checkpoint in output_dir (none: start fresh; partial or corrupt ones are skipped with a warning); a path: that checkpoint; empty or never: start fresh");
 
   // ---- data ------------------------------------------------------------------------------
   c.train_file = r.get_path("data.train", "", k != "knowrl",

@@ -3,16 +3,24 @@
 // (train steps and loop iterations go to the same metrics.jsonl, with one global step), and
 // helpers for the phases loops are made of: sample, SFT, DPO, evaluate, save.
 //
-// Distributed hook: run_training() (self_improvement_loop.cpp) is the single place a World
-// would be created, and RunContext::checkpoint() the single place checkpoints would be
-// written; both are single-process no-ops today.
+// Distributed: run_training() (self_improvement_loop.cpp) creates the dist::World from the
+// launcher's environment and hands it to the context. Every rank runs the same loop on the
+// same data (sampling phases are replicated: their seeds are per prompt, not per rank); the
+// trainers take each rank's contiguous shard of every global batch (per_device_train_batch_size
+// x gradient_accumulation_steps x world size). Rank 0 alone evaluates and writes output_dir
+// (metrics, TensorBoard, dumps, final/, checkpoints). Checkpoints go through
+// save_checkpoint() / resume_checkpoint() (selfrl/trainers/checkpoint.h).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "selfrl/data/prompt_dataset.h"
+#include "selfrl/dist/world.h"
 #include "selfrl/eval/evaluator.h"
 #include "selfrl/generation/rollout.h"
 #include "selfrl/loops/train_config.h"
@@ -34,10 +42,15 @@ struct Policy {
 
 class RunContext {
  public:
-  // Loads the model and tokenizer of cfg.model_dir and the datasets; creates output_dir.
-  explicit RunContext(const TrainConfig& cfg);
+  // Loads the model and tokenizer of cfg.model_dir and the datasets; rank 0 creates output_dir.
+  // `world` null: a world of one process.
+  explicit RunContext(const TrainConfig& cfg, std::shared_ptr<dist::World> world = nullptr);
 
   const TrainConfig& cfg;
+  std::shared_ptr<dist::World> world;  // never null
+  bool is_main() const { return world->is_main(); }
+  // The checkpoint `resume_from_checkpoint` names (auto: the newest complete one); "" = fresh run.
+  std::string resume_dir;
   Policy policy;
   std::vector<data::Prompt> train, eval_set;
   rewards::AnswerExtractor extractor;
@@ -69,11 +82,28 @@ class RunContext {
   rewards::RewardPipeline make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const;
   // The final model in HF format with the tokenizer files, under output_dir/final.
   std::string save_final() const;
-  // Where the distributed layer saves resumable checkpoints (no-op in this single-process build).
-  void checkpoint(int64_t iteration) const;
+  // Writes output_dir/checkpoint-<global_step> (collective): the policy weights, `optimizer`'s
+  // moments (null: the loop keeps none across iterations), every rank's RNG state, and
+  // `extra` + {global_step, metrics_lines} as the opaque loop state. Keeps save_total_limit.
+  void save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer);
+  // Restores resume_dir (collective) into the policy and `optimizer`; sets global_step and
+  // returns the `extra` saved with it. nullopt when resume_dir is empty.
+  std::optional<nlohmann::json> resume_checkpoint(trainers::TrainingOptimizer* optimizer);
+  // trainer: sft | dpo resumed inside their pass: sft() / dpo() reload `dir` into their own
+  // trainer's optimizer and skip the first `step` batches of the pass begun at `phase_start`.
+  struct PhaseResume {
+    std::string dir;
+    int64_t step = 0, phase_start = 0;
+  };
+  void resume_phase(PhaseResume r) { phase_resume_ = std::move(r); }
+  // Test hook: SELFRL_TEST_KILL_AT_STEP=N makes the process SIGKILL itself after train step N.
+  void maybe_fault(int64_t step) const;
 
  private:
-  std::unique_ptr<metrics::MetricsLogger> logger_;
+  std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
+  int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)
+  int64_t kill_at_step_ = -1;
+  PhaseResume phase_resume_;
   mutable bool warned_truncation_ = false;
 };
 

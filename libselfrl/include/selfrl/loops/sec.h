@@ -27,6 +27,7 @@ class SecCurriculum {
   size_t sample(std::mt19937_64& rng) const;
   const std::vector<std::string>& arms() const { return arms_; }
   const std::vector<double>& values() const { return q_; }
+  void set_values(std::vector<double> q) { q_ = std::move(q); }  // resume
 
  private:
   std::vector<std::string> arms_;

@@ -28,8 +28,22 @@ class SelfImprovementLoop {
   virtual metrics::Scalars iterate(RunContext& ctx, int64_t iteration) = 0;
   // The per-iteration evaluation (iteration 0 = before training); default: ctx.evaluate().
   virtual metrics::Scalars evaluate(RunContext& ctx, int64_t iteration) { return ctx.evaluate(iteration); }
-  // The whole run; returns the last iteration's metrics (eval included).
+  // The whole run; returns the last iteration's metrics (eval included). With resume_dir set,
+  // restores the checkpoint and continues after the iteration (or step) it was saved at; with
+  // save_steps > 0 writes a checkpoint after every save_steps-th iteration (GRPO / SEC save
+  // every save_steps optimizer steps themselves).
   metrics::Scalars run(RunContext& ctx);
+
+  // Checkpoint hooks. prepare(): build what must exist before weights are restored (trainers
+  // that keep an optimizer). optimizer(): the optimizer whose moments a checkpoint keeps (null:
+  // none survives an iteration). state() / restore(): the loop's own state (data position,
+  // curriculum, controller values, RNG) as JSON.
+  virtual void prepare(RunContext&) {}
+  virtual trainers::TrainingOptimizer* optimizer() { return nullptr; }
+  virtual nlohmann::json state() const { return nlohmann::json::object(); }
+  virtual void restore(RunContext&, const nlohmann::json&) {}
+  // Whether checkpoints happen inside iterate() (GRPO / SEC: every save_steps steps).
+  virtual bool checkpoints_steps() const { return false; }
 };
 
 // The loop or trainer `cfg.kind` names.

@@ -100,6 +100,12 @@ struct TrainConfig {
   bool save_model = true;
   bool overwrite_output_dir = false;  // HF TrainingArguments: replace an earlier run's outputs
 
+  // distributed / checkpoints (HF TrainingArguments names)
+  int64_t ddp_timeout = 1800;         // seconds every collective may wait (dist::WorldOptions::timeout)
+  int64_t save_steps = 0;             // checkpoint every N optimizer steps (grpo, sft, dpo, sec) or iterations (loops); 0 = off
+  int64_t save_total_limit = 0;       // keep the newest K checkpoints (0 = all)
+  std::string resume_from_checkpoint; // "" or "never": start fresh; "auto": newest complete checkpoint; else a path
+
   // data
   std::string train_file, eval_file;
   data::PromptOptions prompt_options;
