@@ -57,6 +57,7 @@ int run_train(const std::vector<std::string>& args) {
   const auto result = loops::run_training(cfg);
   if (!main_rank) return 0;
   std::printf("metrics: %s\n", result.metrics_path.c_str());
+  if (!result.plot_path.empty()) std::printf("curves: %s\n", result.plot_path.c_str());
   if (!result.final_model_dir.empty()) std::printf("final model: %s\n", result.final_model_dir.c_str());
   for (const auto& [k, v] : result.last)
     if (k.rfind("eval/", 0) == 0) std::printf("%s = %g\n", k.c_str(), v);

@@ -1,4 +1,5 @@
 // The run skeleton shared by every trainer and loop, and run_training() (`selfrl train`).
+#include "selfrl/metrics/metrics_plot.h"
 #include "selfrl/loops/self_improvement_loop.h"
 
 #include <cmath>
@@ -68,6 +69,18 @@ TrainResult run_training(const TrainConfig& cfg) {
   r.last = loop->run(ctx);
   r.metrics_path = (std::filesystem::path(cfg.output_dir) / "metrics.jsonl").string();
   if (cfg.save_model) r.final_model_dir = ctx.save_final();
+  if (world->is_main() && std::filesystem::exists(r.metrics_path)) {
+    // The run's curves next to its metrics; a plot that fails must not fail a finished run.
+    r.plot_path = (std::filesystem::path(cfg.output_dir) / "curves.svg").string();
+    try {
+      metrics::MetricsPlotOptions po;
+      po.title = cfg.kind + " — " + cfg.output_dir;
+      metrics::plot_metrics({r.metrics_path}, r.plot_path, po);
+    } catch (const std::exception& e) {
+      SELFRL_WARN("could not write " << r.plot_path << ": " << e.what());
+      r.plot_path.clear();
+    }
+  }
   return r;
 }
 

@@ -50,10 +50,10 @@ struct LoopFixture {
     train = write("train.jsonl", [](int i) {
       const int a = i % 10, b = (i * 3) % 10;
       return nlohmann::json{{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="}, {"answer", std::to_string(a + b)},
-                            {"category", a + b < 10 ? "easy" : "hard"}};
+                            {"difficulty", a + b < 10 ? "easy" : "hard"}};
     }, 8);
     unlabelled = write("unlabelled.jsonl", [](int i) {
-      return nlohmann::json{{"prompt", std::to_string(i) + " + " + std::to_string(9 - i) + " ="}, {"category", i < 4 ? "easy" : "hard"}};
+      return nlohmann::json{{"prompt", std::to_string(i) + " + " + std::to_string(9 - i) + " ="}, {"difficulty", i < 4 ? "easy" : "hard"}};
     }, 6);
     eval = write("eval.jsonl", [](int i) {
       return nlohmann::json{{"prompt", std::to_string(i) + " + 1 ="}, {"answer", std::to_string(i + 1)}};

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "../loops/loop_fixture.h"
 #include "selfrl/core/progress.h"
@@ -75,6 +76,14 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   bool tb = false;
   for (const auto& e : fs::directory_iterator(out.path())) tb |= e.path().filename().string().rfind("events.out.tfevents", 0) == 0;
   EXPECT_TRUE(tb);
+  // The curves of the run, drawn from its metrics.jsonl: an SVG with at least one line.
+  ASSERT_EQ(res.plot_path, (fs::path(out.path()) / "curves.svg").string());
+  {
+    std::ifstream svg(res.plot_path);
+    const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.rfind("<?xml", 0), 0u);
+    EXPECT_NE(text.find("<polyline"), std::string::npos);
+  }
   // The final model reloads with its tokenizer and can be evaluated.
   ASSERT_TRUE(fs::exists(res.final_model_dir + "/config.json"));
   ASSERT_TRUE(fs::exists(res.final_model_dir + "/tokenizer.model"));

@@ -52,6 +52,7 @@ std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg);
 struct TrainResult {
   std::string final_model_dir;  // "" when save_model is false
   std::string metrics_path;
+  std::string plot_path;  // RUN_DIR/curves.svg ("" when it could not be drawn)
   metrics::Scalars last;
 };
 
