@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "selfrl/core/error.h"
+#include "selfrl/recipe/recipe.h"
 
 namespace selfrl::cli {
 
@@ -13,18 +14,7 @@ std::map<std::string, Command>& command_registry() {
   return registry;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
+size_t edit_distance(const std::string& a, const std::string& b) { return recipe::edit_distance(a, b); }
 
 ArgParser::ArgParser(std::string program, std::string description)
     : program_(std::move(program)), description_(std::move(description)) {}

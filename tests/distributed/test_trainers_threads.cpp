@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "../unit/model/tiny_models.h"
+#include "dist_test_util.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/trainers/dpo_trainer.h"
@@ -20,19 +21,7 @@
 
 namespace selfrl::trainers {
 namespace {
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+using selfrl::test::free_port;
 
 std::shared_ptr<dist::World> thread_world(int rank, int size, int port, size_t bucket_bytes = 25u << 20) {
   dist::LaunchInfo li;

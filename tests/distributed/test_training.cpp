@@ -17,26 +17,12 @@
 
 #include "selfrl/io/safetensors.h"
 #include "selfrl/trainers/checkpoint.h"
+#include "dist_test_util.h"
 #include "test_util.h"
 
 namespace selfrl::test {
 namespace {
 namespace fs = std::filesystem;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
-
-bool have_mpirun() { return run_command("command -v mpirun").exit_code == 0; }
 
 // One process, no launcher variables: a world of one.
 CommandResult run_single(const std::string& args) {
