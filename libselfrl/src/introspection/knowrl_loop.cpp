@@ -160,21 +160,7 @@ class KnowRLLoop : public SelfImprovementLoop {
 
   void make_trainer(RunContext& ctx) {
     const auto& c = ctx.cfg;
-    trainers::GRPOConfig g;
-    g.num_generations = c.num_generations;
-    g.max_completion_length = c.max_completion_length;
-    g.temperature = c.temperature;
-    g.top_p = c.top_p;
-    g.top_k = c.top_k;
-    g.generation_batch_size = c.generation_batch_size;
-    g.loss = c.grpo_loss;
-    g.scale_rewards = c.scale_rewards;
-    g.num_iterations = c.num_iterations;
-    g.optimizer = c.optimizer;
-    g.optimizer.total_steps = c.iterations * c.knowrl.grpo_steps;
-    g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, g.optimizer.total_steps);
-    g.gradient_accumulation_steps = c.gradient_accumulation_steps;
-    g.seed = c.seed;
+    const trainers::GRPOConfig g = loops::grpo_config(c, c.iterations * c.knowrl.grpo_steps);
     trainer_ = std::make_unique<trainers::GRPOTrainer>(
         ctx.policy.model, ctx.make_rewards(c.reward_funcs, c.reward_weights), g,
         [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); }, ctx.policy.eos_token_ids, ctx.world);

@@ -164,23 +164,7 @@ class GrpoLoop : public SelfImprovementLoop {
   void setup(RunContext& ctx) {
     if (trainer_) return;
     const auto& c = ctx.cfg;
-    trainers::GRPOConfig g;
-    g.num_generations = c.num_generations;
-    g.max_completion_length = c.max_completion_length;
-    g.temperature = c.temperature;
-    g.top_p = c.top_p;
-    g.top_k = c.top_k;
-    g.generation_batch_size = c.generation_batch_size;
-    g.loss = c.grpo_loss;
-    g.scale_rewards = c.scale_rewards;
-    g.num_iterations = c.num_iterations;
-    g.mask_truncated_completions = c.mask_truncated_completions;
-    g.optimizer = c.optimizer;
-    g.optimizer.total_steps = total_steps(ctx);
-    g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, g.optimizer.total_steps);
-    g.gradient_accumulation_steps = c.gradient_accumulation_steps;
-    g.gradient_checkpointing = c.gradient_checkpointing;
-    g.seed = c.seed;
+    const trainers::GRPOConfig g = grpo_config(c, total_steps(ctx));
     auto base = ctx.make_rewards(c.reward_funcs, c.reward_weights);
     log_ = std::make_shared<ScoreLog>();
     log_->per_reward.resize(c.reward_funcs.size());

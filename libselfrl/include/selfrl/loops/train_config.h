@@ -13,6 +13,7 @@
 #include "selfrl/recipe/recipe.h"
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
+#include "selfrl/trainers/grpo_trainer.h"
 #include "selfrl/trainers/optimizer.h"
 #include "selfrl/trainers/preference_loss.h"
 
@@ -156,6 +157,10 @@ struct TrainConfig {
 
 // Reads every key the recipe's kind uses and calls r.finish().
 TrainConfig read_train_config(recipe::Recipe& r);
+
+// The GRPOTrainer settings a recipe gives (generation, loss, advantages, optimizer with its
+// schedule over `total_steps`), shared by every loop that runs GRPO.
+trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps);
 
 // Every key any kind reads, with type, default, allowed values and documentation.
 std::vector<recipe::KeyDoc> all_documented_keys();
