@@ -118,6 +118,19 @@ def generate(model, prompts, n):
     return t1 - t0, time.perf_counter() - t1
 
 
+def weight_stream_floor(model, batch, n):
+    """Decode tok/s if a step did nothing but stream every weight matrix once (x @ W.T for each
+    Linear of the model, the LM head included, no attention, norms or sampling): the ceiling any
+    implementation on this LibTorch reaches at this batch size."""
+    mats = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    xs = {w.shape[1]: torch.randn(batch, w.shape[1], dtype=w.dtype) for w in mats}
+    t0 = time.perf_counter()
+    for _ in range(n):
+        for w in mats:
+            F.linear(xs[w.shape[1]], w)
+    return batch * n / (time.perf_counter() - t0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=1)
@@ -126,6 +139,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--floor", action="store_true", help="measure the weight-streaming floor instead (impl \"floor\")")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -133,6 +147,15 @@ def main():
     model = Model().to(dtype)
     params = sum(p.numel() for p in model.parameters())
     prompts = torch.tensor([[(b * 131 + t * 17) % V for t in range(a.prompt_len)] for b in range(a.batch)])
+    if a.floor:
+        with torch.inference_mode():
+            weight_stream_floor(model, a.batch, 2)
+            rates = [weight_stream_floor(model, a.batch, a.new_tokens) for _ in range(a.runs)]
+        print(json.dumps({"impl": "floor", "params": params, "batch": a.batch, "new_tokens": a.new_tokens,
+                          "threads": a.threads, "runs": a.runs, "dtype": a.dtype, "prefill_tok_s": 0.0,
+                          "decode_tok_s": statistics.median(rates), "total_s": 0.0,
+                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+        return
     with torch.inference_mode():
         generate(model, prompts, 2)
         prefill, decode, total = [], [], []

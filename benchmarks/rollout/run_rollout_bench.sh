@@ -11,6 +11,7 @@ for rep in $(seq "$REPS"); do
   for b in 1 8 64; do
     "$BUILD/benchmarks/bench_rollout" --batch "$b" --runs 1 --threads "$THREADS" >> "$OUT"
     /usr/bin/python3 "$(dirname "$0")/../python/rollout_baseline.py" --batch "$b" --runs 1 --threads "$THREADS" >> "$OUT"
+    /usr/bin/python3 "$(dirname "$0")/../python/rollout_baseline.py" --batch "$b" --runs 1 --threads "$THREADS" --floor >> "$OUT"
   done
 done
 /usr/bin/python3 - "$OUT" <<'PY'
@@ -24,7 +25,9 @@ for b in (1, 8, 64):
         med = lambda k: statistics.median(x[k] for x in r)
         print(f"| {b} | {impl} | {med('prefill_tok_s'):.0f} | {med('decode_tok_s'):.0f} | {max(x['peak_rss_mb'] for x in r):.0f} | {len(r)} |")
     s = [x for x in rows if x["batch"] == b]
-    ratio = statistics.median(x["decode_tok_s"] for x in s if x["impl"] == "selfrl") / statistics.median(x["decode_tok_s"] for x in s if x["impl"] == "python")
-    print(f"|   | decode speed-up selfrl/python | | {ratio:.2f}x | | |")
+    dec = {impl: statistics.median(x["decode_tok_s"] for x in s if x["impl"] == impl) for impl in ("selfrl", "python", "floor")}
+    print(f"|   | weight-streaming floor (matmuls only) | | {dec['floor']:.0f} | | |")
+    print(f"|   | decode speed-up selfrl/python | | {dec['selfrl'] / dec['python']:.2f}x | | |")
+    print(f"|   | fraction of the floor: selfrl / python | | {dec['selfrl'] / dec['floor']:.2f} / {dec['python'] / dec['floor']:.2f} | | |")
 PY
 echo "raw: $OUT"

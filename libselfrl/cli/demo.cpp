@@ -11,7 +11,28 @@ namespace selfrl::cli {
 
 namespace {
 
-int run_demo_command(const std::vector<std::string>& args) {
+int run_demo_command(const std::vector<std::string>& raw_args) {
+  // --set KEY=VALUE (repeatable) sets any knob of DemoConfig; the parser takes the rest.
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> knobs;
+  for (size_t i = 0; i < raw_args.size(); ++i) {
+    std::string kv;
+    if (raw_args[i] == "--set") {
+      if (i + 1 >= raw_args.size()) throw Error("option --set needs a value (KEY=VALUE)").at("selfrl demo");
+      kv = raw_args[++i];
+    } else if (raw_args[i].rfind("--set=", 0) == 0) {
+      kv = raw_args[i].substr(6);
+    } else {
+      args.push_back(raw_args[i]);
+      continue;
+    }
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error("--set expects KEY=VALUE, got \"" + kv + "\"").at("selfrl demo").hint("e.g. --set task.num_seed=300");
+    knobs.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  std::string knob_list;
+  for (const auto& k : demo::DemoConfig::knob_names()) knob_list += (knob_list.empty() ? "" : ", ") + k;
   ArgParser p("selfrl demo",
               "Train a tiny Llama on a small labelled seed set of additions, then improve it without labels "
               "(TTRL consensus GRPO, Intuitor self-certainty GRPO, one ReST-EM iteration, KnowRL-style "
@@ -32,6 +53,7 @@ int run_demo_command(const std::vector<std::string>& args) {
   p.option("--sft-lr", "LR", "learning rate of the seed SFT", "");
   p.option("--hidden", "N", "hidden size of the model", "");
   p.option("--layers", "N", "decoder layers", "");
+  p.option("--set", "KEY=VALUE", "set any knob (repeatable), one of: " + knob_list, "");
   if (!p.parse(args)) return 0;
 
   demo::DemoConfig cfg;
@@ -52,6 +74,7 @@ int run_demo_command(const std::vector<std::string>& args) {
   set_int("--layers", cfg.num_hidden_layers);
   if (!p.get("--sft-lr").empty()) cfg.sft_learning_rate = p.get_double("--sft-lr");
   if (!p.get("--grpo-lr").empty()) cfg.grpo_learning_rate = p.get_double("--grpo-lr");
+  for (const auto& [k, v] : knobs) cfg.set(k, v);
 
   const auto result = demo::run_demo(cfg);
   std::printf("\nselfrl demo (seed %llu%s): held-out accuracy on %s/data/eval_test.jsonl, maj@%lld at T=%.1f\n\n",

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <iomanip>
 #include <random>
 #include <sstream>
@@ -20,6 +22,7 @@
 #include "selfrl/io/model_config.h"
 #include "selfrl/metrics/metrics.h"
 #include "selfrl/metrics/svg_plot.h"
+#include "selfrl/recipe/recipe.h"
 #include "selfrl/rewards/builtin_rewards.h"
 #include "selfrl/tokenizer/sentencepiece_library.h"
 #include "selfrl/tokenizer/sentencepiece_tokenizer.h"
@@ -42,6 +45,145 @@ void DemoConfig::make_quick() {
   rest_pool = 40, rest_epochs = 1, rest_iterations = 1;
   introspect_pool = 40, introspect_epochs = 1;
   eval.k = 4;
+}
+
+namespace {
+
+struct Knob {
+  const char* name;
+  std::function<void(DemoConfig&, const std::string&)> set;
+};
+
+int64_t parse_int(const std::string& key, const std::string& v) {
+  size_t used = 0;
+  int64_t x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) throw Error("demo knob " + key + ": \"" + v + "\" is not an integer");
+  return x;
+}
+
+double parse_double(const std::string& key, const std::string& v) {
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) throw Error("demo knob " + key + ": \"" + v + "\" is not a number");
+  return x;
+}
+
+std::vector<std::string> split_commas(const std::string& v) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : v) {
+    if (ch == ',') {
+      out.push_back(cur), cur.clear();
+    } else if (ch != ' ') {
+      cur += ch;
+    }
+  }
+  if (!cur.empty() || !out.empty()) out.push_back(cur);
+  return out;
+}
+
+#define SELFRL_INT_KNOB(name, field) \
+  Knob { name, [](DemoConfig& c, const std::string& v) { c.field = parse_int(name, v); } }
+#define SELFRL_DOUBLE_KNOB(name, field) \
+  Knob { name, [](DemoConfig& c, const std::string& v) { c.field = parse_double(name, v); } }
+
+const std::vector<Knob>& knobs() {
+  static const std::vector<Knob> k = {
+      SELFRL_INT_KNOB("task.max_digits", task.max_digits),
+      SELFRL_INT_KNOB("task.num_seed", task.num_seed),
+      SELFRL_INT_KNOB("task.num_unlabelled", task.num_unlabelled),
+      SELFRL_INT_KNOB("task.num_eval_dev", task.num_eval_dev),
+      SELFRL_INT_KNOB("task.num_eval_test", task.num_eval_test),
+      Knob{"task.difficulty_weights",
+           [](DemoConfig& c, const std::string& v) {
+             c.task.difficulty_weights.clear();
+             for (const auto& x : split_commas(v)) c.task.difficulty_weights.push_back(parse_double("task.difficulty_weights", x));
+           }},
+      Knob{"task.seed_difficulty_weights",
+           [](DemoConfig& c, const std::string& v) {
+             c.task.seed_difficulty_weights.clear();
+             for (const auto& x : split_commas(v))
+               c.task.seed_difficulty_weights.push_back(parse_double("task.seed_difficulty_weights", x));
+           }},
+      SELFRL_INT_KNOB("hidden_size", hidden_size),
+      SELFRL_INT_KNOB("intermediate_size", intermediate_size),
+      SELFRL_INT_KNOB("num_hidden_layers", num_hidden_layers),
+      SELFRL_INT_KNOB("num_attention_heads", num_attention_heads),
+      SELFRL_DOUBLE_KNOB("sft_learning_rate", sft_learning_rate),
+      SELFRL_INT_KNOB("sft_epochs", sft_epochs),
+      SELFRL_INT_KNOB("sft_batch_size", sft_batch_size),
+      SELFRL_DOUBLE_KNOB("calibration_fraction", calibration_fraction),
+      SELFRL_INT_KNOB("grpo_steps", grpo_steps),
+      SELFRL_INT_KNOB("grpo_prompts_per_step", grpo_prompts_per_step),
+      SELFRL_INT_KNOB("num_generations", num_generations),
+      SELFRL_DOUBLE_KNOB("grpo_learning_rate", grpo_learning_rate),
+      SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
+      SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
+      Knob{"ttrl_in_chain", [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
+      SELFRL_INT_KNOB("rest_iterations", rest_iterations),
+      SELFRL_INT_KNOB("rest_pool", rest_pool),
+      SELFRL_DOUBLE_KNOB("rest_temperature", rest_temperature),
+      SELFRL_DOUBLE_KNOB("rest_min_vote_share", rest_min_vote_share),
+      SELFRL_INT_KNOB("rest_epochs", rest_epochs),
+      SELFRL_DOUBLE_KNOB("rest_learning_rate", rest_learning_rate),
+      SELFRL_INT_KNOB("rest_votes", rest_votes),
+      Knob{"rest_pool_commuted", [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
+      SELFRL_INT_KNOB("introspect_pool", introspect_pool),
+      SELFRL_DOUBLE_KNOB("introspect_yes_share", introspect_yes_share),
+      SELFRL_INT_KNOB("introspect_epochs", introspect_epochs),
+      SELFRL_DOUBLE_KNOB("introspect_learning_rate", introspect_learning_rate),
+      SELFRL_INT_KNOB("eval.k", eval.k),
+      SELFRL_DOUBLE_KNOB("eval.temperature", eval.temperature),
+      Knob{"stages",
+           [](DemoConfig& c, const std::string& v) {
+             static const std::set<std::string> known = {"ttrl", "intuitor", "rest_em", "introspect", "control"};
+             c.stages.clear();
+             for (const auto& s : split_commas(v)) {
+               if (s.empty()) continue;
+               if (!known.count(s))
+                 throw Error("demo knob stages: unknown stage \"" + s + "\"")
+                     .hint("known: ttrl, intuitor, rest_em, introspect, control (base always runs)");
+               c.stages.push_back(s);
+             }
+           }},
+  };
+  return k;
+}
+
+#undef SELFRL_INT_KNOB
+#undef SELFRL_DOUBLE_KNOB
+
+}  // namespace
+
+std::vector<std::string> DemoConfig::knob_names() {
+  std::vector<std::string> out;
+  for (const auto& k : knobs()) out.push_back(k.name);
+  return out;
+}
+
+void DemoConfig::set(const std::string& key, const std::string& value) {
+  for (const auto& k : knobs())
+    if (key == k.name) return k.set(*this, value);
+  std::string best;
+  size_t best_d = 4;
+  for (const auto& k : knobs()) {
+    const size_t d = recipe::edit_distance(key, k.name);
+    if (d < best_d) best_d = d, best = k.name;
+  }
+  std::string all;
+  for (const auto& k : knobs()) all += (all.empty() ? "" : ", ") + std::string(k.name);
+  throw Error("unknown demo knob \"" + key + "\"" + (best.empty() ? "" : " (did you mean \"" + best + "\"?)"))
+      .hint("known knobs: " + all);
 }
 
 nlohmann::json StageResult::to_json() const {
@@ -218,16 +360,17 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
 }
 
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
-std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, rewards::RewardPtr reward,
-                                           const std::vector<ArithmeticItem>& pool) {
+std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
+                                           rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool) {
   const auto& c = ctx.cfg;
-  auto policy = load_stage(ctx, "base");
+  auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
   pipe.add(std::move(reward));
   trainers::GRPOConfig g;
   g.num_generations = c.num_generations;
   g.max_completion_length = c.eval.max_new_tokens;
   g.temperature = c.grpo_temperature;
+  g.loss.beta = c.grpo_beta;
   g.generation_batch_size = 256;
   g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
   g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
@@ -388,90 +531,115 @@ DemoResult run_demo(const DemoConfig& cfg) {
     finish_stage(ctx, "base", "", m, seconds_since(t0));
   }
 
-  // The unlabelled pool, split between the stages so each sees fresh prompts.
   const auto& pool = splits.unlabelled;
-
-  // TTRL: GRPO with the consensus reward.
-  {
-    const auto t0 = Clock::now();
-    auto m = grpo_stage(ctx, "ttrl", rewards::make_consensus_reward(rewards::AnswerExtractor::create("regex", "^\\D*(\\d+)")), pool);
-    finish_stage(ctx, "ttrl", "base", m, seconds_since(t0));
-  }
-  // Intuitor: GRPO with self-certainty.
-  {
-    const auto t0 = Clock::now();
-    auto m = grpo_stage(ctx, "intuitor", rewards::make_self_certainty_reward(), pool);
-    finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
-  }
-  // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the seed
-  // set; each iteration draws fresh unlabelled prompts. The gold answers are read only to log
-  // the pseudo-labels' precision (a diagnostic), never to choose what is trained on.
+  auto wants = [&](const char* stage) { return std::find(cfg.stages.begin(), cfg.stages.end(), stage) != cfg.stages.end(); };
   std::vector<trainers::SFTExample> seed_examples;
   for (const auto& it : splits.seed) seed_examples.push_back(answer_example(ctx.codec, it, it.answer()));
-  std::string prev = "ttrl";
-  {
-    auto rng = make_engine(cfg.seed, {0x7e57});
-    std::vector<ArithmeticItem> shuffled = pool;
-    std::shuffle(shuffled.begin(), shuffled.end(), rng);
-    size_t next = 0;
-    for (int64_t iter = 0; iter < cfg.rest_iterations; ++iter) {
-      const std::string stage = iter == 0 ? "rest_em" : "rest_em_" + std::to_string(iter + 1);
+  const auto answer_extractor = rewards::AnswerExtractor::create("regex", "^\\D*(\\d+)");
+
+  std::string prev = "base";  // the chain: base → [ttrl →] rest_em … → introspect
+  for (const auto& stage_kind : cfg.stages) {
+    if (stage_kind == "ttrl") {
+      // TTRL: GRPO with the consensus reward.
+      const auto t0 = Clock::now();
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool);
+      finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
+      if (cfg.ttrl_in_chain) prev = "ttrl";
+    } else if (stage_kind == "intuitor") {
+      // Intuitor: GRPO with self-certainty, a branch from base.
+      const auto t0 = Clock::now();
+      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool);
+      finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
+    } else if (stage_kind == "rest_em") {
+      // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the
+      // seed set; each iteration draws fresh unlabelled prompts. The gold answers are read only
+      // to log the pseudo-labels' precision (a diagnostic), never to choose what is trained on.
+      auto rng = make_engine(cfg.seed, {0x7e57});
+      std::vector<ArithmeticItem> shuffled = pool;
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      size_t next = 0;
+      for (int64_t iter = 0; iter < cfg.rest_iterations; ++iter) {
+        const std::string stage = iter == 0 ? "rest_em" : "rest_em_" + std::to_string(iter + 1);
+        const auto t0 = Clock::now();
+        auto m = load_stage(ctx, prev);
+        std::vector<ArithmeticItem> items;
+        for (int64_t i = 0; i < cfg.rest_pool; ++i) items.push_back(shuffled[next++ % shuffled.size()]);
+        EvalOptions eo = cfg.eval;
+        eo.k = cfg.rest_votes;
+        eo.temperature = cfg.rest_temperature;
+        eo.pool_commuted = cfg.rest_pool_commuted;
+        eo.seed = derive_seed(cfg.seed, {0x7e58, static_cast<uint64_t>(iter)});
+        const auto votes = sample_votes(m, ctx.codec, items, eo);
+        std::vector<trainers::SFTExample> data = seed_examples;
+        std::map<int, std::pair<int64_t, int64_t>> kept_by_d;  // difficulty → (kept, right)
+        int64_t kept = 0, right = 0;
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share) {
+            data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
+            const bool ok = votes[i]->answer == items[i].answer();  // diagnostic only
+            ++kept, right += ok;
+            kept_by_d[items[i].difficulty].first += 1;
+            kept_by_d[items[i].difficulty].second += ok;
+          }
+        }
+        std::ostringstream by;
+        for (const auto& [d, kr] : kept_by_d)
+          by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
+        ctx.log(stage, ": kept ", kept, " of ", items.size(), " pseudo-labels (vote share >= ", cfg.rest_min_vote_share,
+                " at T=", cfg.rest_temperature, "); precision (diagnostic, gold) ",
+                fmt(right / std::max(1.0, double(kept)), 3), " |", by.str());
+        sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
+            cfg.seed + 2 + iter);
+        finish_stage(ctx, stage, prev, m, seconds_since(t0));
+        ctx.stages.back().notes = {{"pseudo_labels_kept", kept}, {"pseudo_label_precision", right / std::max(1.0, double(kept))},
+                                   {"sft_examples", data.size()}};
+        prev = stage;
+      }
+    } else if (stage_kind == "control") {
+      // The control for ReST-EM: the same SFT (learning rate, epochs, batch size) from base, on
+      // the seed set alone, for as many optimizer steps as all ReST-EM iterations together took
+      // (one SFT run over as many examples per epoch as they had; seed items repeated).
+      const auto t0 = Clock::now();
+      auto m = load_stage(ctx, "base");
+      int64_t target = 0;
+      for (const auto& s : ctx.stages)
+        if (s.notes.contains("sft_examples")) target += s.notes["sft_examples"].get<int64_t>();
+      if (target == 0) target = static_cast<int64_t>(seed_examples.size());
+      std::vector<trainers::SFTExample> data;
+      for (int64_t i = 0; i < target; ++i) data.push_back(seed_examples[i % seed_examples.size()]);
+      ctx.log("control: SFT on the seed set alone, ", data.size(), " examples per epoch (seed items repeated)");
+      sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/control", cfg.seed + 2);
+      finish_stage(ctx, "control", "base", m, seconds_since(t0));
+    } else if (stage_kind == "introspect") {
+      // Introspection (KnowRL-style): "CAN" targets from the model's own agreement, no labels.
       const auto t0 = Clock::now();
       auto m = load_stage(ctx, prev);
-      std::vector<ArithmeticItem> items;
-      for (int64_t i = 0; i < cfg.rest_pool; ++i) items.push_back(shuffled[next++ % shuffled.size()]);
+      auto rng = make_engine(cfg.seed, {0x1457});
+      std::vector<ArithmeticItem> items = pool;
+      std::shuffle(items.begin(), items.end(), rng);
+      items.resize(std::min<size_t>(items.size(), cfg.introspect_pool));
       EvalOptions eo = cfg.eval;
+      eo.k = cfg.rest_votes;
       eo.temperature = cfg.rest_temperature;
-      eo.seed = derive_seed(cfg.seed, {0x7e58, static_cast<uint64_t>(iter)});
+      eo.pool_commuted = cfg.rest_pool_commuted;
+      eo.seed = derive_seed(cfg.seed, {0x1458});
       const auto votes = sample_votes(m, ctx.codec, items, eo);
       std::vector<trainers::SFTExample> data = seed_examples;
-      std::map<int, std::pair<int64_t, int64_t>> kept_by_d;  // difficulty → (kept, right)
-      int64_t kept = 0, right = 0;
+      int64_t yes = 0;
       for (size_t i = 0; i < items.size(); ++i) {
-        if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share) {
+        const bool confident = votes[i] && votes[i]->share >= cfg.introspect_yes_share;
+        yes += confident;
+        data.push_back(can_example(ctx.codec, items[i], confident));
+        if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share)
           data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
-          const bool ok = votes[i]->answer == items[i].answer();  // diagnostic only
-          ++kept, right += ok;
-          kept_by_d[items[i].difficulty].first += 1;
-          kept_by_d[items[i].difficulty].second += ok;
-        }
       }
-      std::ostringstream by;
-      for (const auto& [d, kr] : kept_by_d) by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
-      ctx.log(stage, ": kept ", kept, " of ", items.size(), " pseudo-labels (vote share >= ", cfg.rest_min_vote_share,
-              " at T=", cfg.rest_temperature, "); precision (diagnostic, gold) ", fmt(right / std::max(1.0, double(kept)), 3),
-              " |", by.str());
-      sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
-          cfg.seed + 2 + iter);
-      finish_stage(ctx, stage, prev, m, seconds_since(t0));
-      ctx.stages.back().notes = {{"pseudo_labels_kept", kept}, {"pseudo_label_precision", right / std::max(1.0, double(kept))}};
-      prev = stage;
+      ctx.log("introspect: ", yes, " of ", items.size(), " self-labelled \"yes\" (vote share >= ", cfg.introspect_yes_share,
+              ")");
+      sft(m, data, cfg.introspect_learning_rate, cfg.introspect_epochs, cfg.sft_batch_size, cfg.out_dir + "/introspect",
+          cfg.seed + 3);
+      finish_stage(ctx, "introspect", prev, m, seconds_since(t0));
+      prev = "introspect";
     }
-  }
-  // Introspection (KnowRL-style): "CAN" targets from the model's own agreement, no labels.
-  {
-    const auto t0 = Clock::now();
-    auto m = load_stage(ctx, prev);
-    auto rng = make_engine(cfg.seed, {0x1457});
-    std::vector<ArithmeticItem> items = pool;
-    std::shuffle(items.begin(), items.end(), rng);
-    items.resize(std::min<size_t>(items.size(), cfg.introspect_pool));
-    EvalOptions eo = cfg.eval;
-    eo.seed = derive_seed(cfg.seed, {0x1458});
-    const auto votes = sample_votes(m, ctx.codec, items, eo);
-    std::vector<trainers::SFTExample> data = seed_examples;
-    int64_t yes = 0;
-    for (size_t i = 0; i < items.size(); ++i) {
-      const bool confident = votes[i] && votes[i]->share >= cfg.introspect_yes_share;
-      yes += confident;
-      data.push_back(can_example(ctx.codec, items[i], confident));
-      if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share)
-        data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
-    }
-    ctx.log("introspect: ", yes, " of ", items.size(), " self-labelled \"yes\" (vote share >= ", cfg.introspect_yes_share, ")");
-    sft(m, data, cfg.introspect_learning_rate, cfg.introspect_epochs, cfg.sft_batch_size, cfg.out_dir + "/introspect",
-        cfg.seed + 3);
-    finish_stage(ctx, "introspect", prev, m, seconds_since(t0));
   }
 
   DemoResult result;

@@ -110,12 +110,21 @@ std::vector<std::string> greedy_answers(const std::shared_ptr<model::CausalLM>& 
 
 std::vector<std::optional<Vote>> sample_votes(const std::shared_ptr<model::CausalLM>& model, const DemoCodec& codec,
                                               const std::vector<ArithmeticItem>& items, const EvalOptions& opts) {
-  const auto rollouts = run(model, codec, answer_prompts(codec, items), opts.k, opts.temperature, opts.max_new_tokens, opts);
+  // With pool_commuted, item i's vote pools the k samples of "a+b" and the k samples of "b+a".
+  std::vector<ArithmeticItem> asked = items;
+  if (opts.pool_commuted)
+    for (const auto& it : items) {
+      ArithmeticItem c = it;
+      std::swap(c.a, c.b);
+      asked.push_back(c);
+    }
+  const auto rollouts = run(model, codec, answer_prompts(codec, asked), opts.k, opts.temperature, opts.max_new_tokens, opts);
   std::vector<std::optional<Vote>> out;
   out.reserve(items.size());
-  for (const auto& r : rollouts) {
+  for (size_t i = 0; i < items.size(); ++i) {
     std::vector<std::string> answers;
-    for (const auto& c : r.completions) answers.push_back(extract_answer(codec.decode(c.token_ids)));
+    for (size_t r = i; r < rollouts.size(); r += items.size())
+      for (const auto& c : rollouts[r].completions) answers.push_back(extract_answer(codec.decode(c.token_ids)));
     out.push_back(majority_vote(answers));
   }
   return out;

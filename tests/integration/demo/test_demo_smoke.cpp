@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "selfrl/io/jsonl.h"
 #include "selfrl/model/causal_lm.h"
@@ -17,7 +19,7 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   const std::string out = dir.file("demo");
   const auto r = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 3 --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* stage : {"base", "ttrl", "intuitor", "rest_em", "introspect"}) {
+  for (const char* stage : {"base", "ttrl", "intuitor", "rest_em", "introspect", "control"}) {
     EXPECT_NE(r.output.find(std::string("| ") + stage), std::string::npos) << "table lacks " << stage << ":\n" << r.output;
     const std::string sdir = out + "/" + stage;
     for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json", "metrics.jsonl"})
@@ -43,12 +45,42 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   // summary.json and the plot.
   std::ifstream sf(out + "/summary.json");
   const auto summary = nlohmann::json::parse(sf);
-  ASSERT_EQ(summary["stages"].size(), 5u);
+  ASSERT_EQ(summary["stages"].size(), 6u);
   EXPECT_EQ(summary["stages"][0]["stage"], "base");
+  // ttrl and intuitor branch from base; the chain base → rest_em → introspect; control from base.
+  std::map<std::string, std::string> from;
+  for (const auto& s : summary["stages"]) from[s["stage"].get<std::string>()] = s["from"].get<std::string>();
+  EXPECT_EQ(from["ttrl"], "base");
+  EXPECT_EQ(from["intuitor"], "base");
+  EXPECT_EQ(from["rest_em"], "base");
+  EXPECT_EQ(from["introspect"], "rest_em");
+  EXPECT_EQ(from["control"], "base");
   EXPECT_TRUE(summary.contains("gain_over_base"));
   std::ifstream svg(out + "/curves.svg");
   const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("data-name=\"greedy\""), std::string::npos);
   EXPECT_NE(text.find("</svg>"), std::string::npos);
+}
+
+TEST(DemoSmoke, KnobsChooseTheStages) {
+  test::TempDir dir;
+  const std::string out = dir.file("demo");
+  const auto r = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 4 --out " + out +
+                                   " --set stages=rest_em,control --set rest_iterations=2 --set ttrl_in_chain=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream sf(out + "/summary.json");
+  const auto summary = nlohmann::json::parse(sf);
+  std::vector<std::string> stages;
+  for (const auto& s : summary["stages"]) stages.push_back(s["stage"].get<std::string>());
+  EXPECT_EQ(stages, (std::vector<std::string>{"base", "rest_em", "rest_em_2", "control"}));
+  EXPECT_EQ(summary["stages"][2]["from"], "rest_em");
+  // The control trains on as many examples as both ReST-EM iterations together.
+  EXPECT_TRUE(summary["stages"][1]["notes"].contains("sft_examples"));
+  EXPECT_FALSE(fs::exists(out + "/ttrl"));
+
+  const auto bad = test::run_command(test::selfrl_cli() + " demo --quick --quiet --out " + out + "2 --set rest_epoch=2");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;
 }

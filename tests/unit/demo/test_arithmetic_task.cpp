@@ -2,10 +2,12 @@
 // the self-knowledge F1 against hand-computed values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
 #include "selfrl/demo/arithmetic_task.h"
+#include "selfrl/demo/demo_pipeline.h"
 #include "selfrl/demo/evaluation.h"
 #include "test_util.h"
 
@@ -146,4 +148,24 @@ TEST(DemoEvaluation, MajorityVote) {
   EXPECT_EQ(v->answer, "8");
   EXPECT_FALSE(demo::majority_vote({"", ""}));
   EXPECT_FALSE(demo::majority_vote({}));
+}
+
+TEST(DemoConfigKnobs, SetParsesValuesAndNamesBadKeys) {
+  demo::DemoConfig c;
+  c.set("task.num_seed", "350");
+  c.set("task.seed_difficulty_weights", "1, 3,6");
+  c.set("rest_min_vote_share", "0.875");
+  c.set("rest_pool_commuted", "0");
+  c.set("stages", "rest_em,control");
+  EXPECT_EQ(c.task.num_seed, 350);
+  EXPECT_EQ(c.task.seed_difficulty_weights, (std::vector<double>{1, 3, 6}));
+  EXPECT_DOUBLE_EQ(c.rest_min_vote_share, 0.875);
+  EXPECT_FALSE(c.rest_pool_commuted);
+  EXPECT_EQ(c.stages, (std::vector<std::string>{"rest_em", "control"}));
+  EXPECT_SELFRL_ERROR(c.set("task.num_sed", "3"), "unknown demo knob", "task.num_seed");
+  EXPECT_SELFRL_ERROR(c.set("sft_epochs", "3x"), "sft_epochs", "not an integer");
+  EXPECT_SELFRL_ERROR(c.set("rest_learning_rate", ""), "rest_learning_rate", "not a number");
+  EXPECT_SELFRL_ERROR(c.set("stages", "ttrl,grpo"), "unknown stage", "grpo");
+  const auto names = demo::DemoConfig::knob_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "eval.k"), names.end());
 }

@@ -44,11 +44,14 @@ struct DemoConfig {
   // Unlabelled GRPO (TTRL, Intuitor).
   int64_t grpo_steps = 40, grpo_prompts_per_step = 32, num_generations = 8;
   double grpo_learning_rate = 1e-4, grpo_temperature = 1.0;
+  double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
   // ReST-EM.
   int64_t rest_iterations = 2;
   int64_t rest_pool = 2000;        // unlabelled prompts sampled per iteration (fresh each time)
   double rest_temperature = 1.0;   // of the voting samples
   double rest_min_vote_share = 0.75;
+  int64_t rest_votes = 8;          // samples per prompt for the vote
+  bool rest_pool_commuted = true;  // vote over the samples of a+b and of b+a together
   int64_t rest_epochs = 3;
   double rest_learning_rate = 1e-3;
   // Introspection.
@@ -59,8 +62,22 @@ struct DemoConfig {
   // Evaluation.
   EvalOptions eval;
 
+  // Which label-free stages run, in order; "base" always runs first. ttrl, rest_em (×
+  // rest_iterations) and introspect form a chain, each starting from the previous one (ttrl only
+  // with ttrl_in_chain); intuitor and control are branches from base. control: the same SFT as the
+  // ReST-EM iterations on the seed set alone (no pseudo-labels), as many steps as all ReST-EM iterations
+  // together — what the ReST-EM gain must beat.
+  std::vector<std::string> stages = {"ttrl", "intuitor", "rest_em", "introspect", "control"};
+  // Whether the chain goes on from ttrl (else ttrl is a branch from base, like intuitor: on this
+  // task consensus GRPO lowered accuracy, docs/demo.md).
+  bool ttrl_in_chain = false;
+
   // Applies --quick: a few dozen items, a handful of steps.
   void make_quick();
+  // Sets a knob by name ("sft_epochs", "task.num_seed", "task.seed_difficulty_weights" = "1,4,0.5",
+  // "stages" = "ttrl,rest_em", ...). Throws Error naming the key (with the known keys) or the value.
+  void set(const std::string& key, const std::string& value);
+  static std::vector<std::string> knob_names();
 };
 
 struct StageResult {

@@ -50,6 +50,9 @@ struct EvalOptions {
   int64_t max_new_tokens = 8;
   int64_t batch_size = 256;   // rows decoded together
   uint64_t seed = 0;
+  // sample_votes only: pool the votes of the question and of its commuted form (b+a), so that
+  // an item's vote has 2k samples from two different prompts with the same answer.
+  bool pool_commuted = false;
 };
 
 struct EvalResult {
