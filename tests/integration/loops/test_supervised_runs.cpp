@@ -14,16 +14,6 @@
 namespace selfrl::test {
 namespace {
 
-std::vector<nlohmann::json> lines_of(const std::string& path, const std::string& kind) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    auto j = nlohmann::json::parse(l);
-    if (j["kind"] == kind) out.push_back(j);
-  }
-  return out;
-}
-
 TEST(SupervisedRuns, DpoOnChosenRejectedRows) {
   ProgressBar::set_enabled_override(0);
   auto& f = loop_fixture();
