@@ -56,15 +56,23 @@ class RecordingReward : public rewards::Reward {
   RecordingReward(rewards::RewardPtr inner, std::shared_ptr<ScoreLog> log, size_t index, std::string category_field)
       : inner_(std::move(inner)), log_(std::move(log)), index_(index), field_(std::move(category_field)) {}
   std::string name() const override { return inner_->name(); }
+  std::vector<std::string> metric_names() const override { return inner_->metric_names(); }
   rewards::GroupScores score(const rewards::Group& g) override {
-    auto s = inner_->score(g);
     std::string cat;
     if (g.example.is_object() && g.example.contains(field_)) {
       const auto& v = g.example[field_];
       cat = v.is_string() ? v.get<std::string>() : v.dump();
     }
-    log_->per_reward[index_].push_back({cat, s.scores});
-    return s;
+    try {
+      auto s = inner_->score(g);
+      // The pipeline marks a wrong number of scores unscorable; so does the log.
+      log_->per_reward[index_].push_back(
+          {cat, s.scores.size() == g.samples.size() ? s.scores : std::vector<double>(g.samples.size(), rewards::kUnscorable)});
+      return s;
+    } catch (...) {  // the pipeline reports it; the log keeps one entry per group
+      log_->per_reward[index_].push_back({cat, std::vector<double>(g.samples.size(), rewards::kUnscorable)});
+      throw;
+    }
   }
 
  private:
@@ -172,7 +180,7 @@ class GrpoLoop : public SelfImprovementLoop {
     // Build the recording pipeline from fresh rewards with the configured weights.
     const auto weights = base.weights();
     for (size_t i = 0; i < c.reward_funcs.size(); ++i) {
-      auto inner = make_single_reward(ctx, c.reward_funcs[i]);
+      auto inner = ctx.make_reward(c.reward_funcs[i]);
       pipeline.add(std::make_shared<RecordingReward>(inner, log_, i, c.prompt_options.category_field),
                    weights[static_cast<int64_t>(i)].item<double>());
     }
@@ -194,18 +202,6 @@ class GrpoLoop : public SelfImprovementLoop {
                                                   << "'); the curriculum has nothing to choose");
       curriculum_ = std::make_unique<SecCurriculum>(arms, c.sec.alpha, c.sec.tau, c.sec.initial_q);
     }
-  }
-
-  rewards::RewardPtr make_single_reward(const RunContext& ctx, const std::string& name) {
-    // A pipeline of one reward, run through a function reward so that we can wrap it.
-    auto p = std::make_shared<rewards::RewardPipeline>(ctx.make_rewards({name}, {}));
-    return rewards::make_function_reward(name, [p](const rewards::Group& g) {
-      const auto r = p->score({g});
-      std::vector<double> out;
-      const auto t = r.rewards_per_func.to(torch::kDouble).contiguous();
-      for (int64_t i = 0; i < t.size(0); ++i) out.push_back(t[i][0].item<double>());
-      return out;
-    });
   }
 
   std::vector<trainers::PromptExample> next_batch(RunContext& ctx) {

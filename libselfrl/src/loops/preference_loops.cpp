@@ -3,41 +3,12 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
 
 #include "selfrl/core/error.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/loops/self_improvement_loop.h"
 
 namespace selfrl::loops {
-
-const std::string& default_judge_template() {
-  // The additive rubric of Self-Rewarding LMs (Yuan et al. 2024, Fig. 2), in our own words.
-  static const std::string t =
-      "Review the user's question and the response below and score the response with the additive "
-      "5-point system:\n"
-      "- Add 1 point if the response is relevant and gives some information related to the question.\n"
-      "- Add a 2nd point if it addresses a substantial part of the question, even if not completely.\n"
-      "- Add a 3rd point if it answers the basic elements of the question in a useful way.\n"
-      "- Add a 4th point if it is clearly written from an AI assistant's perspective, addresses the "
-      "question directly and comprehensively, and is well organized.\n"
-      "- Add a 5th point if it is impeccably tailored to the question, expert, engaging and without "
-      "extraneous content.\n\n"
-      "Question: {prompt}\nResponse: {response}\n\n"
-      "Briefly justify your total, then conclude with \"Score: <points>\".";
-  return t;
-}
-
-std::optional<double> parse_judge_score(const std::string& j) {
-  static const std::regex score_re(R"([Ss][Cc][Oo][Rr][Ee]\s*:\s*(-?\d+(?:\.\d+)?))");
-  static const std::regex num_re(R"(-?\d+(?:\.\d+)?)");
-  std::optional<double> v;
-  for (auto it = std::sregex_iterator(j.begin(), j.end(), score_re); it != std::sregex_iterator(); ++it) v = std::stod((*it)[1]);
-  if (!v)
-    for (auto it = std::sregex_iterator(j.begin(), j.end(), num_re); it != std::sregex_iterator(); ++it) v = std::stod((*it)[0]);
-  if (!v || *v < 0 || *v > 5) return std::nullopt;
-  return v;
-}
 
 std::optional<ScpoChoice> scpo_choose(const std::vector<std::optional<std::string>>& answers, double min_vote_share) {
   std::map<std::string, int64_t> votes;
@@ -62,11 +33,6 @@ std::optional<ScpoChoice> scpo_choose(const std::vector<std::optional<std::strin
 }
 
 namespace {
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
-  return s;
-}
 
 class PreferenceLoop : public SelfImprovementLoop {
  public:
@@ -110,36 +76,31 @@ class PreferenceLoop : public SelfImprovementLoop {
     return pairs;
   }
 
-  // Self-rewarding: the policy scores each response judge_samples times; best vs worst.
+  // Self-rewarding: the policy scores each response judge_samples times (judge_groups, the
+  // same code as the `judge` reward, in one batched call for all prompts); best vs worst.
   std::vector<trainers::PreferencePair> judged_pairs(RunContext& ctx, const std::vector<generation::Rollout>& rollouts,
                                                      int64_t it, metrics::Scalars& m) {
     const auto& s = ctx.cfg.self_rewarding;
-    const std::string& tmpl = s.judge_template.empty() ? default_judge_template() : s.judge_template;
-    std::vector<std::vector<int64_t>> judge_prompts;
-    std::vector<std::pair<size_t, size_t>> owner;
-    for (size_t i = 0; i < rollouts.size(); ++i)
-      for (size_t j = 0; j < rollouts[i].completions.size(); ++j) {
-        const std::string text =
-            replace_all(replace_all(tmpl, "{prompt}", ctx.train[i].text), "{response}", ctx.policy.decode(rollouts[i].completions[j].token_ids));
-        judge_prompts.push_back(ctx.fit_prompt(ctx.encode_prompt(text), s.judge_max_new_tokens));
-        owner.push_back({i, j});
-      }
-    const auto judgements = ctx.sample(judge_prompts, s.judge_samples, s.judge_temperature, s.judge_max_new_tokens,
-                                       derive_seed(ctx.cfg.seed, {0x7d6e, static_cast<uint64_t>(it)}), "judge");
+    rewards::JudgeOptions o;
+    o.judge_template = s.judge_template;
+    o.num_judgements = s.judge_samples;
+    o.temperature = s.judge_temperature;
+    o.max_new_tokens = s.judge_max_new_tokens;
+    o.normalize = false;  // points in [0, 5]: min_score_gap is in points
+    std::vector<rewards::Group> groups(rollouts.size());
+    for (size_t i = 0; i < rollouts.size(); ++i) {
+      groups[i].prompt = ctx.train[i].text;
+      for (const auto& comp : rollouts[i].completions) groups[i].samples.push_back({ctx.policy.decode(comp.token_ids), {}, {}, false});
+    }
+    const auto judged = rewards::judge_groups(ctx.judge_fn(), groups, o, derive_seed(ctx.cfg.seed, {0x7d6e, static_cast<uint64_t>(it)}));
     std::vector<std::vector<double>> score(rollouts.size());
-    for (size_t i = 0; i < rollouts.size(); ++i) score[i].assign(rollouts[i].completions.size(), std::nan(""));
     double parsed = 0, total = 0, sum = 0, scored = 0;
-    for (size_t q = 0; q < judgements.size(); ++q) {
-      double acc = 0, cnt = 0;
-      for (const auto& comp : judgements[q].completions) {
-        total += 1;
-        if (auto v = parse_judge_score(ctx.policy.decode(comp.token_ids))) acc += *v, cnt += 1, parsed += 1;
-      }
-      if (cnt > 0) {
-        score[owner[q].first][owner[q].second] = acc / cnt;
-        sum += acc / cnt;
-        scored += 1;
-      }
+    for (size_t i = 0; i < rollouts.size(); ++i) {
+      score[i] = judged[i].scores;
+      parsed += judged[i].info.at("parsed").get<double>();
+      total += judged[i].info.at("asked").get<double>();
+      for (double v : score[i])
+        if (std::isfinite(v)) sum += v, scored += 1;
     }
     std::vector<trainers::PreferencePair> pairs;
     for (size_t i = 0; i < rollouts.size(); ++i) {

@@ -79,7 +79,7 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w)
       for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
         const std::string name = e.path().filename().string();
         if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
-            name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0)
+            name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0 || name == "rollouts")
           fs::remove_all(e.path());
       }
     }
@@ -157,6 +157,12 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
 std::vector<generation::Rollout> RunContext::sample(const std::vector<std::vector<int64_t>>& prompts, int64_t n,
                                                     double temperature, int64_t max_new_tokens, uint64_t seed,
                                                     const std::string& label) const {
+  return sample_with(policy, prompts, n, temperature, max_new_tokens, seed, label);
+}
+
+std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, const std::vector<std::vector<int64_t>>& prompts,
+                                                         int64_t n, double temperature, int64_t max_new_tokens,
+                                                         uint64_t seed, const std::string& label) const {
   torch::NoGradGuard ng;
   policy.model->eval();
   generation::RolloutEngineOptions eo;
@@ -188,11 +194,15 @@ std::vector<int64_t> RunContext::encode_prompt(const std::string& text) const {
 }
 
 std::vector<int64_t> RunContext::fit_prompt(std::vector<int64_t> ids, int64_t max_new_tokens) const {
-  const int64_t room = std::max<int64_t>(1, policy.model->config().max_position_embeddings - max_new_tokens);
+  return fit_to(std::move(ids), max_new_tokens, policy.model->config().max_position_embeddings);
+}
+
+std::vector<int64_t> RunContext::fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const {
+  const int64_t room = std::max<int64_t>(1, context - max_new_tokens);
   if (static_cast<int64_t>(ids.size()) <= room) return ids;
   if (!warned_truncation_) {
     SELFRL_WARN(cfg.kind << ": a generated prompt of " << ids.size() << " tokens is cut to its last " << room
-                         << " to fit the context (max_position_embeddings " << policy.model->config().max_position_embeddings
+                         << " to fit the context (max_position_embeddings " << context
                          << " - " << max_new_tokens << " new tokens)");
     warned_truncation_ = true;
   }
@@ -213,6 +223,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
   sc.gradient_accumulation_steps = cfg.gradient_accumulation_steps;
   sc.num_train_epochs = cfg.num_train_epochs;
   sc.gradient_checkpointing = cfg.gradient_checkpointing;
+  sc.bf16 = cfg.bf16;
   // trainer: sft with save_steps: checkpoints inside the pass; a resumed pass keeps the seed of
   // the step it started at and skips the batches already trained on.
   const bool step_checkpoints = cfg.kind == "sft" && cfg.save_steps > 0;
@@ -274,6 +285,7 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   dc.scpo_alpha = scpo_alpha;
   dc.optimizer = cfg.optimizer;
   dc.per_device_train_batch_size = cfg.per_device_train_batch_size;
+  dc.bf16 = cfg.bf16;
   const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world->size();
   const int64_t batches = (static_cast<int64_t>(pairs.size()) + per_step - 1) / per_step;
   const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);
@@ -322,21 +334,52 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
 
 rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const {
   rewards::RewardPipeline p;
-  for (size_t i = 0; i < funcs.size(); ++i) {
-    const double w = weights.empty() ? 1.0 : weights[i];
-    const auto& f = funcs[i];
-    rewards::RewardPtr r;
-    if (f == "consensus") r = rewards::make_consensus_reward(extractor);
-    else if (f == "self_certainty") r = rewards::make_self_certainty_reward();
-    else if (f == "borda") r = rewards::make_borda_reward(extractor, cfg.borda_power);
-    else if (f == "verifier") r = rewards::make_verifier_reward(extractor, cfg.prompt_options.answer_field);
-    else if (f == "format") r = rewards::make_format_reward(cfg.format_pattern);
-    else if (f == "soft_overlong") r = rewards::make_soft_overlong_reward(cfg.max_completion_length, std::max<int64_t>(1, cfg.max_completion_length / 4));
-    else if (f == "length_penalty") r = rewards::make_length_penalty_reward(cfg.max_completion_length);
-    else throw Error("unknown reward '" + f + "'");
-    p.add(r, w);
-  }
+  for (size_t i = 0; i < funcs.size(); ++i) p.add(make_reward(funcs[i]), weights.empty() ? 1.0 : weights[i]);
   return p;
+}
+
+rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
+  if (f == "consensus") return rewards::make_consensus_reward(extractor);
+  if (f == "self_certainty") return rewards::make_self_certainty_reward();
+  if (f == "borda") return rewards::make_borda_reward(extractor, cfg.borda_power);
+  if (f == "verifier") return rewards::make_verifier_reward(extractor, cfg.prompt_options.answer_field);
+  if (f == "format") return rewards::make_format_reward(cfg.format_pattern);
+  if (f == "soft_overlong") return rewards::make_soft_overlong_reward(cfg.max_completion_length, std::max<int64_t>(1, cfg.max_completion_length / 4));
+  if (f == "length_penalty") return rewards::make_length_penalty_reward(cfg.max_completion_length);
+  if (f == "judge") {
+    rewards::JudgeOptions o = cfg.judge;
+    o.seed = derive_seed(cfg.seed, {0x7d6e, 0x9e0});
+    return rewards::make_judge_reward(judge_fn(), o);
+  }
+  throw Error("unknown reward '" + f + "'");
+}
+
+rewards::JudgeFn RunContext::judge_fn() const {
+  if (!cfg.judge_model.empty() && !judge_) {
+    auto j = std::make_shared<Policy>();
+    j->model = model::CausalLM::from_pretrained(cfg.judge_model, parse_device(cfg.device), parse_dtype(cfg.dtype));
+    for (auto& p : j->model->parameters()) p.set_requires_grad(false);
+    j->model->eval();
+    j->tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.judge_model);
+    j->eos_token_ids = model::eos_token_ids(cfg.judge_model, j->model->config());
+    if (auto e = j->tokenizer->eos_id(); e && std::find(j->eos_token_ids.begin(), j->eos_token_ids.end(), *e) == j->eos_token_ids.end())
+      j->eos_token_ids.push_back(*e);
+    judge_ = j;
+  }
+  return [this](const rewards::JudgeRequest& req) {
+    const Policy& j = judge_ ? *judge_ : policy;
+    const int64_t context = j.model->config().max_position_embeddings;
+    std::vector<std::vector<int64_t>> ids;
+    for (const auto& p : req.prompts)
+      ids.push_back(fit_to(data::encode_prompt(*j.tokenizer, p, cfg.prompt_options), req.max_new_tokens, context));
+    const auto rollouts = sample_with(j, ids, req.num_judgements, req.temperature, req.max_new_tokens, req.seed, "judge");
+    std::vector<std::vector<std::string>> out;
+    for (const auto& r : rollouts) {
+      out.emplace_back();
+      for (const auto& c : r.completions) out.back().push_back(j.decode(c.token_ids));
+    }
+    return out;
+  };
 }
 
 std::string RunContext::save_final() const {

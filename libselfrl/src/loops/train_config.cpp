@@ -3,6 +3,7 @@
 #include "selfrl/loops/train_config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "selfrl/core/error.h"
@@ -86,6 +87,13 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.seed = static_cast<uint64_t>(r.get_int("seed", 42, kNonNegative, "run seed (sampling, shuffling)"));
   c.device = r.get_string("device", "cpu", {}, "cpu | cuda | cuda:N");
   c.dtype = r.get_string("dtype", "float32", {"float32", "bfloat16", "float16"}, "parameter dtype");
+  c.bf16 = r.get_bool("bf16", false,
+                      "mixed precision (HF TrainingArguments): the trainers' forward passes (policy, reference, log-probs of the loss) run under bfloat16 autocast on the device (CUDA or CPU autocast); weights, gradients, optimizer state and the log-prob / loss math stay float32; generation is not autocast. Needs dtype: float32");
+  if (c.bf16 && c.dtype != "float32")
+    throw Error("bf16: true with dtype: " + c.dtype + ": bf16 is mixed precision (float32 master weights, bfloat16 autocast), but dtype: " +
+                c.dtype + " already stores the weights in " + c.dtype)
+        .at(r.location_of("bf16").str())
+        .hint("set dtype: float32 for mixed precision, or drop bf16 to train the " + c.dtype + " weights directly");
   c.threads = r.get_int("threads", 0, kNonNegative, "intra-op CPU threads (0 = LibTorch's default)");
   c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
@@ -155,19 +163,26 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
     c.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
     c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
-                                       "rewards: consensus (TTRL) | self_certainty (Intuitor) | borda | verifier | format | soft_overlong | length_penalty");
+                                       "rewards: consensus (TTRL) | self_certainty (Intuitor) | borda | verifier | format | soft_overlong | length_penalty | judge (LLM-as-judge, judge.*)");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
     c.eval_steps = r.get_int("eval_steps", 0, kNonNegative, "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");
+    c.dump_rollouts_steps = r.get_int("dump_rollouts_steps", 0, kNonNegative,
+                                      "GRPO: write every completion of every N-th step (ids, log-probs, per-reward scores, advantages, each reward's group info such as the judge's judgements) to output_dir/rollouts/step-NNNNNN.jsonl; 0 = off");
   } else if (k == "rest_em") {
     c.reward_funcs = r.get_string_list("reward_funcs", {"verifier"}, "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
   }
   if (!c.reward_funcs.empty()) {
-    static const std::set<std::string> known = {"consensus", "self_certainty", "borda", "verifier", "format", "soft_overlong", "length_penalty"};
+    static const std::vector<std::string> known = {"consensus", "self_certainty", "borda", "verifier", "format", "soft_overlong", "length_penalty", "judge"};
     for (const auto& f : c.reward_funcs)
-      if (!known.count(f))
-        throw Error("reward_funcs: unknown reward '" + f + "'").at(r.location_of("reward_funcs").str())
-            .hint("use consensus, self_certainty, borda, verifier, format, soft_overlong or length_penalty");
+      if (std::find(known.begin(), known.end(), f) == known.end()) {
+        std::string best;
+        for (const auto& k : known)
+          if (best.empty() || recipe::edit_distance(k, f) < recipe::edit_distance(best, f)) best = k;
+        throw Error("reward_funcs: unknown reward '" + f + "'; allowed: consensus, self_certainty, borda, verifier, format, soft_overlong, length_penalty, judge")
+            .at(r.location_of("reward_funcs").str())
+            .hint("did you mean '" + best + "'?");
+      }
     if (!c.reward_weights.empty() && c.reward_weights.size() != c.reward_funcs.size())
       throw Error("reward_weights: " + std::to_string(c.reward_weights.size()) + " weights for " + std::to_string(c.reward_funcs.size()) + " reward_funcs")
           .at(r.location_of("reward_weights").str());
@@ -175,6 +190,18 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.format_pattern = r.get_string("format_pattern", "", {}, "format: the regex a completion must match");
     if (std::count(c.reward_funcs.begin(), c.reward_funcs.end(), "format") && c.format_pattern.empty())
       throw Error("reward_funcs has format but format_pattern is empty").at(r.location_of("reward_funcs").str());
+    // reward_funcs: [judge] — LLM-as-judge (Self-Rewarding LMs); docs/algorithms.md.
+    auto& j = c.judge;
+    j.judge_template = r.get_string("judge.template", "", {}, "judge: prompt with {prompt} and {response}; empty = the additive 5-point rubric (Self-Rewarding LMs)");
+    j.num_judgements = r.get_int("judge.num_judgements", 3, kAtLeastOne, "judge: judgements sampled per completion, parsable ones averaged (cost: num_generations x this extra generations per prompt)");
+    j.temperature = r.get_double("judge.temperature", 0.7, kPositive, "judge: sampling temperature of the judgements");
+    j.max_new_tokens = r.get_int("judge.max_new_tokens", 48, kAtLeastOne, "judge: maximum tokens per judgement");
+    j.normalize = r.get_bool("judge.normalize", true, "judge: reward = points / 5 in [0, 1] (false: points in [0, 5])");
+    c.judge_model = r.get_path("judge.model", "", false, "judge: a separate frozen judge model directory; empty = the current policy (the judge changes as the policy trains)");
+    if (!c.judge_model.empty() && !std::filesystem::exists(c.judge_model))
+      throw Error("judge.model: '" + c.judge_model + "' does not exist")
+          .at(r.location_of("judge.model").str())
+          .hint("a Hugging Face model directory; paths are relative to the recipe file that sets them");
   }
 
   // ---- dpo -------------------------------------------------------------------------------
@@ -298,7 +325,10 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, total_steps);
   g.gradient_accumulation_steps = c.gradient_accumulation_steps;
   g.gradient_checkpointing = c.gradient_checkpointing;
+  g.bf16 = c.bf16;
   g.seed = c.seed;
+  g.dump_rollouts_every = c.dump_rollouts_steps;
+  if (c.dump_rollouts_steps > 0) g.rollouts_dir = c.output_dir + "/rollouts";
   return g;
 }
 

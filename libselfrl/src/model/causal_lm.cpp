@@ -6,6 +6,7 @@
 
 #include <torch/autograd.h>
 
+#include "selfrl/core/autocast.h"
 #include "selfrl/core/error.h"
 #include "selfrl/model/rope.h"
 
@@ -51,6 +52,10 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
                                int64_t layer_address) {
     ctx->save_for_backward({hidden, cos, sin, mask});
     ctx->saved_data["layer"] = layer_address;
+    // The recomputation in backward replays the forward's autocast state (as torch.utils.checkpoint).
+    const auto dev = hidden.device().type();
+    ctx->saved_data["autocast"] = autocast_enabled(dev);
+    ctx->saved_data["autocast_dtype"] = static_cast<int64_t>(autocast_dtype(dev));
     auto* layer = reinterpret_cast<DecoderLayerImpl*>(layer_address);
     torch::NoGradGuard no_grad;
     return layer->forward(hidden, AttentionInputs{cos, sin, mask}, nullptr, 0);
@@ -62,6 +67,8 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     auto hidden = saved[0].detach().requires_grad_(true);
     torch::Tensor out;
     {
+      AutocastGuard autocast(hidden.device().type(), ctx->saved_data["autocast"].toBool(),
+                             static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt()));
       torch::AutoGradMode enable(true);
       out = layer->forward(hidden, AttentionInputs{saved[1], saved[2], saved[3]}, nullptr, 0);
     }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 
 #include "selfrl/core/error.h"
@@ -20,7 +21,11 @@ struct ChunkStats {
 };
 
 ChunkStats chunk_log_softmax(const torch::Tensor& h, const torch::Tensor& w, double temperature) {
-  auto logits = torch::matmul(h, w.t()).to(torch::kFloat);
+  // Outside autocast, in the weight's dtype: under bf16 autocast (float32 master weights) the
+  // logits are float32 in forward and in the backward recomputation alike — the log-prob ratios
+  // of GRPO are sensitive to the ~3 significant digits of bfloat16 logits.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  auto logits = torch::matmul(h.to(w.scalar_type()), w.t()).to(torch::kFloat);
   if (temperature != 1.0) logits.div_(temperature);
   auto logp = torch::log_softmax(logits, -1);
   auto entropy = -(logp.exp() * logp).sum(-1);

@@ -23,6 +23,13 @@ std::vector<std::string> RewardPipeline::names() const {
   return out;
 }
 
+std::vector<std::string> RewardPipeline::metric_names() const {
+  std::vector<std::string> out;
+  for (const auto& r : rewards_)
+    for (const auto& k : r->metric_names()) out.push_back(r->name() + "/" + k);
+  return out;
+}
+
 torch::Tensor RewardPipeline::weights() const {
   return torch::tensor(weights_, torch::kDouble);
 }
@@ -33,6 +40,7 @@ PipelineResult RewardPipeline::score(const std::vector<Group>& groups) {
   for (const auto& g : groups) n += static_cast<int64_t>(g.samples.size());
   const int64_t f = static_cast<int64_t>(rewards_.size());
   PipelineResult out;
+  for (const auto& k : metric_names()) out.metric_sums[k] = {0.0, 0.0};
   out.rewards_per_func = torch::full({n, f}, kUnscorable, torch::kDouble);
   auto acc = out.rewards_per_func.accessor<double, 2>();
   int64_t row = 0;
@@ -52,6 +60,10 @@ PipelineResult RewardPipeline::score(const std::vector<Group>& groups) {
             if (!std::isfinite(s.scores[i])) ++out.failures[reward->name()];
           }
           if (!s.info.is_null()) info[reward->name()] = std::move(s.info);
+          for (const auto& [key, v] : s.metrics) {
+            const auto it = out.metric_sums.find(reward->name() + "/" + key);
+            if (it != out.metric_sums.end() && std::isfinite(v)) it->second.first += v, it->second.second += 1;
+          }
         }
       } catch (const std::exception& e) {
         problem = e.what();

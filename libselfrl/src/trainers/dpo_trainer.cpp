@@ -13,8 +13,8 @@ namespace selfrl::trainers {
 namespace {
 
 // Summed completion log-probs and token counts for rows of (prompt, completion).
-std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk) {
-  const auto stats = completion_token_stats(m, b, 1.0, false, chunk);
+std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk, bool bf16) {
+  const auto stats = completion_token_stats(m, b, 1.0, false, chunk, bf16);
   const auto mask = b.completion_mask.to(stats.logprobs.device());
   return {(stats.logprobs * mask).sum(1), mask.sum(1)};
 }
@@ -66,7 +66,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     }
     const auto batch = pack_sequences(prompts, completions, pad_id_);
     const int64_t k = b1 - b0;
-    auto [lp, len] = sequence_logps(*policy_, batch, 1024);
+    auto [lp, len] = sequence_logps(*policy_, batch, 1024, cfg_.bf16);
     PreferenceBatch pb;
     pb.chosen_logps = lp.slice(0, 0, k);
     pb.rejected_logps = lp.slice(0, k, 2 * k);
@@ -74,7 +74,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     pb.rejected_lengths = len.slice(0, k, 2 * k);
     if (ref_) {
       torch::NoGradGuard no_grad;
-      auto [rlp, rlen] = sequence_logps(*ref_, batch, 1024);
+      auto [rlp, rlen] = sequence_logps(*ref_, batch, 1024, cfg_.bf16);
       pb.ref_chosen_logps = rlp.slice(0, 0, k);
       pb.ref_rejected_logps = rlp.slice(0, k, 2 * k);
     }

@@ -29,7 +29,8 @@ std::string ids_text(const std::vector<int64_t>& ids) {
 }
 
 // Entries of the per-step metric reduction before the 3 per reward function (sum, sum of
-// squares, count).
+// squares, count), then 1 per reward function (unscorable samples) and 2 per reward metric
+// (sum, groups).
 constexpr size_t kNumReduced = 20;
 
 std::vector<float> row_vector(const torch::Tensor& t, int64_t row, int64_t n) {
@@ -135,6 +136,10 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   std::vector<Kept> kept;
   std::vector<torch::Tensor> reward_rows;
   std::map<std::string, int64_t> failures;
+  for (const auto& name : rewards_.names()) failures[name] = 0;
+  const auto metric_names = rewards_.metric_names();
+  std::map<std::string, std::pair<double, double>> metric_sums;  // over every scored group
+  for (const auto& k : metric_names) metric_sums[k] = {0.0, 0.0};
   int64_t dropped_groups = 0;
   std::vector<PromptExample> todo = prompts;
   const size_t target = prompts.size();
@@ -158,6 +163,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
     }
     auto scored = rewards_.score(groups);
     for (const auto& [k, v] : scored.failures) failures[k] += v;
+    for (const auto& [k, v] : scored.metric_sums) metric_sums[k].first += v.first, metric_sums[k].second += v.second;
     score_seconds += seconds_since(t0);
     const bool dynamic = cfg_.max_resample_rounds > 0 && more_prompts;
     torch::Tensor zero_std;
@@ -186,7 +192,8 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       if (cfg_.scale_rewards == ScaleRewards::kBatch) world_->all_reduce_sum({0.0, 0.0, 0.0}, "GRPO batch reward std");
       world_->all_reduce_sum(std::vector<double>(4, 0.0), "GRPO normalizers");
       for (int64_t it = 0; it < cfg_.num_iterations; ++it) optimizer_->step(true);
-      world_->all_reduce_sum(std::vector<double>(kNumReduced + 3 * rewards_.size(), 0.0), "GRPO metrics");
+      world_->all_reduce_sum(std::vector<double>(kNumReduced + 4 * rewards_.size() + 2 * metric_names.size(), 0.0),
+                             "GRPO metrics");
       world_->all_gather(torch::tensor({-1e300, -1e300}, torch::kDouble), "GRPO length extrema");
       ++step_;
       m["dropped_groups"] = static_cast<double>(dropped_groups);
@@ -238,15 +245,15 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   const double num_items = std::max(1.0, mask.sum().item<double>());
 
   // ---- 4. old and reference log-probs (no grad) ----------------------------------------------
-  const bool dump_now = !cfg_.output_dir.empty() && (!world_ || world_->is_main()) && cfg_.dump_rollouts_every > 0 && step_ % cfg_.dump_rollouts_every == 0;
+  const bool dump_now = (!cfg_.output_dir.empty() || !cfg_.rollouts_dir.empty()) && (!world_ || world_->is_main()) && cfg_.dump_rollouts_every > 0 && step_ % cfg_.dump_rollouts_every == 0;
   torch::Tensor old_logps, ref_logps;
   {
     torch::NoGradGuard no_grad;
     policy_->eval();
     if (cfg_.num_iterations > 1 || dump_now) {
-      old_logps = completion_token_stats(*policy_, batch, cfg_.temperature, false, cfg_.logprob_chunk_size).logprobs.cpu();
+      old_logps = completion_token_stats(*policy_, batch, cfg_.temperature, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
     }
-    if (ref_) ref_logps = completion_token_stats(*ref_, batch, cfg_.temperature, false, cfg_.logprob_chunk_size).logprobs.cpu();
+    if (ref_) ref_logps = completion_token_stats(*ref_, batch, cfg_.temperature, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
   }
 
   // ---- 5. μ update passes over micro-batches -------------------------------------------------
@@ -271,7 +278,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       const int64_t b1 = std::min(N, b0 + micro);
       const auto mb = slice_rows(batch, b0, b1);
       const auto stats =
-          completion_token_stats(*policy_, mb, cfg_.temperature, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size);
+          completion_token_stats(*policy_, mb, cfg_.temperature, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
       const auto dev = stats.logprobs.device();
       GRPOLossInputs in;
       in.logps = stats.logprobs;
@@ -363,6 +370,8 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       v.push_back(ok.pow(2).sum().item<double>());
       v.push_back(static_cast<double>(ok.numel()));
     }
+    for (const auto& name : names) v.push_back(static_cast<double>(failures[name]));
+    for (const auto& k : metric_names) v.push_back(metric_sums[k].first), v.push_back(metric_sums[k].second);
     const auto g = world_->all_reduce_sum(v, "GRPO metrics");
     const auto ext = world_->all_gather(
         torch::tensor({-m["completions/min_length"], m["completions/max_length"]}, torch::kDouble), "GRPO length extrema");
@@ -390,6 +399,9 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       m["rewards/" + names[f] + "/mean"] = n > 0 ? sum / n : std::nan("");
       m["rewards/" + names[f] + "/std"] = n > 1 ? std::sqrt(std::max(0.0, (sq - sum * sum / n) / (n - 1))) : 0.0;
     }
+    const size_t fail_at = kNumReduced + 3 * names.size(), metric_at = fail_at + names.size();
+    for (size_t f = 0; f < names.size(); ++f) failures[names[f]] = static_cast<int64_t>(g[fail_at + f]);
+    for (size_t i = 0; i < metric_names.size(); ++i) metric_sums[metric_names[i]] = {g[metric_at + 2 * i], g[metric_at + 2 * i + 1]};
   }
   m["num_tokens"] = num_tokens_;
   m["time/generation"] = gen_seconds;
@@ -398,10 +410,14 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
   m["time/update"] = update_seconds;
   m["time/step"] = seconds_since(t_start);
   if (!world_) m["tokens_per_second"] = gen_tokens / std::max(1e-9, gen_seconds);
+  // Per reward: samples it could not score (every round of the step), and its own diagnostics
+  // (e.g. rewards/judge/parse_rate) averaged over the scored groups.
   for (const auto& [k, v] : failures) m["rewards/" + k + "/unscorable"] = static_cast<double>(v);
+  for (const auto& [k, v] : metric_sums) m["rewards/" + k] = v.second > 0 ? v.first / v.second : std::nan("");
 
   if (dump_now) {
-    const auto dir = std::filesystem::path(cfg_.output_dir) / "rollouts";
+    const auto dir = cfg_.rollouts_dir.empty() ? std::filesystem::path(cfg_.output_dir) / "rollouts"
+                                               : std::filesystem::path(cfg_.rollouts_dir);
     std::filesystem::create_directories(dir);
     char name[64];
     std::snprintf(name, sizeof name, "step-%06lld.jsonl", static_cast<long long>(step_));

@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
+#include "selfrl/core/autocast.h"
 #include "selfrl/core/error.h"
 
 namespace selfrl::trainers {
@@ -57,8 +60,10 @@ SequenceBatch slice_rows(const SequenceBatch& batch, int64_t begin, int64_t end)
 }
 
 model::TokenStats completion_token_stats(model::CausalLM& model, const SequenceBatch& batch, double temperature,
-                                         bool activation_checkpointing, int64_t chunk_size) {
+                                         bool activation_checkpointing, int64_t chunk_size, bool bf16) {
   const auto dev = model.device();
+  std::optional<AutocastGuard> autocast;
+  if (bf16) autocast.emplace(dev.type(), true, torch::kBFloat16);
   model::ForwardOptions fo;
   fo.attention_mask = batch.attention_mask.to(dev);
   fo.activation_checkpointing = activation_checkpointing;

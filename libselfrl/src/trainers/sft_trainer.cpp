@@ -57,7 +57,7 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
   bool finite = true;
   for (int64_t b0 = 0; b0 < n; b0 += micro) {
     const auto mb = slice_rows(batch, b0, std::min(n, b0 + micro));
-    const auto stats = completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size);
+    const auto stats = completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
     const auto mask = mb.completion_mask.to(stats.logprobs.device());
     const auto l = sft_loss(stats.logprobs, mask, num_items);
     const double lv = l.item<double>();

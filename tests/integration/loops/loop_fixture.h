@@ -76,6 +76,17 @@ struct LoopFixture {
   }
 };
 
+// The metrics.jsonl lines of one kind ("sft", "grpo", "iteration", ...).
+inline std::vector<nlohmann::json> lines_of(const std::string& path, const std::string& kind) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string l; std::getline(in, l);) {
+    auto j = nlohmann::json::parse(l);
+    if (j["kind"] == kind) out.push_back(j);
+  }
+  return out;
+}
+
 // One fixture per test binary.
 inline LoopFixture& loop_fixture() {
   static auto* f = new LoopFixture();

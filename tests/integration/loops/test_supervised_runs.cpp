@@ -14,16 +14,6 @@
 namespace selfrl::test {
 namespace {
 
-std::vector<nlohmann::json> lines_of(const std::string& path, const std::string& kind) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    auto j = nlohmann::json::parse(l);
-    if (j["kind"] == kind) out.push_back(j);
-  }
-  return out;
-}
-
 TEST(SupervisedRuns, DpoOnChosenRejectedRows) {
   ProgressBar::set_enabled_override(0);
   auto& f = loop_fixture();
@@ -66,6 +56,34 @@ TEST(SupervisedRuns, SftOnPromptCompletionRows) {
   const auto res2 = loops::run_training(loops::read_train_config(over));
   EXPECT_EQ(lines_of(res2.metrics_path, "sft").size(), 2u);  // only the new run's steps
   EXPECT_EQ(lines_of(res2.metrics_path, "iteration").size(), 2u);
+}
+
+// bf16: true through the recipe: an SFT run under autocast still learns, and a GRPO run (with
+// gradient checkpointing and a reference model) trains without non-finite steps.
+TEST(SupervisedRuns, Bf16RecipesTrain) {
+  ProgressBar::set_enabled_override(0);
+  auto& f = loop_fixture();
+  TempDir d;
+  write_bytes(d.file("sft.yaml"), "trainer: sft\nmodel: " + f.model + "\noutput_dir: sft\nbf16: true\ndata: {train: " + f.train +
+                                      ", completion_field: answer}\nper_device_train_batch_size: 4\nthreads: 1\n"
+                                      "num_train_epochs: 10\nlearning_rate: 1e-2\nlr_scheduler_type: constant\n");
+  auto r = recipe::Recipe::load(d.file("sft.yaml"));
+  const auto steps = lines_of(loops::run_training(loops::read_train_config(r)).metrics_path, "sft");
+  ASSERT_EQ(steps.size(), 20u);
+  EXPECT_LT(steps.back()["loss"].get<double>(), 0.5 * steps.front()["loss"].get<double>());
+  write_bytes(d.file("grpo.yaml"), "trainer: grpo\nmodel: " + f.model + "\noutput_dir: grpo\nbf16: true\ndata: {train: " +
+                                       f.train + "}\nthreads: 1\nreward_funcs: [consensus]\nbeta: 0.04\n"
+                                       "gradient_checkpointing: true\nnum_generations: 4\nper_device_train_batch_size: 8\n"
+                                       "max_steps: 2\nmax_completion_length: 6\nlearning_rate: 1e-3\n");
+  auto g = recipe::Recipe::load(d.file("grpo.yaml"));
+  const auto cfg = loops::read_train_config(g);
+  EXPECT_TRUE(loops::grpo_config(cfg, 2).bf16);
+  const auto grpo = lines_of(loops::run_training(cfg).metrics_path, "grpo");
+  ASSERT_EQ(grpo.size(), 2u);
+  for (const auto& m : grpo) {
+    EXPECT_EQ(m["skipped_steps"].get<double>(), 0.0);
+    EXPECT_TRUE(std::isfinite(m["loss"].get<double>()));
+  }
 }
 
 }  // namespace

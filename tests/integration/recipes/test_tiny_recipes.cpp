@@ -123,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"sft", {"num_train_epochs=1"}},
                       Case{"ttrl", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
                       Case{"intuitor", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
+                      Case{"judge_grpo", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+                                          "dump_rollouts_steps=1", "judge.max_new_tokens=6"}, false},
                       Case{"star", {"iterations=1", "num_train_epochs=1", "star.num_samples=1"}},
                       Case{"rest_em", {"iterations=1", "num_train_epochs=1", "rest_em.num_samples=3",
                                        // the random model is never right: accept everything so the M-step runs

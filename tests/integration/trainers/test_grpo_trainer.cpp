@@ -4,9 +4,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "selfrl/io/jsonl.h"
 #include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/rewards/judge_reward.h"
 #include "selfrl/trainers/grpo_trainer.h"
 #include "test_util.h"
 
@@ -98,4 +100,59 @@ TEST(GRPOTrainer, LoggedLossEqualsTheFormulaOnTheDump) {
                           "learning_rate", "num_tokens", "time/generation", "time/update"}) {
     EXPECT_TRUE(logged[1].contains(key)) << key;
   }
+}
+
+// reward_funcs [judge, target_token] with a scripted judge: the logged judge mean and parse
+// rate, and the combined reward, must be what the dump's judgements give.
+TEST(GRPOTrainer, JudgeRewardIsLoggedAndRecomputableFromTheDump) {
+  selfrl::test::TempDir dir;
+  // Judgement 1: "Score: <number of 5-tokens, capped at 5>"; judgement 2 unparsable; 3: "3".
+  int calls = 0;
+  auto judge = [&calls](const rewards::JudgeRequest& r) {
+    ++calls;
+    std::vector<std::vector<std::string>> out;
+    for (const auto& p : r.prompts) {
+      const std::string resp = p.substr(p.find("A:") + 2);
+      std::istringstream words(resp);  // the default decoder writes ids joined by spaces
+      int fives = 0;
+      for (std::string w; words >> w;) fives += w == "5";
+      out.push_back({"Score: " + std::to_string(std::min(fives, 5)), "I cannot say", "3"});
+    }
+    return out;
+  };
+  rewards::JudgeOptions jo;
+  jo.judge_template = "Q:{prompt} A:{response}";
+  jo.num_judgements = 3;
+  rewards::RewardPipeline pipe;
+  pipe.add(rewards::make_judge_reward(judge, jo), 1.0);
+  pipe.add(target_token_reward(), 0.5);
+  trainers::GRPOConfig cfg;
+  cfg.num_generations = 4;
+  cfg.max_completion_length = 5;
+  cfg.output_dir = dir.path();
+  cfg.dump_rollouts_every = 1;
+  trainers::GRPOTrainer trainer(tiny_llama(3), pipe, cfg);
+  const auto res = trainer.step(prompts(3));
+  EXPECT_EQ(calls, 3);  // one batched judge call per group
+  EXPECT_DOUBLE_EQ(res.metrics.at("rewards/judge/parse_rate"), 2.0 / 3.0);
+  EXPECT_EQ(res.metrics.at("rewards/judge/unscorable"), 0.0);
+  const auto rows = io::read_jsonl(dir.file("rollouts/step-000000.jsonl"));
+  ASSERT_EQ(rows.size(), 12u);
+  double sum = 0;
+  for (const auto& r : rows) {
+    int fives = 0;
+    for (const auto& id : r["completion_ids"]) fives += id.get<int64_t>() == 5;
+    const double expect_judge = (std::min(fives, 5) + 3.0) / 2.0 / 5.0;  // mean of the parsable, / 5
+    EXPECT_DOUBLE_EQ(r["rewards"]["judge"].get<double>(), expect_judge);
+    EXPECT_NEAR(r["reward"].get<double>(), expect_judge + 0.5 * r["rewards"]["target_token"].get<double>(), 1e-12);
+    const auto& info = r["group_info"]["judge"];
+    ASSERT_EQ(info["judgements"].size(), 4u);
+    EXPECT_EQ(info["judgements"][r["sample_index"].get<size_t>()][1], "I cannot say");
+    EXPECT_DOUBLE_EQ(info["parse_rate"].get<double>(), 2.0 / 3.0);
+    sum += r["rewards"]["judge"].get<double>();
+  }
+  EXPECT_NEAR(res.metrics.at("rewards/judge/mean"), sum / rows.size(), 1e-12);
+  const auto logged = io::read_jsonl(dir.file("metrics.jsonl"));
+  EXPECT_NEAR(logged[0]["rewards/judge/mean"].get<double>(), sum / rows.size(), 1e-12);
+  EXPECT_DOUBLE_EQ(logged[0]["rewards/judge/parse_rate"].get<double>(), 2.0 / 3.0);
 }

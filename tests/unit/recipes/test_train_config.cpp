@@ -89,6 +89,37 @@ TEST(TrainConfig, EveryKeyIsDocumented) {
                         "warmup_ratio", "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations",
                         "scale_rewards", "temperature", "top_p", "reward_funcs", "reward_weights", "seed", "output_dir",
                         "logging_steps", "star.rationalize", "bstar.temperatures", "sec.tau", "knowrl.num_judgements",
-                        "scpo.min_vote_share", "self_rewarding.judge_samples", "rest_em.max_per_prompt", "eval.samples"})
+                        "scpo.min_vote_share", "self_rewarding.judge_samples", "rest_em.max_per_prompt", "eval.samples",
+                        "bf16", "dump_rollouts_steps", "judge.template", "judge.num_judgements", "judge.temperature",
+                        "judge.max_new_tokens", "judge.model", "judge.normalize"})
     EXPECT_TRUE(names.count(k)) << k;
+}
+
+TEST(TrainConfig, JudgeRewardKeys) {
+  Files f;
+  auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge, consensus]\nreward_weights: [1.0, 0.5]\n"
+                                         "judge:\n  template: 'Q {prompt} A {response}'\n  num_judgements: 5\n"
+                                         "  temperature: 0.3\n  max_new_tokens: 20\n  normalize: false\n"));
+  const auto c = loops::read_train_config(r);
+  EXPECT_EQ(c.reward_funcs, (std::vector<std::string>{"judge", "consensus"}));
+  EXPECT_EQ(c.judge.judge_template, "Q {prompt} A {response}");
+  EXPECT_EQ(c.judge.num_judgements, 5);
+  EXPECT_DOUBLE_EQ(c.judge.temperature, 0.3);
+  EXPECT_EQ(c.judge.max_new_tokens, 20);
+  EXPECT_FALSE(c.judge.normalize);
+  EXPECT_EQ(c.judge_model, "");  // the policy judges itself
+  auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge]\njudge:\n  num_judgments: 2\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:8", "judge.num_judgments", "did you mean 'judge.num_judgements'");
+  auto r3 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [jugde]\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r3), "unknown reward 'jugde'", "did you mean 'judge'");
+  auto r4 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge]\njudge: {model: nowhere}\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r4), "judge.model", "does not exist");
+}
+
+TEST(TrainConfig, Bf16NeedsFloat32Weights) {
+  Files f;
+  auto r = recipe::Recipe::load(f.recipe("trainer: sft\nbf16: true\n"));
+  EXPECT_TRUE(loops::read_train_config(r).bf16);
+  auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nbf16: true\ndtype: bfloat16\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "bf16: true with dtype: bfloat16", "set dtype: float32");
 }

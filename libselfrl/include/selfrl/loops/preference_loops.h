@@ -10,14 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "selfrl/rewards/judge_reward.h"
+
 namespace selfrl::loops {
 
-// The judge prompt; {prompt} and {response} are replaced.
-const std::string& default_judge_template();
-
-// The score a judgement gives: the number after the last "Score:" (case-insensitive), else the
-// last number in the text; nullopt when there is none or it lies outside [0, 5].
-std::optional<double> parse_judge_score(const std::string& judgement);
+// The judge (prompt template, score parser) lives in selfrl/rewards/judge_reward.h, shared with
+// the `judge` reward of GRPO runs; these names stay for callers of the loops.
+using rewards::default_judge_template;
+using rewards::parse_judge_score;
 
 struct ScpoChoice {
   size_t chosen = 0, rejected = 0;  // sample indices

@@ -26,6 +26,7 @@
 #include "selfrl/loops/train_config.h"
 #include "selfrl/metrics/metrics.h"
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/rewards/judge_reward.h"
 #include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/tokenizer/tokenizer.h"
 #include "selfrl/trainers/dpo_trainer.h"
@@ -80,6 +81,13 @@ class RunContext {
   metrics::Scalars dpo(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::PreferencePair>& pairs,
                        bool scpo, double scpo_alpha);
   rewards::RewardPipeline make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const;
+  // One reward by its recipe name (consensus, self_certainty, borda, verifier, format,
+  // soft_overlong, length_penalty, judge).
+  rewards::RewardPtr make_reward(const std::string& name) const;
+  // The LLM judge as a generation callable: judge.model (loaded once, frozen) when set, else the
+  // current policy, so that the judge changes as the policy trains. Judge prompts are encoded
+  // with the run's prompt options (chat template, system prompt) and cut like fit_prompt.
+  rewards::JudgeFn judge_fn() const;
   // The final model in HF format with the tokenizer files, under output_dir/final.
   std::string save_final() const;
   // Writes output_dir/checkpoint-<global_step> (collective): the policy weights, `optimizer`'s
@@ -100,7 +108,13 @@ class RunContext {
   void maybe_fault(int64_t step) const;
 
  private:
+  std::vector<generation::Rollout> sample_with(const Policy& model, const std::vector<std::vector<int64_t>>& prompts,
+                                               int64_t n, double temperature, int64_t max_new_tokens, uint64_t seed,
+                                               const std::string& label) const;
+  std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
+
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
+  mutable std::shared_ptr<Policy> judge_;            // judge.model, loaded on first use
   int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)
   int64_t kill_at_step_ = -1;
   PhaseResume phase_resume_;

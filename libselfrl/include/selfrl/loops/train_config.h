@@ -11,6 +11,7 @@
 
 #include "selfrl/data/prompt_dataset.h"
 #include "selfrl/recipe/recipe.h"
+#include "selfrl/rewards/judge_reward.h"
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
 #include "selfrl/trainers/grpo_trainer.h"
@@ -94,6 +95,7 @@ struct TrainConfig {
   std::string model_dir;
   std::string output_dir;
   std::string device = "cpu", dtype = "float32";
+  bool bf16 = false;                  // HF TrainingArguments: bfloat16 autocast, float32 master weights
   int64_t threads = 0;
   uint64_t seed = 42;
   int64_t logging_steps = 1;
@@ -138,7 +140,10 @@ struct TrainConfig {
   std::vector<double> reward_weights;
   double borda_power = 0.5;
   std::string format_pattern;
+  rewards::JudgeOptions judge;      // reward_funcs: [judge] (judge.* keys)
+  std::string judge_model;          // judge.model: a frozen judge; "" = the current policy
   int64_t eval_steps = 0;           // GRPO/SEC: evaluate every N steps (0 → only at start and end)
+  int64_t dump_rollouts_steps = 0;  // GRPO: output_dir/rollouts/step-N.jsonl every N steps (0 = off)
 
   // dpo
   trainers::DPOLossConfig dpo_loss;

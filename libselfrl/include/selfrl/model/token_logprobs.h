@@ -9,7 +9,8 @@
 //   self_certainty_t = KL(U ‖ p) = −log V − (1/V) Σⱼ log pⱼ
 //     (Kang et al. 2025, "Scalable Best-of-N Selection for LLMs via Self-Certainty"; Intuitor)
 // Logits are computed in the weight's dtype (as HF's lm_head) and converted to float32 before
-// the softmax, like TRL's selective_log_softmax path.
+// the softmax, like TRL's selective_log_softmax path. Autocast does not apply to them: under
+// bf16 autocast with float32 weights the hidden states are upcast and the logits stay float32.
 #pragma once
 
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct Group {
 struct GroupScores {
   std::vector<double> scores;  // one per sample; NaN = unscorable
   nlohmann::json info;         // per-group details for dumps (majority answer, vote share, ...)
+  // Per-group diagnostics named in Reward::metric_names(); the trainer logs each as
+  // rewards/<reward>/<key>, averaged over the step's groups (e.g. the judge's parse_rate).
+  std::map<std::string, double> metrics;
 };
 
 class Reward {
@@ -39,6 +43,9 @@ class Reward {
   virtual ~Reward() = default;
   virtual std::string name() const = 0;
   virtual GroupScores score(const Group& group) = 0;
+  // The keys of GroupScores::metrics this reward reports (fixed, so that every rank of a
+  // distributed run reduces the same list).
+  virtual std::vector<std::string> metric_names() const { return {}; }
 };
 
 using RewardPtr = std::shared_ptr<Reward>;

@@ -19,6 +19,8 @@ struct PipelineResult {
   torch::Tensor rewards_per_func;           // [N, F] float64, NaN = unscorable
   std::vector<nlohmann::json> group_info;   // per group: {reward name: info}
   std::map<std::string, int64_t> failures;  // reward name → samples it could not score
+  // metric_names() order: "<reward>/<key>" → (sum over the groups that reported it, those groups)
+  std::map<std::string, std::pair<double, double>> metric_sums;
 };
 
 class RewardPipeline {
@@ -28,6 +30,8 @@ class RewardPipeline {
   size_t size() const { return rewards_.size(); }
   std::vector<std::string> names() const;
   torch::Tensor weights() const;  // [F] float64
+  // "<reward>/<key>" for every reward's metric_names(), in reward order (fixed for a pipeline).
+  std::vector<std::string> metric_names() const;
   PipelineResult score(const std::vector<Group>& groups);
 
  private:

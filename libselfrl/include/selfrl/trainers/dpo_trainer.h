@@ -27,6 +27,7 @@ struct DPOConfig {
   double scpo_alpha = 1.0; // ScPO's NLL coefficient
   OptimizerConfig optimizer;
   int64_t per_device_train_batch_size = 8;  // pairs per micro-batch
+  bool bf16 = false;       // forward passes (policy and reference) under bfloat16 autocast
   std::string output_dir;
 };
 

@@ -59,9 +59,11 @@ struct GRPOConfig {
   int64_t gradient_accumulation_steps = 1;  // micro-batches per optimizer step
   bool gradient_checkpointing = false;
   int64_t logprob_chunk_size = 1024;
+  bool bf16 = false;  // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
   // Bookkeeping.
   std::string output_dir;            // metrics.jsonl, TensorBoard, rollout dumps ("" = none)
   int64_t dump_rollouts_every = 0;   // 0 = never
+  std::string rollouts_dir;          // where dumps go ("" = output_dir/rollouts); set alone, no metrics are written
   uint64_t seed = 42;
 };
 

@@ -29,9 +29,12 @@ SequenceBatch pack_sequences(const std::vector<std::vector<int64_t>>& prompts,
 SequenceBatch slice_rows(const SequenceBatch& batch, int64_t begin, int64_t end);
 
 // Per-token log-probs (temperature-scaled, as TRL scores the policy), entropy and
-// self-certainty of the completion tokens: [B, C] each. Grad flows when enabled.
+// self-certainty of the completion tokens: [B, C] each. Grad flows when enabled. `bf16`: the
+// forward runs under bfloat16 autocast on the model's device type (selfrl/core/autocast.h); the
+// results are float32 either way.
 model::TokenStats completion_token_stats(model::CausalLM& model, const SequenceBatch& batch, double temperature,
-                                         bool activation_checkpointing = false, int64_t chunk_size = 1024);
+                                         bool activation_checkpointing = false, int64_t chunk_size = 1024,
+                                         bool bf16 = false);
 
 // A frozen copy of a model's current weights (the reference policy).
 std::shared_ptr<model::CausalLM> clone_model(const model::CausalLM& model);
