@@ -77,8 +77,9 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   for (const auto& [k, v] : knobs) cfg.set(k, v);
 
   const auto result = demo::run_demo(cfg);
-  std::printf("\nselfrl demo (seed %llu%s): held-out accuracy on %s/data/eval_test.jsonl, maj@%lld at T=%.1f\n\n",
+  std::printf("\nselfrl demo (seed %llu%s): held-out accuracy on %s/data/%s.jsonl, maj@%lld at T=%.1f\n\n",
               static_cast<unsigned long long>(cfg.seed), cfg.quick ? ", --quick" : "", cfg.out_dir.c_str(),
+              cfg.eval_on_dev ? "eval_dev" : "eval_test",
               static_cast<long long>(cfg.eval.k), cfg.eval.temperature);
   std::printf("%s", demo::format_table(result).c_str());
   std::printf("wrote %s/{summary.json,curves.svg}\n", cfg.out_dir.c_str());

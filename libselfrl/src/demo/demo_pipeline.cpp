@@ -142,6 +142,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("introspect_yes_share", introspect_yes_share),
       SELFRL_INT_KNOB("introspect_epochs", introspect_epochs),
       SELFRL_DOUBLE_KNOB("introspect_learning_rate", introspect_learning_rate),
+      Knob{"eval_on_dev", [](DemoConfig& c, const std::string& v) { c.eval_on_dev = parse_int("eval_on_dev", v) != 0; }},
       SELFRL_INT_KNOB("eval.k", eval.k),
       SELFRL_DOUBLE_KNOB("eval.temperature", eval.temperature),
       Knob{"stages",
@@ -486,7 +487,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
   tc.seed = cfg.seed;
   const TaskSplits splits = generate_splits(tc);
   write_splits(splits, cfg.out_dir + "/data");
-  ctx.eval_items = splits.eval_test;
+  ctx.eval_items = cfg.eval_on_dev ? splits.eval_dev : splits.eval_test;
   ctx.log("data: ", splits.seed.size(), " seed, ", splits.unlabelled.size(), " unlabelled, ", splits.eval_dev.size(),
           " eval_dev, ", splits.eval_test.size(), " eval_test items -> ", cfg.out_dir, "/data");
 
@@ -649,7 +650,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
   nlohmann::json summary = {{"seed", cfg.seed},
                             {"threads", cfg.threads},
                             {"quick", cfg.quick},
-                            {"eval_set", "data/eval_test.jsonl"},
+                            {"eval_set", cfg.eval_on_dev ? "data/eval_dev.jsonl" : "data/eval_test.jsonl"},
                             {"k", cfg.eval.k},
                             {"eval_temperature", cfg.eval.temperature},
                             {"total_seconds", result.total_seconds},

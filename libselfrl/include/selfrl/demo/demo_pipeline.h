@@ -61,6 +61,7 @@ struct DemoConfig {
   double introspect_learning_rate = 1e-3;
   // Evaluation.
   EvalOptions eval;
+  bool eval_on_dev = false;  // evaluate on eval_dev (for choosing knobs) instead of eval_test
 
   // Which label-free stages run, in order; "base" always runs first. ttrl, rest_em (×
   // rest_iterations) and introspect form a chain, each starting from the previous one (ttrl only
