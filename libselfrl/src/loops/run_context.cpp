@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -176,7 +177,8 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, c
   sp.top_k = cfg.top_k;
   sp.max_new_tokens = max_new_tokens;
   const size_t per_wave = static_cast<size_t>(std::max<int64_t>(1, cfg.generation_batch_size / n));
-  ProgressBar bar(label, static_cast<int64_t>(prompts.size()), "prompts");
+  std::optional<ProgressBar> bar;  // none when label is empty
+  if (!label.empty()) bar.emplace(label, static_cast<int64_t>(prompts.size()), "prompts");
   std::vector<generation::Rollout> out;
   for (size_t first = 0; first < prompts.size(); first += per_wave) {
     const size_t last = std::min(prompts.size(), first + per_wave);
@@ -184,7 +186,7 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, c
     std::vector<uint64_t> seeds;
     for (size_t i = first; i < last; ++i) seeds.push_back(derive_seed(seed, {i}));
     for (auto& r : engine.generate(chunk, sp, seeds)) out.push_back(std::move(r));
-    bar.advance(static_cast<int64_t>(last - first));
+    if (bar) bar->advance(static_cast<int64_t>(last - first));
   }
   return out;
 }
@@ -372,7 +374,8 @@ rewards::JudgeFn RunContext::judge_fn() const {
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : req.prompts)
       ids.push_back(fit_to(data::encode_prompt(*j.tokenizer, p, cfg.prompt_options), req.max_new_tokens, context));
-    const auto rollouts = sample_with(j, ids, req.num_judgements, req.temperature, req.max_new_tokens, req.seed, "judge");
+    // No progress bar: as a GRPO reward the judge runs once per group, under the step's bar.
+    const auto rollouts = sample_with(j, ids, req.num_judgements, req.temperature, req.max_new_tokens, req.seed, "");
     std::vector<std::vector<std::string>> out;
     for (const auto& r : rollouts) {
       out.emplace_back();

@@ -110,7 +110,7 @@ class RunContext {
  private:
   std::vector<generation::Rollout> sample_with(const Policy& model, const std::vector<std::vector<int64_t>>& prompts,
                                                int64_t n, double temperature, int64_t max_new_tokens, uint64_t seed,
-                                               const std::string& label) const;
+                                               const std::string& label) const;  // label "": no progress bar
   std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
 
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
