@@ -4,6 +4,7 @@
 // for a plain PyTorch loop; docs/benchmarks.md has the commands and results.
 //
 //   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
+//                 [--device cuda] [--model llama-25m|qwen2.5-0.5b|llama-1b]
 //
 // One generate(max_new_tokens = N) per run, split by RolloutEngine::last_timings():
 // prefill tokens/s = prompt tokens / prefill time; decode tokens/s = generated tokens / time
@@ -19,6 +20,9 @@
 
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+
+#include "../bench_models.h"
 
 #include "selfrl/core/device.h"
 #include "selfrl/generation/rollout_engine.h"
@@ -39,11 +43,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1;
-  std::string dtype = "float32";
+  std::string dtype = "float32", device_name = "cpu", preset = "llama-25m";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--dtype") {
-      dtype = argv[i + 1];
+    if (a == "--dtype" || a == "--device" || a == "--model") {
+      (a == "--dtype" ? dtype : a == "--device" ? device_name : preset) = argv[i + 1];
       continue;
     }
     const int64_t v = std::stoll(argv[i + 1]);
@@ -58,18 +62,18 @@ int main(int argc, char** argv) {
     }
   }
   at::set_num_threads(static_cast<int>(threads));
-  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 8192},
-                      {"hidden_size", 512}, {"intermediate_size", 1408}, {"num_hidden_layers", 8},
-                      {"num_attention_heads", 8}, {"num_key_value_heads", 8}, {"max_position_embeddings", 2048},
-                      {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false}};
-  auto model = selfrl::model::CausalLM::from_config(selfrl::io::ModelConfig::from_json(j), 0, torch::kCPU,
-                                                   selfrl::parse_dtype(dtype));
+  const auto cfg = selfrl::bench::preset_config(preset);
+  const auto device = selfrl::parse_device(device_name);
+  auto model = selfrl::model::CausalLM::from_config(cfg, 0, device, selfrl::parse_dtype(dtype));
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
   std::vector<std::vector<int64_t>> prompts(batch);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t t = 0; t < prompt_len; ++t) prompts[b].push_back((b * 131 + t * 17) % 8192);
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
   selfrl::generation::RolloutEngineOptions eo;
   eo.max_batch_size = batch;
   selfrl::generation::RolloutEngine engine(model, eo);
@@ -79,10 +83,12 @@ int main(int argc, char** argv) {
 
   sp.max_new_tokens = new_tokens;
   engine.generate(prompts, sp);  // warm-up
+  sync();
   std::vector<double> prefill, decode, total;
   for (int64_t r = 0; r < runs; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     engine.generate(prompts, sp);
+    sync();
     total.push_back(seconds_since(t0));
     const auto& t = engine.last_timings();
     prefill.push_back(t.prefill_tokens / t.prefill_seconds);
@@ -90,10 +96,14 @@ int main(int argc, char** argv) {
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  nlohmann::json out = {{"impl", "selfrl"}, {"params", params}, {"batch", batch}, {"prompt_len", prompt_len},
+  nlohmann::json out = {{"impl", "selfrl"}, {"model", preset}, {"device", device_name}, {"params", params}, {"batch", batch}, {"prompt_len", prompt_len},
                         {"new_tokens", new_tokens}, {"threads", threads}, {"runs", runs}, {"dtype", dtype},
                         {"prefill_tok_s", median(prefill)}, {"decode_tok_s", median(decode)},
                         {"total_s", median(total)}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  if (device.is_cuda()) {
+    // What the caching allocator reached is the GPU-side peak (the process RSS is host memory).
+    out["note"] = "peak_rss_mb is host memory";
+  }
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

@@ -1,6 +1,8 @@
 // BLAS detection (see selfrl/core/blas.h).
 #include "selfrl/core/blas.h"
 
+#include <torch/cuda.h>
+
 #include <torch/torch.h>
 
 #include <chrono>
@@ -45,6 +47,30 @@ double measure_matmul_gflops(int n, int repeats) {
     c = torch::mm(a, b);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rates.push_back(2.0 * n * n * static_cast<double>(n) / s / 1e9);
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+double measure_matmul_gflops(int n, int repeats, const c10::Device& device, c10::ScalarType dtype) {
+  if (device.is_cpu() && dtype == c10::kFloat) return measure_matmul_gflops(n, repeats);
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().device(device).dtype(dtype);
+  auto a = torch::randn({n, n}, opts);
+  auto b = torch::randn({n, n}, opts);
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
+  constexpr int kProducts = 10;
+  auto c = torch::mm(a, b);  // warm-up
+  sync();
+  std::vector<double> rates;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < kProducts; ++k) c = torch::mm(a, b);
+    sync();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rates.push_back(kProducts * 2.0 * n * n * static_cast<double>(n) / s / 1e9);
   }
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];

@@ -9,9 +9,16 @@
 #include "selfrl/dist/world.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// The LibTorch inside a PyTorch wheel may ship without Gloo's headers: that build offers NCCL only.
+#if __has_include(<gloo/algorithm.h>)
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#define SELFRL_HAS_GLOO 1
+#else
+#define SELFRL_HAS_GLOO 0
+#endif
 #ifdef SELFRL_WITH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -29,6 +36,14 @@
 
 namespace selfrl::dist {
 namespace {
+
+// LibTorch 2.0 split c10d::ProcessGroup into a front end and per-device Backends; the Gloo and
+// NCCL classes are Backends there, and expose the same collectives we call.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBase = c10d::Backend;
+#else
+using GroupBase = c10d::ProcessGroup;
+#endif
 
 using Clock = std::chrono::steady_clock;
 
@@ -112,7 +127,7 @@ LaunchInfo detect_launch(const std::map<std::string, std::string>* env) {
 
 struct World::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<GroupBase> pg;
   std::string store_address;
   struct Pending {
     int64_t seq;
@@ -263,6 +278,7 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
   auto prefixed = c10::make_intrusive<c10d::PrefixStore>("selfrl/pg", impl->store);
   try {
     if (backend == "gloo") {
+#if SELFRL_HAS_GLOO
       auto go = c10d::ProcessGroupGloo::Options::create(opt.timeout);
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
         go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -272,6 +288,10 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
         go->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       }
       impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, li.rank, li.world_size, go);
+#else
+      throw Error("this libselfrl was built against a LibTorch without Gloo's headers").at(where).hint(
+          "use backend nccl on CUDA devices, or build against a LibTorch with Gloo (Debian's libtorch-dev)");
+#endif
     } else if (backend == "nccl") {
 #ifdef SELFRL_WITH_CUDA
       // Without async error handling a dead peer leaves NCCL kernels spinning forever.

@@ -9,6 +9,7 @@
 
 #include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
 
 #include "selfrl/core/error.h"
 #include "selfrl/core/seed.h"
@@ -124,7 +125,8 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
     logits = logits.repeat_interleave(G, 0);
     mask = mask.repeat_interleave(G, 0);
   }
-  logits = logits.contiguous();  // also a sync point on CUDA, so the split below is honest
+  // CUDA kernels run asynchronously: wait for the prefill so that the split below is honest.
+  if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
   auto t1 = std::chrono::steady_clock::now();
   timings_.prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
   for (size_t i = 0; i < count; ++i) timings_.prefill_tokens += prompts[first + i].size();

@@ -98,18 +98,32 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
       throw key_error(source, "eos_token_id", "must be an integer or a list of integers");
     }
   }
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    const json& r = j["rope_scaling"];
-    if (!r.is_object()) throw key_error(source, "rope_scaling", "must be an object or null");
+  // transformers >= 5 writes RoPE as "rope_parameters": {"rope_type", "rope_theta", <scaling
+  // fields>} instead of "rope_theta" + "rope_scaling"; both forms are read, the legacy keys win.
+  const json* rope_params = nullptr;
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    if (!j["rope_parameters"].is_object()) throw key_error(source, "rope_parameters", "must be an object or null");
+    rope_params = &j["rope_parameters"];
+    if (!j.contains("rope_theta") && rope_params->contains("rope_theta"))
+      c.rope_theta = get_double(*rope_params, source, "rope_theta", 10000.0);
+  }
+  auto parse_scaling = [&](const json& r, const std::string& key) {
+    if (!r.is_object()) throw key_error(source, key, "must be an object or null");
     RopeScaling rs;
     const std::string where = source;
     rs.rope_type = get_string(r, where, "rope_type", get_string(r, where, "type", ""));
-    if (rs.rope_type.empty()) throw key_error(source, "rope_scaling.rope_type", "is required when rope_scaling is set");
+    if (rs.rope_type.empty()) throw key_error(source, key + ".rope_type", "is required when " + key + " is set");
     rs.factor = get_double(r, where, "factor", 1.0);
     rs.low_freq_factor = get_double(r, where, "low_freq_factor", 1.0);
     rs.high_freq_factor = get_double(r, where, "high_freq_factor", 4.0);
     rs.original_max_position_embeddings = get_int(r, where, "original_max_position_embeddings", int64_t{0});
     c.rope_scaling = rs;
+  };
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    parse_scaling(j["rope_scaling"], "rope_scaling");
+  } else if (rope_params) {
+    const std::string type = get_string(*rope_params, source, "rope_type", get_string(*rope_params, source, "type", "default"));
+    if (type != "default") parse_scaling(*rope_params, "rope_parameters");
   }
   c.validate(source);
   return c;

@@ -36,6 +36,33 @@ TEST(ModelConfig, ParsesLlama31) {
   EXPECT_EQ(*c.bos_token_id, 128000);
 }
 
+TEST(ModelConfig, ReadsTransformers5RopeParameters) {
+  // transformers >= 5 saves RoPE as "rope_parameters" (no top-level rope_theta / rope_scaling).
+  json j = llama3_8b();
+  j.erase("rope_theta");
+  j.erase("rope_scaling");
+  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
+                          {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                          {"original_max_position_embeddings", 8192}};
+  const auto v5 = ModelConfig::from_json(j, "config.json");
+  const auto v4 = ModelConfig::from_json(llama3_8b(), "config.json");
+  EXPECT_EQ(v5.rope_theta, 500000.0);
+  ASSERT_TRUE(v5.rope_scaling.has_value());
+  EXPECT_EQ(v5.rope_scaling->rope_type, "llama3");
+  EXPECT_EQ(v5.rope_scaling->factor, v4.rope_scaling->factor);
+  EXPECT_EQ(v5.rope_scaling->original_max_position_embeddings, 8192);
+  // Qwen-style: only a base frequency.
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1000000.0}};
+  const auto q = ModelConfig::from_json(j);
+  EXPECT_EQ(q.rope_theta, 1000000.0);
+  EXPECT_FALSE(q.rope_scaling.has_value());
+  // A legacy rope_theta next to rope_parameters wins; a malformed one is named.
+  j["rope_theta"] = 20000.0;
+  EXPECT_EQ(ModelConfig::from_json(j).rope_theta, 20000.0);
+  j["rope_parameters"] = 3;
+  EXPECT_SELFRL_ERROR(ModelConfig::from_json(j, "cfg.json"), "cfg.json", "rope_parameters");
+}
+
 TEST(ModelConfig, DefaultsFollowTransformers) {
   json j = {{"vocab_size", 100}, {"hidden_size", 64}, {"intermediate_size", 128},
             {"num_hidden_layers", 2}, {"num_attention_heads", 4}};

@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
 namespace selfrl {
 
 struct BlasInfo {
@@ -18,6 +21,9 @@ BlasInfo detect_blas();
 
 // Measured fp32 matmul throughput in GFLOP/s: median of `repeats` n×n×n products.
 double measure_matmul_gflops(int n = 512, int repeats = 5);
+// The same on any device and dtype (e.g. CUDA bfloat16: the GPU's dense matmul peak as this
+// LibTorch reaches it). Each sample times 10 products between device synchronizations.
+double measure_matmul_gflops(int n, int repeats, const c10::Device& device, c10::ScalarType dtype);
 
 // Logs a loud warning when the reference BLAS is active. Returns true when it warned.
 bool warn_if_slow_blas();
