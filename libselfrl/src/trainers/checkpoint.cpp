@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <sstream>
+#include <type_traits>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -25,6 +27,19 @@
 namespace selfrl::checkpoint {
 namespace fs = std::filesystem;
 namespace {
+
+// The key of a parameter in torch::optim's state map: its TensorImpl address, as a string in
+// LibTorch 1.x ("0x..." as c10::guts::to_string printed it), as the pointer itself in 2.x.
+template <typename Map>
+typename Map::key_type optimizer_state_key(const Map&, const torch::Tensor& p) {
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    std::ostringstream os;
+    os << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return os.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
 
 constexpr int kFormatVersion = 1;
 constexpr const char* kMarker = "COMPLETE";
@@ -82,7 +97,7 @@ std::vector<Moments> gather_moments(trainers::TrainingOptimizer& optimizer, dist
   auto& state = optimizer.adamw().state();
   std::vector<Moments> out(params.size());
   auto local = [&](size_t i) -> const torch::optim::AdamWParamState* {
-    auto st = state.find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+    auto st = state.find(optimizer_state_key(state, params[i]));
     return st == state.end() ? nullptr : &static_cast<const torch::optim::AdamWParamState&>(*st->second);
   };
   if (!optimizer.sharded()) {
@@ -335,7 +350,7 @@ TrainerState load(const std::string& dir, model::CausalLM& model, trainers::Trai
       s->step(steps.at(it->second).get<int64_t>());
       s->exp_avg(opt.tensor(it->second + ".exp_avg").to(p.device(), p.scalar_type()).clone());
       s->exp_avg_sq(opt.tensor(it->second + ".exp_avg_sq").to(p.device(), p.scalar_type()).clone());
-      adam_state[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(s);
+      adam_state[optimizer_state_key(adam_state, p)] = std::move(s);
     }
     optimizer.restore_counters(ts.at("optimizer").at("steps_taken").get<int64_t>(),
                                ts.at("optimizer").at("steps_skipped").get<int64_t>());
