@@ -49,9 +49,20 @@ B="$ROOT/build-cuda"
 ( cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSELFRL_CUDA=ON -DSELFRL_CCACHE=OFF \
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEPS/usr;$DEPS/usr/lib/$MA/cmake" \
     -DPKG_CONFIG_EXECUTABLE="$PKGCONF" -DSELFRL_TEST_PYTHON="$PY" -DPython3_EXECUTABLE="$PY" &&
-  ninja -C "$B" -k 0 ) > "$OUT_DIR/build.log" 2>&1
+  ninja -C "$B" -k 0 ${GPU_CHECK_TARGETS:-} ) > "$OUT_DIR/build.log" 2>&1
 echo "build rc=$? at $(elapsed)s" | tee -a "$OUT_DIR/build.log"
 grep -E "error|Error" "$OUT_DIR/build.log" | head -60
+
+# ---- GPU_CHECK_GDB="FILTER ...": only a backtrace of each unit-test filter, under cuda-gdb ----
+if [ -n "${GPU_CHECK_GDB:-}" ]; then
+  for f in $GPU_CHECK_GDB; do
+    timeout 60 cuda-gdb -batch -ex run -ex bt -ex "info sharedlibrary" --args "$B/tests/selfrl_unit_tests" \
+      --gtest_filter="$f" > "$OUT_DIR/gdb_$f.log" 2>&1
+    grep -E "^#|signal|SIG" "$OUT_DIR/gdb_$f.log" | head -40
+  done
+  echo "total $(elapsed)s"
+  exit 0
+fi
 
 # ---- CUDA unit tests -------------------------------------------------------------------------
 if [ -x "$B/tests/selfrl_unit_tests" ]; then
