@@ -26,7 +26,7 @@ int run_info(const std::vector<std::string>& args) {
   j["cuda_available"] = torch::cuda::is_available();
   j["cuda_devices"] = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
   j["blas_library"] = blas.library;
-  j["blas"] = blas.is_openblas ? "openblas" : (blas.is_reference ? "reference (slow!)" : "other");
+  j["blas"] = blas.is_openblas ? "openblas" : blas.is_mkl ? "mkl" : (blas.is_reference ? "reference (slow!)" : "other");
   j["intra_op_threads"] = at::get_num_threads();
   j["hardware_threads"] = std::thread::hardware_concurrency();
   if (p.get_flag("--benchmark")) j["matmul_fp32_gflops"] = measure_matmul_gflops(512, 5);

@@ -33,6 +33,11 @@ BlasInfo detect_blas() {
       info.is_reference = true;
     }
   }
+  // PyTorch's wheels link MKL statically into libtorch_cpu: no BLAS file is mapped.
+  if (info.library.empty() && at::hasMKL()) {
+    info.library = "MKL (linked into LibTorch)";
+    info.is_mkl = true;
+  }
   return info;
 }
 

@@ -13,6 +13,7 @@ namespace selfrl {
 struct BlasInfo {
   std::string library;  // the libblas/libopenblas file mapped into this process ("" if none)
   bool is_openblas = false;
+  bool is_mkl = false;        // MKL inside LibTorch (PyTorch's x86-64 wheels)
   bool is_reference = false;  // Debian's netlib reference BLAS (libblas.so.3 outside openblas)
 };
 
