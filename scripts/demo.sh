@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's "run" command (make demo): the embedded self-improvement demo, from nothing.
 # A tiny Llama is trained on a small labelled seed set of additions, then improves without
-# labels (TTRL consensus GRPO, Intuitor self-certainty GRPO, one ReST-EM iteration, KnowRL-style
+# labels (TTRL consensus GRPO, Intuitor self-certainty GRPO, ReST-EM on voted pseudo-labels, KnowRL-style
 # introspection). Prints the per-stage table; writes $DEMO_DIR (default runs/demo): data/,
 # base/ and one Hugging Face model directory per stage, summary.json and curves.svg.
 #   scripts/demo.sh [BUILD_DIR] [extra selfrl demo args, e.g. --seed 1 or --quick]

@@ -35,7 +35,7 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   for (const auto& k : demo::DemoConfig::knob_names()) knob_list += (knob_list.empty() ? "" : ", ") + k;
   ArgParser p("selfrl demo",
               "Train a tiny Llama on a small labelled seed set of additions, then improve it without labels "
-              "(TTRL consensus GRPO, Intuitor self-certainty GRPO, one ReST-EM iteration, KnowRL-style "
+              "(TTRL consensus GRPO, Intuitor self-certainty GRPO, ReST-EM iterations on voted pseudo-labels, KnowRL-style "
               "introspection); evaluate every stage on held-out items and print the table.");
   p.option("--out", "DIR", "output directory (data/, base/, one model dir per stage, summary.json, curves.svg)",
            "runs/demo");
