@@ -100,10 +100,7 @@ int main(int argc, char** argv) {
                         {"new_tokens", new_tokens}, {"threads", threads}, {"runs", runs}, {"dtype", dtype},
                         {"prefill_tok_s", median(prefill)}, {"decode_tok_s", median(decode)},
                         {"total_s", median(total)}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
-  if (device.is_cuda()) {
-    // What the caching allocator reached is the GPU-side peak (the process RSS is host memory).
-    out["note"] = "peak_rss_mb is host memory";
-  }
+  if (device.is_cuda()) out["note"] = "peak_rss_mb is host memory; GPU memory is not read";
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

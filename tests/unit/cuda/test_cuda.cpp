@@ -17,9 +17,8 @@
 #include "selfrl/core/autocast.h"
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/model/token_logprobs.h"
-#include "selfrl/rewards/builtin_rewards.h"
-#include "selfrl/trainers/grpo_trainer.h"
 #include "selfrl/trainers/sft_trainer.h"
+#include "../trainers/grpo_toy_step.h"
 #include "test_util.h"
 
 using namespace selfrl;
@@ -217,31 +216,12 @@ TEST(Cuda, Bf16SftTrainsOnTheGpuAndSavesForTransformers) {
 
 TEST(Cuda, GrpoStepOnTheGpuMatchesTheCpuStep) {
   SKIP_WITHOUT_CUDA();
-  auto reward = rewards::make_function_reward("odd_tokens", [](const rewards::Group& g) {
-    std::vector<double> out;
-    for (const auto& s : g.samples) {
-      double odd = 0;
-      for (auto id : s.completion_ids) odd += id % 2;
-      out.push_back(odd);
-    }
-    return out;
-  });
   double grad_norm[3], reward_mean[3];
   for (int run = 0; run < 3; ++run) {  // CPU fp32, CUDA fp32, CUDA bf16 autocast
-    rewards::RewardPipeline pipe;
-    pipe.add(reward);
-    trainers::GRPOConfig cfg;
-    cfg.num_generations = 4;
-    cfg.max_completion_length = 6;
-    cfg.loss.beta = 0.04;
-    cfg.bf16 = run == 2;
-    cfg.seed = 3;
     auto m = test::tiny_model("llama", 9);
     test::TempDir dir;
     if (run > 0) m = reload(*m, dir, kCuda, torch::kFloat);
-    trainers::GRPOTrainer trainer(m, pipe, cfg);
-    std::vector<trainers::PromptExample> prompts = {{{1, 2, 3}, "a", nullptr}, {{4, 5}, "b", nullptr}};
-    const auto res = trainer.step(prompts);
+    const auto res = test::grpo_toy_step(m, run == 2);
     grad_norm[run] = res.metrics.at("grad_norm");
     reward_mean[run] = res.metrics.at("reward");
     EXPECT_TRUE(std::isfinite(res.metrics.at("loss")));

@@ -15,6 +15,7 @@
 #include "selfrl/trainers/preference_loss.h"
 #include "selfrl/trainers/sequence_batch.h"
 #include "selfrl/trainers/sft_trainer.h"
+#include "grpo_toy_step.h"
 #include "test_util.h"
 
 using namespace selfrl;
@@ -184,29 +185,10 @@ TEST(MixedPrecision, GrpoLossAndGradientsUnderAutocastStayCloseToFloat32) {
 TEST(MixedPrecision, GrpoTrainerStepKeepsFloat32StateAndMatchesFloat32) {
   // The same weights and seeds: the rollouts (not autocast) are identical, so the first step's
   // gradient norm compares the bf16 and float32 update directly.
-  auto reward = rewards::make_function_reward("odd_tokens", [](const rewards::Group& g) {
-    std::vector<double> out;
-    for (const auto& s : g.samples) {
-      double odd = 0;
-      for (auto id : s.completion_ids) odd += id % 2;
-      out.push_back(odd);
-    }
-    return out;
-  });
   double grad_norm[2], reward_mean[2];
   for (int bf16 = 0; bf16 < 2; ++bf16) {
-    rewards::RewardPipeline pipe;
-    pipe.add(reward);
-    trainers::GRPOConfig cfg;
-    cfg.num_generations = 4;
-    cfg.max_completion_length = 6;
-    cfg.loss.beta = 0.04;
-    cfg.bf16 = bf16 == 1;
-    cfg.seed = 3;
     auto m = test::tiny_model("llama", 9);
-    trainers::GRPOTrainer trainer(m, pipe, cfg);
-    std::vector<trainers::PromptExample> prompts = {{{1, 2, 3}, "a", nullptr}, {{4, 5}, "b", nullptr}};
-    const auto res = trainer.step(prompts);
+    const auto res = test::grpo_toy_step(m, bf16 == 1);
     EXPECT_FALSE(autocast_enabled(kCpu));
     grad_norm[bf16] = res.metrics.at("grad_norm");
     reward_mean[bf16] = res.metrics.at("reward");
