@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas0-pthread libopenblas-pthread-dev
   libsentencepiece-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   libeigen3-dev nlohmann-json3-dev libpcre2-dev pybind11-dev python3-dev
+  python3-pytest python3-matplotlib python3-tqdm jupyter-nbconvert python3-ipykernel
   openmpi-bin libopenmpi-dev
   librsvg2-bin
 )

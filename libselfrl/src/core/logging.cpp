@@ -30,6 +30,8 @@ std::atomic<int>& level_storage() {
 }
 std::atomic<int> g_rank{-1};
 std::mutex g_write_mutex;
+std::mutex g_sink_mutex;
+std::function<void(LogLevel, const std::string&)> g_sink;
 
 char level_letter(LogLevel level) {
   switch (level) {
@@ -62,7 +64,26 @@ LogLevel parse_log_level(const std::string& name) {
       .hint("use one of trace, debug, info, warn, error, off");
 }
 
+void set_log_sink(std::function<void(LogLevel, const std::string&)> sink) {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  g_sink = std::move(sink);
+}
+
 void log_message(LogLevel level, const std::string& message) {
+  {
+    std::function<void(LogLevel, const std::string&)> sink;
+    {
+      std::lock_guard<std::mutex> lock(g_sink_mutex);
+      sink = g_sink;
+    }
+    if (sink) {
+      try {
+        sink(level, message);
+        return;
+      } catch (...) {  // a sink that fails falls back to stderr
+      }
+    }
+  }
   using clock = std::chrono::system_clock;
   const auto now = clock::now();
   const std::time_t t = clock::to_time_t(now);

@@ -5,14 +5,22 @@
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 
 namespace selfrl {
 
 namespace {
 std::atomic<int> g_mode{-1};
-}
+std::mutex g_sink_mutex;
+std::shared_ptr<ProgressBar::Sink> g_sink;
+}  // namespace
 
 void ProgressBar::set_enabled_override(int mode) { g_mode = mode; }
+
+void ProgressBar::set_sink(std::shared_ptr<Sink> sink) {
+  std::lock_guard<std::mutex> lock(g_sink_mutex);
+  g_sink = std::move(sink);
+}
 
 std::string format_duration(double seconds) {
   if (!(seconds >= 0) || seconds > 1e7) return "--:--";
@@ -29,8 +37,17 @@ std::string format_duration(double seconds) {
 ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total) {
   const int mode = g_mode.load();
-  enabled_ = mode == 1 || (mode == -1 && isatty(STDERR_FILENO) == 1);
   start_ = last_draw_ = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(g_sink_mutex);
+    sink_ = g_sink;
+  }
+  if (sink_ && mode != 0) {
+    handle_ = sink_->open(label_, total_, unit_);
+    return;
+  }
+  sink_.reset();
+  enabled_ = mode == 1 || (mode == -1 && isatty(STDERR_FILENO) == 1);
   if (enabled_) draw(false);
 }
 
@@ -38,6 +55,10 @@ ProgressBar::~ProgressBar() { finish(); }
 
 void ProgressBar::advance(int64_t n) {
   done_ += n;
+  if (sink_) {
+    sink_->update(handle_, done_, postfix_);
+    return;
+  }
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ > std::chrono::milliseconds(200) || done_ >= total_) {
@@ -51,6 +72,15 @@ void ProgressBar::set_postfix(const std::string& text) { postfix_ = text; }
 void ProgressBar::finish() {
   if (finished_) return;
   finished_ = true;
+  if (sink_) {
+    // A sink that throws (a Python exception) must not escape the destructor.
+    try {
+      sink_->update(handle_, done_, postfix_);
+      sink_->close(handle_);
+    } catch (...) {
+    }
+    return;
+  }
   if (enabled_) draw(true);
 }
 

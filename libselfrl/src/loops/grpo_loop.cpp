@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/interrupt.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/core/seed.h"
@@ -101,26 +102,43 @@ class GrpoLoop : public SelfImprovementLoop {
     // Resumed inside this iteration: continue at the saved step with the saved partial sums.
     const int64_t start = resume_step_ > first ? resume_step_ : first;
     metrics::Scalars sum = resume_step_ > first ? resume_sum_ : metrics::Scalars{};
+    if (auto it = stepped_sums_.find(iteration); it != stepped_sums_.end()) sum = it->second;  // from step()
     resume_step_ = -1;
     ProgressBar bar(name(), last - start, "steps");
     for (int64_t s = start; s < last; ++s) {
-      auto batch = next_batch(ctx);
-      for (auto& per : log_->per_reward) per.clear();
-      // The global batch is the same list on every rank; each takes its contiguous shard.
-      auto res = trainer_->step(dist::shard(batch, *ctx.world));
-      if (sec_) sec_update(ctx, res.metrics);
-      ctx.log_train(res.metrics, name());
-      for (const char* k : {"reward", "loss", "kl", "entropy", "self_certainty", "frac_reward_zero_std"})
-        if (res.metrics.count(k)) sum["train/" + std::string(k)] += res.metrics.at(k) / static_cast<double>(last - first);
+      if (s < steps_done_) {  // taken by step() before train()
+        bar.advance();
+        continue;
+      }
+      auto m = one_step(ctx);
+      add_to_sum(sum, m, last - first);
       bar.advance();
-      bar.set_postfix("reward=" + std::to_string(res.metrics["reward"]));
-      if (ctx.cfg.save_steps > 0 && (s + 1) % ctx.cfg.save_steps == 0) {
-        next_step_ = s + 1;
-        partial_ = sum;
-        ctx.save_checkpoint({{"iteration", iteration - 1}, {"data_position", s + 1}, {"loop", state()}}, optimizer());
+      bar.set_postfix("reward=" + std::to_string(m["reward"]));
+      std::string saved;
+      if (ctx.cfg.save_steps > 0 && (s + 1) % ctx.cfg.save_steps == 0) saved = checkpoint(ctx, iteration - 1, sum);
+      if (s + 1 < total && ctx.stop_requested()) {
+        if (ctx.cfg.save_steps > 0 && saved.empty()) saved = checkpoint(ctx, iteration - 1, sum);
+        ctx.interrupt(saved);
       }
     }
     return sum;
+  }
+
+  metrics::Scalars step(RunContext& ctx) override {
+    if (!trainer_) setup(ctx);
+    if (steps_done_ >= total_steps(ctx))
+      throw Error(name() + ": all " + std::to_string(total_steps(ctx)) + " steps of the run are done")
+          .at(ctx.cfg.recipe_path)
+          .hint("raise max_steps to train further");
+    const int64_t total = total_steps(ctx);
+    const int64_t e = ctx.cfg.eval_steps > 0 ? ctx.cfg.eval_steps : total;
+    const int64_t iteration = steps_done_ / e + 1;
+    auto m = one_step(ctx);
+    add_to_sum(stepped_sums_[iteration], m, std::min(total, iteration * e) - (iteration - 1) * e);
+    if (ctx.cfg.save_steps > 0 && steps_done_ % ctx.cfg.save_steps == 0)
+      checkpoint(ctx, iteration - 1, stepped_sums_[iteration]);
+    if (steps_done_ == std::min(total, iteration * e)) finish_iteration(ctx, iteration, stepped_sums_[iteration]);
+    return m;
   }
 
   bool checkpoints_steps() const override { return true; }
@@ -132,7 +150,7 @@ class GrpoLoop : public SelfImprovementLoop {
   nlohmann::json state() const override {
     std::ostringstream rng;
     rng << rng_;
-    nlohmann::json j = {{"next_step", next_step_}, {"partial", partial_}, {"order", order_},
+    nlohmann::json j = {{"next_step", steps_done_}, {"partial", partial_}, {"order", order_},
                         {"cursor", cursor_},       {"epoch", epoch_},     {"rng", rng.str()}};
     if (curriculum_) j["sec_q"] = curriculum_->values();
     return j;
@@ -141,7 +159,7 @@ class GrpoLoop : public SelfImprovementLoop {
   void restore(RunContext& ctx, const nlohmann::json& j) override {
     prepare(ctx);
     trainer_->set_global_step(ctx.global_step);
-    resume_step_ = j.at("next_step").get<int64_t>();
+    resume_step_ = steps_done_ = j.at("next_step").get<int64_t>();
     resume_sum_ = j.at("partial").get<metrics::Scalars>();
     order_ = j.at("order").get<std::vector<size_t>>();
     cursor_ = j.at("cursor").get<size_t>();
@@ -167,6 +185,30 @@ class GrpoLoop : public SelfImprovementLoop {
     if (ctx.cfg.max_steps > 0) return ctx.cfg.max_steps;
     const int64_t p = prompts_per_step(ctx);
     return std::max<int64_t>(1, (static_cast<int64_t>(ctx.train.size()) + p - 1) / p);
+  }
+
+  // The iteration line's train/* values: means over the iteration's `steps` steps.
+  static void add_to_sum(metrics::Scalars& sum, const metrics::Scalars& m, int64_t steps) {
+    for (const char* k : {"reward", "loss", "kl", "entropy", "self_certainty", "frac_reward_zero_std"})
+      if (m.count(k)) sum["train/" + std::string(k)] += m.at(k) / static_cast<double>(steps);
+  }
+
+  // One GRPO step on the next batch: trainer step, SEC update, logged.
+  metrics::Scalars one_step(RunContext& ctx) {
+    auto batch = next_batch(ctx);
+    for (auto& per : log_->per_reward) per.clear();
+    // The global batch is the same list on every rank; each takes its contiguous shard.
+    auto res = trainer_->step(dist::shard(batch, *ctx.world));
+    if (sec_) sec_update(ctx, res.metrics);
+    ++steps_done_;
+    ctx.log_train(res.metrics, name());
+    return res.metrics;
+  }
+
+  std::string checkpoint(RunContext& ctx, int64_t iterations_completed, const metrics::Scalars& partial) {
+    partial_ = partial;
+    return ctx.save_checkpoint({{"iteration", iterations_completed}, {"data_position", steps_done_}, {"loop", state()}},
+                               optimizer());
   }
 
   void setup(RunContext& ctx) {
@@ -274,8 +316,9 @@ class GrpoLoop : public SelfImprovementLoop {
   uint64_t epoch_ = 0;
   std::unique_ptr<SecCurriculum> curriculum_;
   std::vector<std::vector<size_t>> by_arm_;
-  // Checkpoint state: the step the next checkpoint resumes at and the iteration's partial sums.
-  int64_t next_step_ = 0, resume_step_ = -1;
+  // Checkpoint state: steps taken (the step a checkpoint resumes at), the iteration's partial sums.
+  int64_t steps_done_ = 0, resume_step_ = -1;
+  std::map<int64_t, metrics::Scalars> stepped_sums_;  // iteration → sums of its steps taken by step()
   metrics::Scalars partial_, resume_sum_;
 };
 

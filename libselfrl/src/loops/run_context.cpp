@@ -14,11 +14,12 @@
 
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
+#include "selfrl/core/interrupt.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/generation/rollout_engine.h"
-#include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -42,8 +43,9 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
   }
 }
 
-RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w)
-    : cfg(c), world(w ? std::move(w) : dist::World::single()), extractor(eval::parse_extractor(c.extractor)) {
+RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, RunHooks hooks)
+    : cfg(c), world(w ? std::move(w) : dist::World::single()), extractor(eval::parse_extractor(c.extractor)),
+      hooks_(std::move(hooks)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   if (const char* k = std::getenv("SELFRL_TEST_KILL_AT_STEP")) kill_at_step_ = std::atoll(k);
   // resume_from_checkpoint: every rank looks (output_dir is shared); partial or corrupt
@@ -87,7 +89,15 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w)
     fs::create_directories(cfg.output_dir);
   }
   if (keep_lines >= 0) metrics_lines_ = keep_lines;
-  policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+  if (hooks_.model) {
+    if (hooks_.model->device() != parse_device(cfg.device))
+      throw Error("the model given to the run is on " + hooks_.model->device().str() + " but device is " + cfg.device)
+          .at(cfg.recipe_path)
+          .hint("move the model with .to(device) or set device to match");
+    policy.model = hooks_.model;
+  } else {
+    policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+  }
   policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);
   policy.eos_token_ids = model::eos_token_ids(cfg.model_dir, policy.model->config());
   if (auto e = policy.tokenizer->eos_id();
@@ -113,11 +123,19 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w)
 
 void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
   ++global_step;
+  if (hooks_.on_log) hooks_.on_log(global_step, kind, m);
   if (global_step % cfg.logging_steps == 0 || global_step == 1) {
     ++metrics_lines_;
     if (logger_) logger_->log(global_step, m, kind);
   }
   maybe_fault(global_step);
+}
+
+void RunContext::interrupt(const std::string& checkpoint) const {
+  std::string msg = cfg.kind + " stopped by request after step " + std::to_string(global_step);
+  msg += checkpoint.empty() ? " (no checkpoint written at this step; set save_steps to have one)" : "; checkpoint: " + checkpoint;
+  if (is_main()) SELFRL_WARN(msg);
+  throw Interrupted(msg, checkpoint);
 }
 
 void RunContext::maybe_fault(int64_t step) const {
@@ -131,6 +149,7 @@ void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {
   metrics::Scalars s = m;
   s["iteration"] = static_cast<double>(iteration);
   ++metrics_lines_;
+  if (hooks_.on_log) hooks_.on_log(global_step, "iteration", s);
   if (!logger_) return;
   logger_->log(global_step, s, "iteration");
   std::string line = cfg.kind + " iteration " + std::to_string(iteration) + ":";
@@ -264,9 +283,18 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
       last = m["loss"];
       ++steps;
       log_train(m, "sft");
+      std::string saved;
       if (step_checkpoints && steps % cfg.save_steps == 0)
-        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-                        &trainer.optimizer());
+        saved = save_checkpoint(
+            {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+            &trainer.optimizer());
+      if (stop_requested()) {
+        if (step_checkpoints && saved.empty())
+          saved = save_checkpoint(
+              {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+              &trainer.optimizer());
+        interrupt(saved);
+      }
       bar.advance();
       bar.set_postfix("loss=" + std::to_string(last));
     }
@@ -322,9 +350,18 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
       last = m["loss"];
       ++steps;
       log_train(m, scpo ? "scpo" : "dpo");
+      std::string saved;
       if (step_checkpoints && steps % cfg.save_steps == 0)
-        save_checkpoint({{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-                        &trainer.optimizer());
+        saved = save_checkpoint(
+            {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+            &trainer.optimizer());
+      if (stop_requested()) {
+        if (step_checkpoints && saved.empty())
+          saved = save_checkpoint(
+              {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+              &trainer.optimizer());
+        interrupt(saved);
+      }
       bar.advance();
     }
   }
@@ -341,19 +378,16 @@ rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>&
 }
 
 rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
-  if (f == "consensus") return rewards::make_consensus_reward(extractor);
-  if (f == "self_certainty") return rewards::make_self_certainty_reward();
-  if (f == "borda") return rewards::make_borda_reward(extractor, cfg.borda_power);
-  if (f == "verifier") return rewards::make_verifier_reward(extractor, cfg.prompt_options.answer_field);
-  if (f == "format") return rewards::make_format_reward(cfg.format_pattern);
-  if (f == "soft_overlong") return rewards::make_soft_overlong_reward(cfg.max_completion_length, std::max<int64_t>(1, cfg.max_completion_length / 4));
-  if (f == "length_penalty") return rewards::make_length_penalty_reward(cfg.max_completion_length);
-  if (f == "judge") {
-    rewards::JudgeOptions o = cfg.judge;
-    o.seed = derive_seed(cfg.seed, {0x7d6e, 0x9e0});
-    return rewards::make_judge_reward(judge_fn(), o);
-  }
-  throw Error("unknown reward '" + f + "'");
+  rewards::RewardArgs a;
+  a.extractor = extractor;
+  a.answer_field = cfg.prompt_options.answer_field;
+  a.max_completion_length = cfg.max_completion_length;
+  a.borda_power = cfg.borda_power;
+  a.format_pattern = cfg.format_pattern;
+  a.judge = cfg.judge;
+  a.judge.seed = derive_seed(cfg.seed, {0x7d6e, 0x9e0});
+  a.judge_fn = [this] { return judge_fn(); };
+  return rewards::make_reward(f, a);
 }
 
 rewards::JudgeFn RunContext::judge_fn() const {
@@ -395,7 +429,7 @@ std::string RunContext::save_final() const {
   return dir;
 }
 
-void RunContext::save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer) {
+std::string RunContext::save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer) {
   std::unique_ptr<trainers::TrainingOptimizer> none;
   if (!optimizer) {  // the loop rebuilds its trainers every iteration: no moments to keep
     std::vector<torch::Tensor> params;
@@ -413,7 +447,7 @@ void RunContext::save_checkpoint(nlohmann::json extra, trainers::TrainingOptimiz
   checkpoint::SaveOptions so;
   so.tokenizer_dir = cfg.model_dir;
   so.keep_last = static_cast<int>(cfg.save_total_limit);
-  checkpoint::save(cfg.output_dir, *policy.model, *optimizer, st, so, world.get());
+  return checkpoint::save(cfg.output_dir, *policy.model, *optimizer, st, so, world.get());
 }
 
 std::optional<nlohmann::json> RunContext::resume_checkpoint(trainers::TrainingOptimizer* optimizer) {

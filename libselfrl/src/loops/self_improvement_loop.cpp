@@ -1,6 +1,7 @@
 // The run skeleton shared by every trainer and loop, and run_training() (`selfrl train`).
 #include "selfrl/metrics/metrics_plot.h"
 #include "selfrl/loops/self_improvement_loop.h"
+#include "selfrl/loops/run.h"
 
 #include <cmath>
 #include <filesystem>
@@ -14,26 +15,44 @@
 
 namespace selfrl::loops {
 
-metrics::Scalars SelfImprovementLoop::run(RunContext& ctx) {
-  const int64_t n = num_iterations(ctx);
-  metrics::Scalars last;
-  int64_t done = 0;  // iterations completed
+metrics::Scalars SelfImprovementLoop::step(RunContext&) {
+  throw Error(name() + " has no single optimizer step to take: its unit of work is an iteration (generate, select, train)")
+      .hint("call train() to run it; step() is for GRPO-based runs (trainer: grpo, loop: sec)");
+}
+
+void SelfImprovementLoop::begin(RunContext& ctx) {
+  if (begun_) return;
+  begun_ = true;
   if (!ctx.resume_dir.empty()) {
     prepare(ctx);
     const auto extra = *ctx.resume_checkpoint(optimizer());
-    done = extra.value("iteration", int64_t{0});
+    done_ = extra.value("iteration", int64_t{0});
     if (extra.contains("loop")) restore(ctx, extra["loop"]);
   } else {
-    last = evaluate(ctx, 0);
-    ctx.log_iteration(0, last);
+    ctx.log_iteration(0, evaluate(ctx, 0));
   }
-  for (int64_t it = done + 1; it <= n; ++it) {
-    last = iterate(ctx, it);
-    for (const auto& [k, v] : evaluate(ctx, it)) last[k] = v;
-    ctx.log_iteration(it, last);
-    if (!checkpoints_steps() && ctx.cfg.save_steps > 0 && it % ctx.cfg.save_steps == 0)
-      ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
+}
+
+metrics::Scalars SelfImprovementLoop::finish_iteration(RunContext& ctx, int64_t it, metrics::Scalars m) {
+  for (const auto& [k, v] : evaluate(ctx, it)) m[k] = v;
+  ctx.log_iteration(it, m);
+  done_ = it;
+  if (!checkpoints_steps()) {
+    std::string saved;
+    if (ctx.cfg.save_steps > 0 && it % ctx.cfg.save_steps == 0)
+      saved = ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
+    if (it < num_iterations(ctx) && ctx.stop_requested()) {
+      if (ctx.cfg.save_steps > 0 && saved.empty()) saved = ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
+      ctx.interrupt(saved);
+    }
   }
+  return m;
+}
+
+metrics::Scalars SelfImprovementLoop::run(RunContext& ctx) {
+  begin(ctx);
+  metrics::Scalars last;
+  for (int64_t it = done_ + 1; it <= num_iterations(ctx); ++it) last = finish_iteration(ctx, it, iterate(ctx, it));
   return last;
 }
 
@@ -52,24 +71,44 @@ std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg) {
   throw Error("unknown trainer or loop '" + k + "'");
 }
 
-TrainResult run_training(const TrainConfig& cfg) {
+Run::Run(TrainConfig cfg, RunHooks hooks) : cfg_(std::move(cfg)) {
   // The World the launcher describes (mpirun / torchrun / SLURM), or a world of one.
-  dist::WorldOptions wo;
-  wo.timeout = std::chrono::seconds(cfg.ddp_timeout);
-  wo.device = parse_device(cfg.device);
-  auto world = dist::World::from_environment(wo);
-  seed_everything(cfg.seed, world->rank());
-  if (world->distributed() && world->is_main())
-    SELFRL_INFO("selfrl train: " << world->size() << " ranks (" << world->backend() << "), global batch = "
-                                 << cfg.per_device_train_batch_size << " x " << cfg.gradient_accumulation_steps << " x "
-                                 << world->size());
-  RunContext ctx(cfg, world);
-  auto loop = make_loop(cfg);
+  world_ = hooks.world;
+  if (!world_) {
+    dist::WorldOptions wo;
+    wo.timeout = std::chrono::seconds(cfg_.ddp_timeout);
+    wo.device = parse_device(cfg_.device);
+    world_ = dist::World::from_environment(wo);
+  }
+  seed_everything(cfg_.seed, world_->rank());
+  if (world_->distributed() && world_->is_main())
+    SELFRL_INFO("selfrl train: " << world_->size() << " ranks (" << world_->backend() << "), global batch = "
+                                 << cfg_.per_device_train_batch_size << " x " << cfg_.gradient_accumulation_steps << " x "
+                                 << world_->size());
+  ctx_ = std::make_unique<RunContext>(cfg_, world_, std::move(hooks));
+  loop_ = make_loop(cfg_);
+}
+
+Run::~Run() = default;
+
+metrics::Scalars Run::step() {
+  loop_->begin(*ctx_);
+  return loop_->step(*ctx_);
+}
+
+std::string Run::save_checkpoint() {
+  loop_->begin(*ctx_);
+  loop_->prepare(*ctx_);
+  return ctx_->save_checkpoint({{"iteration", loop_->iterations_done()}, {"loop", loop_->state()}}, loop_->optimizer());
+}
+
+TrainResult Run::train() {
+  const auto& cfg = cfg_;
   TrainResult r;
-  r.last = loop->run(ctx);
+  r.last = loop_->run(*ctx_);
   r.metrics_path = (std::filesystem::path(cfg.output_dir) / "metrics.jsonl").string();
-  if (cfg.save_model) r.final_model_dir = ctx.save_final();
-  if (world->is_main() && std::filesystem::exists(r.metrics_path)) {
+  if (cfg.save_model) r.final_model_dir = ctx_->save_final();
+  if (world_->is_main() && std::filesystem::exists(r.metrics_path)) {
     // The run's curves next to its metrics; a plot that fails must not fail a finished run.
     r.plot_path = (std::filesystem::path(cfg.output_dir) / "curves.svg").string();
     try {
@@ -83,6 +122,8 @@ TrainResult run_training(const TrainConfig& cfg) {
   }
   return r;
 }
+
+TrainResult run_training(const TrainConfig& cfg) { return Run(cfg).train(); }
 
 rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& rollout, const Policy& policy) {
   rewards::Group g;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/lr_schedule.h"
 
 namespace selfrl::loops {
@@ -20,6 +21,15 @@ const std::vector<std::string>& run_kinds() {
 }
 
 namespace {
+
+// "rewards: name (doc) | ..." from the registry, so that --list-keys and docs/recipes.md list
+// every reward this program knows (a plugin's too).
+std::string reward_funcs_doc() {
+  std::string d = "rewards, by registered name:";
+  for (const auto& e : rewards::registered_rewards()) d += " " + e.name + (e.doc.empty() ? "" : " (" + e.doc + ")") + ";";
+  d.back() = '.';
+  return d;
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 const Range kPositive{0, kInf, true};
@@ -163,7 +173,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
     c.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
     c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
-                                       "rewards: consensus (TTRL) | self_certainty (Intuitor) | borda | verifier | format | soft_overlong | length_penalty | judge (LLM-as-judge, judge.*)");
+                                       reward_funcs_doc());
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
     c.eval_steps = r.get_int("eval_steps", 0, kNonNegative, "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");
     c.dump_rollouts_steps = r.get_int("dump_rollouts_steps", 0, kNonNegative,
@@ -173,16 +183,8 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
   }
   if (!c.reward_funcs.empty()) {
-    static const std::vector<std::string> known = {"consensus", "self_certainty", "borda", "verifier", "format", "soft_overlong", "length_penalty", "judge"};
     for (const auto& f : c.reward_funcs)
-      if (std::find(known.begin(), known.end(), f) == known.end()) {
-        std::string best;
-        for (const auto& k : known)
-          if (best.empty() || recipe::edit_distance(k, f) < recipe::edit_distance(best, f)) best = k;
-        throw Error("reward_funcs: unknown reward '" + f + "'; allowed: consensus, self_certainty, borda, verifier, format, soft_overlong, length_penalty, judge")
-            .at(r.location_of("reward_funcs").str())
-            .hint("did you mean '" + best + "'?");
-      }
+      if (!rewards::is_registered_reward(f)) throw rewards::unknown_reward_error(f).at(r.location_of("reward_funcs").str());
     if (!c.reward_weights.empty() && c.reward_weights.size() != c.reward_funcs.size())
       throw Error("reward_weights: " + std::to_string(c.reward_weights.size()) + " weights for " + std::to_string(c.reward_funcs.size()) + " reward_funcs")
           .at(r.location_of("reward_weights").str());

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "selfrl/core/error.h"
+#include "selfrl/rewards/reward_registry.h"
 
 namespace selfrl::rewards {
 namespace {
@@ -210,5 +211,29 @@ RewardPtr make_length_penalty_reward(int64_t max_len) {
   SELFRL_CHECK(max_len > 0, "max_completion_length must be positive");
   return std::make_shared<LengthReward>("length_penalty", [=](int64_t l) { return -static_cast<double>(l) / max_len; });
 }
+
+// The names recipes use (reward_registry.h).
+namespace {
+const RegisterReward kConsensus("consensus", [](const RewardArgs& a) { return make_consensus_reward(a.extractor); },
+                                "1 when the sample's answer is its group's majority answer (TTRL)");
+const RegisterReward kSelfCertainty("self_certainty", [](const RewardArgs&) { return make_self_certainty_reward(); },
+                                    "mean per-token KL(U || p) of the completion (Intuitor)");
+const RegisterReward kBorda("borda", [](const RewardArgs& a) { return make_borda_reward(a.extractor, a.borda_power); },
+                            "1 for the answer winning self-certainty-ranked Borda voting (borda_power)");
+const RegisterReward kVerifier("verifier",
+                               [](const RewardArgs& a) { return make_verifier_reward(a.extractor, a.answer_field); },
+                               "1 when the answer equals the row's reference answer (data.answer_field)");
+const RegisterReward kFormat("format", [](const RewardArgs& a) { return make_format_reward(a.format_pattern); },
+                             "1 when the completion matches format_pattern");
+const RegisterReward kSoftOverlong(
+    "soft_overlong",
+    [](const RewardArgs& a) {
+      return make_soft_overlong_reward(a.max_completion_length, std::max<int64_t>(1, a.max_completion_length / 4));
+    },
+    "DAPO's soft overlong punishment (cache = max_completion_length / 4)");
+const RegisterReward kLengthPenalty("length_penalty",
+                                    [](const RewardArgs& a) { return make_length_penalty_reward(a.max_completion_length); },
+                                    "-tokens / max_completion_length");
+}  // namespace
 
 }  // namespace selfrl::rewards

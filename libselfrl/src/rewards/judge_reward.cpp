@@ -7,6 +7,7 @@
 
 #include "selfrl/core/error.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/rewards/reward_registry.h"
 
 namespace selfrl::rewards {
 
@@ -153,5 +154,15 @@ class JudgeReward : public Reward {
 RewardPtr make_judge_reward(JudgeFn judge, JudgeOptions opts, std::string name) {
   return std::make_shared<JudgeReward>(std::move(judge), std::move(opts), std::move(name));
 }
+
+namespace {
+const RegisterReward kJudge(
+    "judge",
+    [](const RewardArgs& a) {
+      if (!a.judge_fn) throw Error("reward 'judge' needs a judge model").hint("run it inside selfrl train (the policy judges)");
+      return make_judge_reward(a.judge_fn(), a.judge);
+    },
+    "LLM-as-judge: mean of judge.num_judgements 0-5 judgements by the policy or judge.model");
+}  // namespace
 
 }  // namespace selfrl::rewards

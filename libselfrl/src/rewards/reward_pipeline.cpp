@@ -73,7 +73,8 @@ PipelineResult RewardPipeline::score(const std::vector<Group>& groups) {
         info[reward->name()] = {{"error", problem}};
         if (!warned_[reward->name()]) {
           warned_[reward->name()] = true;
-          SELFRL_WARN("reward '" << reward->name() << "' could not score a group (" << problem
+          SELFRL_WARN("reward '" << reward->name() << "' could not score a group"
+                                 << (g.step >= 0 ? " at step " + std::to_string(g.step) : std::string()) << " (" << problem
                                  << "); its samples count as unscorable. Further failures are only counted.");
         }
       }

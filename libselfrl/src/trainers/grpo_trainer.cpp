@@ -151,6 +151,7 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts,
       rewards::Group g;
       g.prompt = todo[i].prompt_text;
       g.example = todo[i].row;
+      g.step = step_ + 1;
       for (const auto& c : rollouts[i].completions) {
         rewards::Sample s;
         s.completion = decode_(c.token_ids);

@@ -5,6 +5,7 @@
 // is shown in the prefix once set_log_rank() is called.
 #pragma once
 
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -19,6 +20,9 @@ LogLevel parse_log_level(const std::string& name);
 void set_log_rank(int rank);  // -1: no rank in the prefix
 bool log_enabled(LogLevel level);
 void log_message(LogLevel level, const std::string& message);
+// Sends messages that pass the level to `sink` instead of stderr (the Python bindings forward
+// them to sys.stderr so that a notebook shows them); an empty function restores stderr.
+void set_log_sink(std::function<void(LogLevel, const std::string&)> sink);
 
 }  // namespace selfrl
 

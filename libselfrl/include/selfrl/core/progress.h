@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace selfrl {
@@ -24,9 +25,23 @@ class ProgressBar {
   // Forces the bar on or off for every bar created afterwards (tests, --no-progress).
   static void set_enabled_override(int mode);  // -1 auto (isatty), 0 off, 1 on
 
+  // Where bars go instead of stderr: a front end (the Python bindings draw tqdm bars) installs a
+  // sink; every bar created afterwards reports to it, terminal or not. Null restores stderr.
+  class Sink {
+   public:
+    virtual ~Sink() = default;
+    // A new bar; the returned handle identifies it in the calls below.
+    virtual int64_t open(const std::string& label, int64_t total, const std::string& unit) = 0;
+    virtual void update(int64_t handle, int64_t done, const std::string& postfix) = 0;
+    virtual void close(int64_t handle) = 0;
+  };
+  static void set_sink(std::shared_ptr<Sink> sink);
+
  private:
   void draw(bool final);
   std::string label_, unit_, postfix_;
+  std::shared_ptr<Sink> sink_;
+  int64_t handle_ = -1;
   int64_t total_ = 0, done_ = 0;
   bool enabled_ = false, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;

@@ -12,6 +12,7 @@
 // save_checkpoint() / resume_checkpoint() (selfrl/trainers/checkpoint.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,19 @@
 
 namespace selfrl::loops {
 
+// How a front end (the Python bindings, a user's binary) watches and steers a run.
+struct RunHooks {
+  // Train this model in place instead of loading cfg.model_dir's weights (the tokenizer and
+  // stop ids still come from cfg.model_dir). Must be on cfg.device.
+  std::shared_ptr<model::CausalLM> model;
+  // Called for every train step and every iteration line (kind "iteration"), logged or not.
+  std::function<void(int64_t step, const std::string& kind, const metrics::Scalars& m)> on_log;
+  // Polled at step and iteration boundaries; true stops the run with selfrl::Interrupted.
+  std::function<bool()> should_stop;
+  // The world to run in; null: from the launcher's environment.
+  std::shared_ptr<dist::World> world;
+};
+
 struct Policy {
   std::shared_ptr<model::CausalLM> model;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
@@ -45,7 +59,7 @@ class RunContext {
  public:
   // Loads the model and tokenizer of cfg.model_dir and the datasets; rank 0 creates output_dir.
   // `world` null: a world of one process.
-  explicit RunContext(const TrainConfig& cfg, std::shared_ptr<dist::World> world = nullptr);
+  explicit RunContext(const TrainConfig& cfg, std::shared_ptr<dist::World> world = nullptr, RunHooks hooks = {});
 
   const TrainConfig& cfg;
   std::shared_ptr<dist::World> world;  // never null
@@ -90,10 +104,14 @@ class RunContext {
   rewards::JudgeFn judge_fn() const;
   // The final model in HF format with the tokenizer files, under output_dir/final.
   std::string save_final() const;
+  // Whether the hooks ask the run to stop (checked at step and iteration boundaries).
+  bool stop_requested() const { return hooks_.should_stop && hooks_.should_stop(); }
+  // Throws selfrl::Interrupted naming the step; `checkpoint` is what was saved on the way out.
+  [[noreturn]] void interrupt(const std::string& checkpoint = "") const;
   // Writes output_dir/checkpoint-<global_step> (collective): the policy weights, `optimizer`'s
   // moments (null: the loop keeps none across iterations), every rank's RNG state, and
   // `extra` + {global_step, metrics_lines} as the opaque loop state. Keeps save_total_limit.
-  void save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer);
+  std::string save_checkpoint(nlohmann::json extra, trainers::TrainingOptimizer* optimizer);
   // Restores resume_dir (collective) into the policy and `optimizer`; sets global_step and
   // returns the `extra` saved with it. nullopt when resume_dir is empty.
   std::optional<nlohmann::json> resume_checkpoint(trainers::TrainingOptimizer* optimizer);
@@ -113,6 +131,7 @@ class RunContext {
                                                const std::string& label) const;  // label "": no progress bar
   std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
 
+  RunHooks hooks_;
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
   mutable std::shared_ptr<Policy> judge_;            // judge.model, loaded on first use
   int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)

@@ -44,6 +44,25 @@ class SelfImprovementLoop {
   virtual void restore(RunContext&, const nlohmann::json&) {}
   // Whether checkpoints happen inside iterate() (GRPO / SEC: every save_steps steps).
   virtual bool checkpoints_steps() const { return false; }
+
+  // The start of a run, once: restores resume_dir's checkpoint, or evaluates and logs iteration
+  // 0. run() calls it; Run::step() calls it before the first step.
+  void begin(RunContext& ctx);
+  // One optimizer step outside run() (Run::step(); GRPO / SEC only: other loops throw). A step
+  // that completes an iteration also evaluates and logs it, so a run driven by step() writes
+  // the metrics.jsonl that run() writes; a later run() continues after it.
+  virtual metrics::Scalars step(RunContext& ctx);
+  // Iterations whose line is logged.
+  int64_t iterations_done() const { return done_; }
+
+ protected:
+  // After iterate(it): evaluates, merges into `m`, logs the iteration line, writes the
+  // per-iteration checkpoint (loops without step checkpoints) and honours a stop request.
+  metrics::Scalars finish_iteration(RunContext& ctx, int64_t it, metrics::Scalars m);
+
+ private:
+  bool begun_ = false;
+  int64_t done_ = 0;
 };
 
 // The loop or trainer `cfg.kind` names.
@@ -56,7 +75,7 @@ struct TrainResult {
   metrics::Scalars last;
 };
 
-// `selfrl train`: builds the context, runs the loop, saves the final model.
+// `selfrl train`: Run(cfg).train() (selfrl/loops/run.h).
 TrainResult run_training(const TrainConfig& cfg);
 
 // Shared pieces of the loops.

@@ -28,6 +28,7 @@ struct Group {
   std::string prompt;
   nlohmann::json example;  // the dataset row (e.g. its "answer" for verifiers); may be null
   std::vector<Sample> samples;
+  int64_t step = -1;  // the GRPO trainer's step being scored (1-based); -1 outside a GRPO step
 };
 
 struct GroupScores {

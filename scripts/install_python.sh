@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Makes `import selfrl` work for Debian's python3 (the one with python3-torch): writes a .pth
+# file naming BUILD_DIR/python into its site-packages. Idempotent; called by `make build`.
+#   scripts/install_python.sh [BUILD_DIR=build] [PYTHON=/usr/bin/python3]
+set -euo pipefail
+BUILD_DIR=$(cd "${1:-build}" && pwd)
+PY=${2:-/usr/bin/python3}
+PKG="$BUILD_DIR/python"
+if [ ! -f "$PKG/selfrl/__init__.py" ]; then
+  echo "[install_python] no Python package in $PKG (built without python3-dev / pybind11-dev?); skipped"
+  exit 0
+fi
+SITE=$("$PY" -c 'import site, sys; print(site.getsitepackages()[0])')
+if mkdir -p "$SITE" 2>/dev/null && echo "$PKG" > "$SITE/selfrl.pth" 2>/dev/null; then
+  echo "[install_python] $PY imports selfrl from $PKG ($SITE/selfrl.pth)"
+else
+  echo "[install_python] cannot write $SITE (not root?). Make selfrl importable with:"
+  echo "    export PYTHONPATH=$PKG"
+fi

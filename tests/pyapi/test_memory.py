@@ -1,0 +1,27 @@
+"""No memory growth over thousands of calls."""
+
+import resource
+
+import selfrl
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_two_thousand_generate_calls_do_not_grow_memory(world):
+    model = selfrl.CausalLM.from_pretrained(world["model"])
+    engine = selfrl.RolloutEngine(model)
+    params = selfrl.SamplingParams(n=2, max_tokens=4, seed=0)
+    for _ in range(200):  # warm up allocator caches
+        engine.generate(["1 + 2 ="], params)
+    start = rss_mb()
+    for i in range(2000):
+        out = engine.generate(["1 + 2 =", "3 + 3 ="], params, request_seeds=[i, i + 1])
+        assert len(out) == 2
+    grown = rss_mb() - start
+    assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 2000 generate calls"
