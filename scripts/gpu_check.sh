@@ -7,7 +7,7 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR=gpu-check] [DEBS_DIR=.gpu/debs]
 #
-# Writes env.txt, build.log, cuda_tests.log, parity.log, bench.log and ctest.log to OUT_DIR.
+# Writes env.txt, build.log, cuda_tests.log, parity.log, python.log, bench.log and ctest.log to OUT_DIR.
 set -uo pipefail
 OUT_DIR=${1:-gpu-check}
 DEBS=${2:-.gpu/debs}
@@ -17,6 +17,7 @@ OUT_DIR=$(cd "$OUT_DIR" && pwd)
 START=$(date +%s)
 elapsed() { echo $(( $(date +%s) - START )); }
 # GPU_CHECK_BUDGET (seconds, default 1800): later steps are cut short or skipped to end in time.
+# GPU_CHECK_SKIP_BENCH=1 / GPU_CHECK_SKIP_SUITE=1 skip the benchmarks / the whole CTest suite.
 BUDGET=${GPU_CHECK_BUDGET:-1800}
 left() { echo $(( BUDGET - $(elapsed) )); }
 PY=$(command -v python3)
@@ -25,6 +26,7 @@ PY=$(command -v python3)
   echo "== $(date -u)"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   grep PRETTY /etc/os-release; g++ --version | head -1; cmake --version | head -1; nvcc --version | tail -1
   "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)'
+  "$PY" -c 'import sys, sysconfig, os; i = sysconfig.get_paths()["include"]; print("python", sys.version.split()[0], sys.executable, "Python.h:", os.path.exists(os.path.join(i, "Python.h")))'
   nproc
 } > "$OUT_DIR/env.txt" 2>&1
 
@@ -80,8 +82,26 @@ if [ -x "$B/selfrl" ]; then
   echo "parity rc=$? at $(elapsed)s" | tee -a "$OUT_DIR/parity.log"
 fi
 
+# ---- the Python package on this torch (CPU tests) and on the GPU --------------------------------
+if [ -f "$B/python/selfrl/__init__.py" ]; then
+  PYPATH="$B/python"
+  # Debian's pytest only where the interpreter has none of its own.
+  "$PY" -c 'import pytest' 2>/dev/null || PYPATH="$PYPATH:$DEPS/usr/lib/python3/dist-packages"
+  {
+    PYTHONPATH="$PYPATH" PYTHONFAULTHANDLER=1 timeout 120 "$PY" "$ROOT/scripts/gpu/python_cuda_check.py" /tmp/selfrl-parity
+    echo "python cuda check rc=$?"
+    PYTHONPATH="$PYPATH" SELFRL_CLI="$B/selfrl" timeout 240 "$PY" -m pytest -q -p no:cacheprovider \
+      "$ROOT/tests/pyapi" 2>&1 | tail -40
+    echo "pytest rc=${PIPESTATUS[0]}"
+  } > "$OUT_DIR/python.log" 2>&1
+  echo "python done at $(elapsed)s" | tee -a "$OUT_DIR/python.log"
+  grep -E '"ok": false|passed|failed|rc=' "$OUT_DIR/python.log" | head -30
+else
+  echo "no Python package in $B (see build.log: python3-dev headers or pybind11 missing?)"
+fi
+
 # ---- benchmarks (bf16 on the GPU) ------------------------------------------------------------
-if [ -x "$B/benchmarks/bench_rollout" ]; then
+if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -x "$B/benchmarks/bench_rollout" ]; then
   {
     for model in qwen2.5-0.5b llama-1b; do
       timeout 90 "$B/benchmarks/bench_train_throughput" --device cuda --bf16 1 --model "$model" --batch 8 --seq 1024 --runs 5
@@ -99,7 +119,7 @@ if [ -x "$B/benchmarks/bench_rollout" ]; then
 fi
 
 # ---- the whole suite (CPU tests on this LibTorch too) ------------------------------------------
-if [ -x "$B/tests/selfrl_unit_tests" ] && [ "$(left)" -gt 30 ]; then
+if [ -z "${GPU_CHECK_SKIP_SUITE:-}" ] && [ -x "$B/tests/selfrl_unit_tests" ] && [ "$(left)" -gt 30 ]; then
   (cd "$B" && timeout "$(( $(left) - 15 ))" ctest -j"$(nproc)" --timeout 120 --output-on-failure) \
     > "$OUT_DIR/ctest.log" 2>&1
   echo "ctest rc=$? at $(elapsed)s" | tee -a "$OUT_DIR/ctest.log"

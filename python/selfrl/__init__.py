@@ -41,7 +41,7 @@ def _version_tuple(v: str) -> tuple:
 
 def _check_torch() -> None:
     built, have = _build_info.TORCH_VERSION, _torch.__version__
-    if _version_tuple(built)[:2] != _version_tuple(have)[:2]:
+    if _version_tuple(built) and _version_tuple(built)[:2] != _version_tuple(have)[:2]:
         raise ImportError(
             f"selfrl was built against LibTorch {built} but this Python imports torch {have} "
             f"(from {_torch.__file__}). Use the python3 whose torch matches (Debian: /usr/bin/python3 "
@@ -61,6 +61,9 @@ except ImportError as _e:
     ) from _e
 
 __version__: str = _selfrl.__version__
+if _version_tuple(_selfrl.torch_version)[:2] != _version_tuple(_torch.__version__)[:2]:
+    raise ImportError(f"selfrl's extension was compiled against LibTorch {_selfrl.torch_version} but torch here is "
+                      f"{_torch.__version__} ({_torch.__file__}); rebuild libselfrl against this torch")
 
 from ._console import set_progress, set_log_level  # noqa: E402
 from .models import CausalLM, Tokenizer, SamplingParams, RolloutEngine, Completion, RequestOutput, generate  # noqa: E402
