@@ -52,6 +52,8 @@ def _check_torch() -> None:
 
 
 _check_torch()
+
+
 try:
     from . import _selfrl
 except ImportError as _e:
