@@ -63,8 +63,16 @@ def set_progress(mode: str = "auto") -> None:
     if mode not in ("auto", "tqdm", "text", "off"):
         raise ValueError(f"set_progress: unknown mode {mode!r}; use auto, tqdm, text or off")
     if mode in ("auto", "tqdm"):
+        tqdm = None
         try:
-            from tqdm.auto import tqdm  # type: ignore
+            if _in_notebook():
+                try:
+                    import ipywidgets  # noqa: F401  (the notebook bar needs it)
+                    from tqdm.notebook import tqdm  # type: ignore
+                except ImportError:
+                    from tqdm.std import tqdm  # type: ignore
+            else:
+                from tqdm.std import tqdm  # type: ignore
         except ImportError:
             tqdm = None
         wanted = mode == "tqdm" or _in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())

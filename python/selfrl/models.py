@@ -132,7 +132,10 @@ class Tokenizer:
         return {"input_ids": self._t.encode_batch(list(text), add_special_tokens)}
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
-        return self._t.decode([int(i) for i in ids], skip_special_tokens)
+        """Text of ``ids``; ids past the vocabulary (models often have more embedding rows than
+        tokens) decode to nothing, as in HF tokenizers."""
+        n = self.vocab_size
+        return self._t.decode([int(i) for i in ids if 0 <= int(i) < n], skip_special_tokens)
 
     def batch_decode(self, sequences: Iterable[Iterable[int]], skip_special_tokens: bool = False) -> List[str]:
         return [self.decode(s, skip_special_tokens) for s in sequences]

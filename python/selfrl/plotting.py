@@ -47,6 +47,7 @@ def plot_metrics(run, keys: Optional[Sequence[str]] = None, title: Optional[str]
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    plt.close(fig)  # returned, not also drawn by pyplot's "show at cell end" in notebooks
     return fig
 
 

@@ -244,7 +244,12 @@ void bind_models(py::module_& m) {
           o.batch_size = batch_size;
           o.seed = seed;
           o.keep_per_example = per_example;
-          auto decode = [tok](const std::vector<int64_t>& ids) { return tok->decode(data::to_ids32(ids), true); };
+          auto decode = [tok](const std::vector<int64_t>& ids) {
+            std::vector<int> known;  // ids past the tokenizer's vocabulary decode to nothing (HF)
+            for (auto i : ids)
+              if (i >= 0 && i < tok->vocab_size()) known.push_back(static_cast<int>(i));
+            return tok->decode(known, true);
+          };
           torch::NoGradGuard ng;
           r = eval::evaluate(model, decode, prompts, eval::parse_extractor(extractor), o, eos);
         }

@@ -27,9 +27,13 @@ namespace fs = std::filesystem;
 namespace selfrl::loops {
 
 std::string Policy::decode(const std::vector<int64_t>& ids) const {
+  // Models often have more embedding rows than the tokenizer has tokens (Qwen2.5: 151,936 vs
+  // 151,665); a sampled id past the vocabulary decodes to nothing, as in HF tokenizers.
   std::vector<int> v;
   v.reserve(ids.size());
-  for (auto i : ids) v.push_back(static_cast<int>(i));
+  const int64_t vocab = tokenizer->vocab_size();
+  for (auto i : ids)
+    if (i >= 0 && i < vocab) v.push_back(static_cast<int>(i));
   return tokenizer->decode(v, true);
 }
 
