@@ -2,6 +2,7 @@
 // greedy accuracy against the rows' answer fields, plus maj@k and pass@k with --samples k > 1.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -27,7 +28,8 @@ int run_eval(const std::vector<std::string>& args) {
   p.option("--n", "N", "samples drawn for pass@k (>= K; default K)", "0");
   p.option("--extractor", "E", "last_number | boxed | exact | regex:PATTERN", "last_number");
   p.option("--out", "FILE", "JSON output ('-' = stdout)", "-");
-  p.option("--max-new-tokens", "N", "maximum tokens per completion", "256");
+  p.option("--max-new-tokens", "N",
+           "maximum tokens per completion (0: 256, or what the model's context leaves after the longest prompt)", "0");
   p.option("--temperature", "T", "temperature of the K samples", "1.0");
   p.option("--top-p", "P", "nucleus mass of the K samples", "1.0");
   p.option("--seed", "S", "sampling seed", "0");
@@ -62,14 +64,31 @@ int run_eval(const std::vector<std::string>& args) {
   po.chat_template = p.get_flag("--chat-template");
   po.answer_field = p.get("--answer-field");
   po.max_samples = p.get_int("--max-examples");
-  po.max_prompt_length = model->config().max_position_embeddings - o.max_new_tokens;
-  if (po.max_prompt_length < 1) throw Error("--max-new-tokens leaves no room for a prompt in the model's context");
+  const int64_t context = model->config().max_position_embeddings;
+  if (o.max_new_tokens < 0) throw Error("--max-new-tokens must be >= 0, got " + std::to_string(o.max_new_tokens));
+  po.max_prompt_length = o.max_new_tokens > 0 ? context - o.max_new_tokens : context - 1;
+  if (po.max_prompt_length < 1)
+    throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) + " leaves no room for a prompt in the model's " +
+                std::to_string(context) + "-token context")
+        .at(dir + "/config.json")
+        .hint("lower --max-new-tokens, or leave it out (0) to use what the context allows");
   const auto prompts = data::load_prompts(p.get("--data"), tok.get(), po);
+  if (o.max_new_tokens == 0) {  // what the context leaves after the longest prompt, at most 256
+    size_t longest = 0;
+    for (const auto& q : prompts) longest = std::max(longest, q.ids.size());
+    o.max_new_tokens = std::min<int64_t>(256, context - static_cast<int64_t>(longest));
+  }
   auto eos = model::eos_token_ids(dir, model->config());
   if (tok->eos_id() && std::find(eos.begin(), eos.end(), *tok->eos_id()) == eos.end()) eos.push_back(*tok->eos_id());
   const auto r = eval::evaluate(
       model,
-      [&](const std::vector<int64_t>& ids) { return tok->decode(data::to_ids32(ids), true); }, prompts, extractor, o, eos);
+      [&](const std::vector<int64_t>& ids) {
+        std::vector<int> known;  // ids past the tokenizer's vocabulary decode to nothing (as in HF)
+        for (auto i : ids)
+          if (i >= 0 && i < tok->vocab_size()) known.push_back(static_cast<int>(i));
+        return tok->decode(known, true);
+      },
+      prompts, extractor, o, eos);
   auto j = r.to_json();
   j["model"] = dir;
   j["data"] = p.get("--data");

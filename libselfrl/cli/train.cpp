@@ -22,12 +22,14 @@ std::string escape_cell(std::string s) {
 
 int run_train(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  bool list_keys = false, no_progress = false;
+  bool list_keys = false, no_progress = false, check = false;
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: selfrl train RECIPE.yaml [key.sub=value ...] [--no-progress]\n"
+          "usage: selfrl train RECIPE.yaml [key.sub=value ...] [--no-progress] [--check]\n"
           "       selfrl train --list-keys\n\n"
+          "--check validates the recipe (keys, types, ranges, extends, paths, reward names), prints the\n"
+          "effective value of every key the run reads and where it came from, and exits without training.\n"
           "Runs the trainer (trainer: grpo | sft | dpo) or loop (loop: star | rest_em | bstar |\n"
           "self_rewarding_dpo | scpo | sec | knowrl) the recipe names. Writes OUTPUT_DIR/metrics.jsonl\n"
           "(one line per step and per iteration), TensorBoard event files and OUTPUT_DIR/final (HF\n"
@@ -38,6 +40,7 @@ int run_train(const std::vector<std::string>& args) {
     }
     if (a == "--list-keys") list_keys = true;
     else if (a == "--no-progress") no_progress = true;
+    else if (a == "--check") check = true;
     else positional.push_back(a);
   }
   if (list_keys) {
@@ -54,6 +57,13 @@ int run_train(const std::vector<std::string>& args) {
   const std::vector<std::string> overrides(positional.begin() + 1, positional.end());
   auto recipe = recipe::Recipe::load(positional[0], overrides);
   const auto cfg = loops::read_train_config(recipe);
+  if (check) {
+    std::printf("%s: ok (%s %s)\n", positional[0].c_str(), loops::is_loop_kind(cfg.kind) ? "loop" : "trainer",
+                cfg.kind.c_str());
+    for (const auto& e : recipe.effective())
+      std::printf("%s: %s    # %s\n", e.key.c_str(), e.value.c_str(), e.source.c_str());
+    return 0;
+  }
   const auto result = loops::run_training(cfg);
   if (!main_rank) return 0;
   std::printf("metrics: %s\n", result.metrics_path.c_str());

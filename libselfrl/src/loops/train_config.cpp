@@ -20,14 +20,16 @@ const std::vector<std::string>& run_kinds() {
   return kinds;
 }
 
+bool is_loop_kind(const std::string& k) { return k != "grpo" && k != "sft" && k != "dpo"; }
+
 namespace {
 
 // "rewards: name (doc) | ..." from the registry, so that --list-keys and docs/recipes.md list
 // every reward this program knows (a plugin's too).
 std::string reward_funcs_doc() {
-  std::string d = "rewards, by registered name:";
-  for (const auto& e : rewards::registered_rewards()) d += " " + e.name + (e.doc.empty() ? "" : " (" + e.doc + ")") + ";";
-  d.back() = '.';
+  std::string d = "rewards by registered name (a program adds its own with register_reward):";
+  for (const auto& e : rewards::registered_rewards()) d += " " + e.name + (e.doc.empty() ? "" : " = " + e.doc) + ";";
+  d.pop_back();
   return d;
 }
 
@@ -40,7 +42,6 @@ const Range kUnit{0, 1};
 bool uses_generation(const std::string& k) { return k != "sft" && k != "dpo"; }
 bool uses_grpo(const std::string& k) { return k == "grpo" || k == "sec" || k == "knowrl"; }
 bool uses_dpo(const std::string& k) { return k == "dpo" || k == "self_rewarding_dpo" || k == "scpo"; }
-bool is_loop(const std::string& k) { return k != "grpo" && k != "sft" && k != "dpo"; }
 
 void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
   auto& o = c.optimizer;
@@ -86,7 +87,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         .at(r.location_of(trainer.empty() ? "loop" : "trainer").str())
         .hint("did you mean '" + best + "'?");
   }
-  if (!trainer.empty() && is_loop(c.kind))
+  if (!trainer.empty() && is_loop_kind(c.kind))
     throw Error("trainer: " + c.kind + " is a loop").at(r.location_of("trainer").str()).hint("write loop: " + c.kind);
 
   const std::string& k = c.kind;
@@ -217,7 +218,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   }
 
   // ---- loops -----------------------------------------------------------------------------
-  if (is_loop(k) || k == "grpo") {
+  if (is_loop_kind(k) || k == "grpo") {
     if (k != "grpo" && k != "sec")
       c.iterations = r.get_int("iterations", 3, kAtLeastOne, "loop iterations (each: generate → select → train → evaluate)");
   }

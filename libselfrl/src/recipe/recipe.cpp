@@ -288,6 +288,37 @@ const Node* Recipe::lookup(const std::string& key) const {
 
 bool Recipe::has(const std::string& key) const { return lookup(key) != nullptr; }
 
+namespace {
+std::string yaml_text(const Node& n) {
+  if (n.kind == Node::Kind::kScalar) return n.scalar;
+  if (n.kind == Node::Kind::kSequence) {
+    std::string s = "[";
+    for (size_t i = 0; i < n.items.size(); ++i) s += (i ? ", " : "") + yaml_text(n.items[i]);
+    return s + "]";
+  }
+  if (n.kind == Node::Kind::kMap) {
+    std::string s = "{";
+    for (size_t i = 0; i < n.map.size(); ++i) s += (i ? ", " : "") + n.map[i].first + ": " + yaml_text(n.map[i].second);
+    return s + "}";
+  }
+  return "null";
+}
+}  // namespace
+
+std::vector<Recipe::Effective> Recipe::effective() const {
+  std::vector<Effective> out;
+  for (const auto& d : docs_) {
+    const Node* n = nullptr;
+    try {
+      n = lookup(d.key);
+    } catch (const Error&) {
+    }
+    if (n != nullptr) out.push_back({d.key, yaml_text(*n), n->loc.str()});
+    else out.push_back({d.key, d.default_value, "default"});
+  }
+  return out;
+}
+
 void Recipe::record(const std::string& key, const std::string& type, const std::string& def, const std::string& allowed,
                     const std::string& doc) {
   if (std::find(known_.begin(), known_.end(), key) != known_.end()) return;

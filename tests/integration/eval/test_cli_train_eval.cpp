@@ -2,6 +2,7 @@
 // its line and a suggestion, and runs a tiny recipe whose final model `eval` then scores.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "../loops/loop_fixture.h"
@@ -64,6 +65,32 @@ TEST(CliTrain, RunsARecipeAndEvalScoresTheFinalModel) {
                              " --max-new-tokens 4 --out " + d.file("e.json"));
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_TRUE(read_json(d.file("e.json")).contains("accuracy"));
+}
+
+// A model with a small context (the demo's is 64 tokens): without --max-new-tokens, eval uses
+// what the context leaves after the longest prompt; an explicit value that leaves no room is an
+// error naming the model's config.
+TEST(CliEval, DefaultCompletionLengthFitsASmallContext) {
+  namespace fs = std::filesystem;
+  auto& f = loop_fixture();
+  TempDir d;
+  fs::create_directories(d.file("small"));
+  for (const char* file : {"tokenizer.model"}) fs::copy_file(f.model + "/" + file, d.file("small/") + file);
+  auto cfg = nlohmann::json::parse(std::ifstream(f.model + "/config.json"));
+  cfg["max_position_embeddings"] = 16;
+  model::CausalLM::from_config(io::ModelConfig::from_json(cfg, "test"), 3)->save_pretrained(d.file("small"));
+  const auto e = run_command(selfrl_cli() + " eval --model " + d.file("small") + " --data " + f.eval + " --out " +
+                             d.file("e.json"));
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const auto j = read_json(d.file("e.json"));
+  EXPECT_EQ(j["num_examples"], 4);
+  EXPECT_GT(j["mean_completion_tokens"].get<double>(), 0.0);
+  EXPECT_LE(j["mean_completion_tokens"].get<double>(), 16.0);
+  const auto bad = run_command(selfrl_cli() + " eval --model " + d.file("small") + " --data " + f.eval +
+                               " --max-new-tokens 256");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("config.json"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("16-token context"), std::string::npos) << bad.output;
 }
 
 TEST(CliTrain, ListsEveryKeyAsMarkdown) {

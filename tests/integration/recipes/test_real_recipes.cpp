@@ -31,3 +31,25 @@ TEST(RealRecipes, ParseAndValidate) {
 }
 
 }  // namespace selfrl::test
+
+namespace selfrl::test {
+
+// `selfrl train RECIPE --check`: the real recipes validate through the program with stand-in
+// paths, print every effective key with where it came from, and nothing is trained.
+TEST(RealRecipes, CheckFlagValidatesWithoutTraining) {
+  const std::string recipe = source_dir() + "/recipes/real/ttrl_qwen2.5-7b.yaml";
+  TempDir out;
+  const auto r = run_command(selfrl_cli() + " train " + recipe + " --check model=/ data.train=/ output_dir=" + out.file("run"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok (trainer grpo)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("reward_funcs: [consensus]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model: /    # command line"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ttrl_qwen2.5-7b.yaml:"), std::string::npos) << r.output;  // a key set in the file
+  EXPECT_NE(r.output.find("# default"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out.file("run")));  // nothing ran
+  const auto bad = run_command(selfrl_cli() + " train " + recipe + " --check model=/ data.train=/ num_generatoins=4");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("did you mean 'num_generations'"), std::string::npos) << bad.output;
+}
+
+}  // namespace selfrl::test

@@ -22,6 +22,8 @@ namespace selfrl::loops {
 
 // The trainers and loops `trainer:` / `loop:` can name.
 const std::vector<std::string>& run_kinds();
+// Whether `kind` is a loop (`loop:`) rather than a single trainer (`trainer: grpo | sft | dpo`).
+bool is_loop_kind(const std::string& kind);
 
 struct EvalConfig {
   int64_t samples = 1;          // k for maj@k / pass@k

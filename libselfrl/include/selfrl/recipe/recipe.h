@@ -83,6 +83,12 @@ class Recipe {
   void finish() const;
 
   const std::vector<KeyDoc>& documented_keys() const { return docs_; }
+  // Every key read so far with the value in effect: {key, value as YAML text, where it came
+  // from ("file:line:col", "command line" or "default")}. For `selfrl train --check`.
+  struct Effective {
+    std::string key, value, source;
+  };
+  std::vector<Effective> effective() const;
   // Where `key` was set, or the recipe file when it was not.
   Location location_of(const std::string& key) const;
   const std::string& source() const { return source_; }
