@@ -1,19 +1,47 @@
 // `selfrl train RECIPE.yaml [key.sub=value ...]`: runs the trainer or self-improvement loop a
 // recipe names (trainer: grpo | sft | dpo, loop: star | rest_em | bstar | self_rewarding_dpo |
 // scpo | sec | knowrl). `--list-keys` prints every recipe key as a Markdown table.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "command.h"
 #include "selfrl/core/error.h"
+#include "selfrl/core/interrupt.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/dist/world.h"
+#include "selfrl/loops/run.h"
 #include "selfrl/loops/self_improvement_loop.h"
 #include "selfrl/loops/train_config.h"
 #include "selfrl/recipe/recipe.h"
 
 namespace selfrl::cli {
 namespace {
+
+// Preemption: SIGTERM (SLURM / Kubernetes before the kill), SIGUSR1 (SLURM --signal=USR1@T) and
+// Ctrl-C ask the run to stop at the next step boundary, where it writes a checkpoint when
+// save_steps > 0 and exits; a second signal kills at once.
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal.exchange(sig) != 0) {  // the second one: the default action, now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  static const char msg[] = "\n[selfrl] signal received: stopping after the current step (send it again to kill)\n";
+  [[maybe_unused]] auto n = write(2, msg, sizeof msg - 1);
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) sigaction(sig, &sa, nullptr);
+}
 
 std::string escape_cell(std::string s) {
   for (size_t p = 0; (p = s.find('|', p)) != std::string::npos; p += 2) s.replace(p, 1, "\\|");
@@ -64,7 +92,18 @@ int run_train(const std::vector<std::string>& args) {
       std::printf("%s: %s    # %s\n", e.key.c_str(), e.value.c_str(), e.source.c_str());
     return 0;
   }
-  const auto result = loops::run_training(cfg);
+  install_stop_handlers();
+  loops::RunHooks hooks;
+  hooks.should_stop = [] { return g_stop_signal.load() != 0; };
+  loops::TrainResult result;
+  try {
+    result = loops::Run(cfg, std::move(hooks)).train();
+  } catch (const Interrupted& e) {
+    if (main_rank)
+      std::fprintf(stderr, "selfrl train: %s%s\n", e.what(),
+                   e.checkpoint_dir().empty() ? "" : "; continue with resume_from_checkpoint=auto");
+    return 128 + g_stop_signal.load();  // the shell's "ended by signal N": not finished
+  }
   if (!main_rank) return 0;
   std::printf("metrics: %s\n", result.metrics_path.c_str());
   if (!result.plot_path.empty()) std::printf("curves: %s\n", result.plot_path.c_str());

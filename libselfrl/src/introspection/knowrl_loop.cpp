@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "selfrl/core/error.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/core/seed.h"
@@ -184,5 +185,10 @@ class KnowRLLoop : public SelfImprovementLoop {
 }  // namespace
 
 std::unique_ptr<SelfImprovementLoop> make_knowrl_loop() { return std::make_unique<KnowRLLoop>(); }
+
+namespace {
+const RegisterLoop kKnowRL({"knowrl", "KnowRL-style introspection tasks, consensus-labelled, GRPO",
+                            [](const TrainConfig&) { return make_knowrl_loop(); }});
+}  // namespace
 
 }  // namespace selfrl::loops

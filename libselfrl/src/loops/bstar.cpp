@@ -1,5 +1,6 @@
 // B-STaR: balance-score-driven retuning of temperature and reward threshold each iteration.
 #include "selfrl/loops/bstar.h"
+#include "selfrl/loops/loop_registry.h"
 
 #include <cmath>
 #include <iomanip>
@@ -159,5 +160,9 @@ class BStarLoop : public SelfImprovementLoop {
 }  // namespace
 
 std::unique_ptr<SelfImprovementLoop> make_bstar_loop() { return std::make_unique<BStarLoop>(); }
+
+namespace {
+const RegisterLoop kBStar({"bstar", "B-STaR: balanced exploration and exploitation", [](const TrainConfig&) { return make_bstar_loop(); }});
+}  // namespace
 
 }  // namespace selfrl::loops

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "selfrl/core/error.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/core/interrupt.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/progress.h"
@@ -326,5 +327,12 @@ class GrpoLoop : public SelfImprovementLoop {
 
 std::unique_ptr<SelfImprovementLoop> make_grpo_loop() { return std::make_unique<GrpoLoop>(false); }
 std::unique_ptr<SelfImprovementLoop> make_sec_loop() { return std::make_unique<GrpoLoop>(true); }
+
+namespace {
+const RegisterLoop kGrpo({"grpo", "GRPO (TTRL: reward_funcs [consensus]; Intuitor: [self_certainty])",
+                          [](const TrainConfig&) { return make_grpo_loop(); }, "", true});
+const RegisterLoop kSec({"sec", "GRPO with batches drawn by the self-evolving curriculum",
+                         [](const TrainConfig&) { return make_sec_loop(); }});
+}  // namespace
 
 }  // namespace selfrl::loops

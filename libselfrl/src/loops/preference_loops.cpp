@@ -1,5 +1,6 @@
 // Self-rewarding DPO and ScPO: preference pairs the policy builds from its own samples, then DPO.
 #include "selfrl/loops/preference_loops.h"
+#include "selfrl/loops/loop_registry.h"
 
 #include <cmath>
 #include <map>
@@ -127,5 +128,11 @@ class PreferenceLoop : public SelfImprovementLoop {
 }  // namespace
 
 std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo) { return std::make_unique<PreferenceLoop>(scpo); }
+
+namespace {
+const RegisterLoop kSelfRewarding({"self_rewarding_dpo", "self-rewarding LMs: the policy judges, DPO",
+                                   [](const TrainConfig&) { return make_self_rewarding_loop(false); }});
+const RegisterLoop kScpo({"scpo", "self-consistency preference optimization", [](const TrainConfig&) { return make_self_rewarding_loop(true); }});
+}  // namespace
 
 }  // namespace selfrl::loops

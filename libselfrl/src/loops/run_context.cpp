@@ -135,6 +135,13 @@ void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
   maybe_fault(global_step);
 }
 
+bool RunContext::stop_requested() const {
+  if (!hooks_.should_stop) return false;
+  const bool local = hooks_.should_stop();
+  if (!world->distributed()) return local;
+  return world->all_reduce_max(local ? 1.0 : 0.0, "stop request") > 0.5;
+}
+
 void RunContext::interrupt(const std::string& checkpoint) const {
   std::string msg = cfg.kind + " stopped by request after step " + std::to_string(global_step);
   msg += checkpoint.empty() ? " (no checkpoint written at this step; set save_steps to have one)" : "; checkpoint: " + checkpoint;

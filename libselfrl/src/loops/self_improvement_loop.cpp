@@ -1,6 +1,7 @@
 // The run skeleton shared by every trainer and loop, and run_training() (`selfrl train`).
 #include "selfrl/metrics/metrics_plot.h"
 #include "selfrl/loops/self_improvement_loop.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/loops/run.h"
 
 #include <cmath>
@@ -57,18 +58,11 @@ metrics::Scalars SelfImprovementLoop::run(RunContext& ctx) {
 }
 
 std::unique_ptr<SelfImprovementLoop> make_loop(const TrainConfig& cfg) {
-  const auto& k = cfg.kind;
-  if (k == "grpo") return make_grpo_loop();
-  if (k == "sec") return make_sec_loop();
-  if (k == "sft") return make_sft_run();
-  if (k == "dpo") return make_dpo_run();
-  if (k == "star") return make_star_loop();
-  if (k == "rest_em") return make_rest_em_loop();
-  if (k == "bstar") return make_bstar_loop();
-  if (k == "self_rewarding_dpo") return make_self_rewarding_loop(false);
-  if (k == "scpo") return make_self_rewarding_loop(true);
-  if (k == "knowrl") return make_knowrl_loop();
-  throw Error("unknown trainer or loop '" + k + "'");
+  const auto info = find_loop(cfg.kind);
+  if (!info) throw Error("unknown trainer or loop '" + cfg.kind + "'");
+  auto loop = info->factory(cfg);
+  if (!loop) throw Error("loop '" + cfg.kind + "': its factory returned no loop");
+  return loop;
 }
 
 Run::Run(TrainConfig cfg, RunHooks hooks) : cfg_(std::move(cfg)) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/loops/self_improvement_loop.h"
 
@@ -129,5 +130,10 @@ class RestEmLoop : public SelfImprovementLoop {
 
 std::unique_ptr<SelfImprovementLoop> make_star_loop() { return std::make_unique<StarLoop>(); }
 std::unique_ptr<SelfImprovementLoop> make_rest_em_loop() { return std::make_unique<RestEmLoop>(); }
+
+namespace {
+const RegisterLoop kStar({"star", "STaR: rationales that reach the answer, SFT", [](const TrainConfig&) { return make_star_loop(); }});
+const RegisterLoop kRestEm({"rest_em", "ReST-EM: reward-filtered samples, SFT", [](const TrainConfig&) { return make_rest_em_loop(); }});
+}  // namespace
 
 }  // namespace selfrl::loops

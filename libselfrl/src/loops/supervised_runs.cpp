@@ -1,6 +1,7 @@
 // `trainer: sft` and `trainer: dpo`: one pass of the shared trainers over a fixed dataset,
 // as a one-iteration run (so evaluation, metrics and saving work as for the loops).
 #include "selfrl/core/error.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/loops/self_improvement_loop.h"
 
@@ -52,5 +53,11 @@ class DpoRun : public SelfImprovementLoop {
 
 std::unique_ptr<SelfImprovementLoop> make_sft_run() { return std::make_unique<SftRun>(); }
 std::unique_ptr<SelfImprovementLoop> make_dpo_run() { return std::make_unique<DpoRun>(); }
+
+namespace {
+const RegisterLoop kSft({"sft", "supervised fine-tuning on prompt/completion rows", [](const TrainConfig&) { return make_sft_run(); },
+                         "", true});
+const RegisterLoop kDpo({"dpo", "DPO on prompt/chosen/rejected rows", [](const TrainConfig&) { return make_dpo_run(); }, "", true});
+}  // namespace
 
 }  // namespace selfrl::loops

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/loops/loop_registry.h"
 #include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/lr_schedule.h"
 
@@ -14,13 +15,16 @@ namespace selfrl::loops {
 
 using recipe::Range;
 
-const std::vector<std::string>& run_kinds() {
-  static const std::vector<std::string> kinds = {"grpo", "sft",   "dpo", "star", "rest_em", "bstar", "self_rewarding_dpo",
-                                                 "scpo", "sec", "knowrl"};
+std::vector<std::string> run_kinds() {
+  std::vector<std::string> kinds;
+  for (const auto& l : registered_loops()) kinds.push_back(l.name);
   return kinds;
 }
 
-bool is_loop_kind(const std::string& k) { return k != "grpo" && k != "sft" && k != "dpo"; }
+bool is_loop_kind(const std::string& k) {
+  const auto info = find_loop(k);
+  return !info || !info->trainer;
+}
 
 namespace {
 
@@ -56,7 +60,7 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
                    "learning-rate schedule (transformers' names); restarts with every trainer a loop creates"));
   o.warmup_steps = r.get_int("warmup_steps", 0, kNonNegative, "linear warmup steps (wins over warmup_ratio when > 0)");
   c.warmup_ratio = r.get_double("warmup_ratio", 0.0, kUnit, "warmup as a fraction of the trainer's total steps");
-  c.per_device_train_batch_size = r.get_int("per_device_train_batch_size", c.kind == "grpo" || c.kind == "sec" || c.kind == "knowrl" ? 8 : 4,
+  c.per_device_train_batch_size = r.get_int("per_device_train_batch_size", uses_grpo(c.keys_kind) ? 8 : 4,
                                             kAtLeastOne,
                                             "micro-batch size: completions (GRPO, as TRL), examples (SFT) or pairs (DPO)");
   c.gradient_accumulation_steps = r.get_int("gradient_accumulation_steps", 1, kAtLeastOne, "micro-batches per optimizer step");
@@ -90,7 +94,9 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   if (!trainer.empty() && is_loop_kind(c.kind))
     throw Error("trainer: " + c.kind + " is a loop").at(r.location_of("trainer").str()).hint("write loop: " + c.kind);
 
-  const std::string& k = c.kind;
+  const auto info = find_loop(c.kind);
+  c.keys_kind = info && !info->reads_keys_of.empty() ? info->reads_keys_of : c.kind;
+  const std::string& k = c.keys_kind;
   // ---- run -------------------------------------------------------------------------------
   c.model_dir = r.get_path("model", "", true, "the model to start from: a Hugging Face directory (config.json, safetensors, tokenizer files)");
   c.output_dir = r.get_path("output_dir", "", false, "run directory: metrics.jsonl, TensorBoard events, final/ model");
@@ -283,6 +289,10 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     kr.generation_temperature = r.get_double("knowrl.generation_temperature", 1.0, kPositive, "temperature for writing tasks");
     kr.max_task_tokens = r.get_int("knowrl.max_task_tokens", 48, kAtLeastOne, "length limit of a written task");
     kr.grpo_steps = r.get_int("knowrl.grpo_steps", 4, kAtLeastOne, "GRPO steps on the consensus-labelled set per iteration");
+  }
+  if (c.keys_kind != c.kind) {  // a program's loop: its own section, for it to read
+    r.allow(c.kind);
+    c.loop_args = r.section_json(c.kind);
   }
   r.finish();
   return c;

@@ -329,6 +329,33 @@ void Recipe::record(const std::string& key, const std::string& type, const std::
 void Recipe::allow(const std::string& prefix) { allowed_prefixes_.push_back(prefix); }
 
 namespace {
+nlohmann::json node_json(const Node& n) {
+  switch (n.kind) {
+    case Node::Kind::kScalar: {
+      const auto j = nlohmann::json::parse(n.scalar, nullptr, false);  // 4, 0.5, true → typed
+      return !j.is_discarded() && (j.is_number() || j.is_boolean()) ? j : nlohmann::json(n.scalar);
+    }
+    case Node::Kind::kSequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& i : n.items) a.push_back(node_json(i));
+      return a;
+    }
+    case Node::Kind::kMap: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, v] : n.map) o[k] = node_json(v);
+      return o;
+    }
+    default: return nullptr;
+  }
+}
+}  // namespace
+
+nlohmann::json Recipe::section_json(const std::string& key) const {
+  const Node* n = lookup(key);
+  return n == nullptr ? nlohmann::json(nullptr) : node_json(*n);
+}
+
+namespace {
 // A wrong type names the allowed range too (as an out-of-range value does).
 double parse_double_in(const std::string& key, const Node& n, const Range& range) {
   try {

@@ -104,8 +104,9 @@ class RunContext {
   rewards::JudgeFn judge_fn() const;
   // The final model in HF format with the tokenizer files, under output_dir/final.
   std::string save_final() const;
-  // Whether the hooks ask the run to stop (checked at step and iteration boundaries).
-  bool stop_requested() const { return hooks_.should_stop && hooks_.should_stop(); }
+  // Whether the hooks ask the run to stop (checked at step and iteration boundaries). In a
+  // distributed run any rank's request stops every rank (a max over ranks: all stop together).
+  bool stop_requested() const;
   // Throws selfrl::Interrupted naming the step; `checkpoint` is what was saved on the way out.
   [[noreturn]] void interrupt(const std::string& checkpoint = "") const;
   // Writes output_dir/checkpoint-<global_step> (collective): the policy weights, `optimizer`'s

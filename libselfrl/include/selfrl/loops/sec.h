@@ -3,7 +3,8 @@
 // non-stationary bandit. After a GRPO step the reward of arm c is the mean absolute advantage
 // of its samples in the batch (a proxy for how much the policy can still learn there), its
 // value is updated by TD(0), Q_c ← α r_c + (1 − α) Q_c, and the next batch draws categories
-// with Boltzmann probabilities p_c ∝ exp(Q_c / τ).
+// with Boltzmann probabilities p_c ∝ exp(Q_c / τ). Implemented with the GRPO run in
+// src/loops/grpo_loop.cpp (`loop: sec` is GRPO with this curriculum choosing the batches).
 #pragma once
 
 #include <cstdint>

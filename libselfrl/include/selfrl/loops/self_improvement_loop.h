@@ -92,7 +92,7 @@ std::unique_ptr<SelfImprovementLoop> make_sec_loop();
 std::unique_ptr<SelfImprovementLoop> make_sft_run();     // supervised_runs.cpp
 std::unique_ptr<SelfImprovementLoop> make_dpo_run();
 std::unique_ptr<SelfImprovementLoop> make_star_loop();   // star.cpp
-std::unique_ptr<SelfImprovementLoop> make_rest_em_loop();  // rest_em.cpp
+std::unique_ptr<SelfImprovementLoop> make_rest_em_loop();  // star.cpp (shares its sample-filter-SFT shape)
 std::unique_ptr<SelfImprovementLoop> make_bstar_loop();    // bstar.cpp
 std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo);  // preference_loops.cpp
 std::unique_ptr<SelfImprovementLoop> make_knowrl_loop();   // introspection/knowrl_loop.cpp

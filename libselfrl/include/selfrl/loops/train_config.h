@@ -20,8 +20,8 @@
 
 namespace selfrl::loops {
 
-// The trainers and loops `trainer:` / `loop:` can name.
-const std::vector<std::string>& run_kinds();
+// The trainers and loops `trainer:` / `loop:` can name (the loop registry's names).
+std::vector<std::string> run_kinds();
 // Whether `kind` is a loop (`loop:`) rather than a single trainer (`trainer: grpo | sft | dpo`).
 bool is_loop_kind(const std::string& kind);
 
@@ -92,7 +92,9 @@ struct KnowRLConfig {
 };
 
 struct TrainConfig {
-  std::string kind;                 // grpo, sft, dpo, star, rest_em, bstar, self_rewarding_dpo, scpo, sec, knowrl
+  std::string kind;                 // grpo, sft, dpo, star, rest_em, bstar, self_rewarding_dpo, scpo, sec, knowrl, or a program's loop
+  std::string keys_kind;            // the built-in kind whose keys were read (= kind for built-ins)
+  nlohmann::json loop_args;         // a program's loop: its recipe section `<kind>.*`, unvalidated
   std::string recipe_path;
   std::string model_dir;
   std::string output_dir;

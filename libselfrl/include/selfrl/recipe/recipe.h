@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace selfrl::recipe {
 
 struct Location {
@@ -77,6 +79,9 @@ class Recipe {
   bool has(const std::string& key) const;
   // Declares a whole section as known (e.g. free-form metadata) without reading it.
   void allow(const std::string& key_prefix);
+  // A section (or value) as JSON: scalars that read as numbers or booleans become those, the
+  // rest strings; null when absent. For a program's own loop knobs (TrainConfig::loop_args).
+  nlohmann::json section_json(const std::string& key) const;
 
   // Throws for the first key present in the recipe that nothing read, suggesting the closest
   // known key. Call after every getter ran.

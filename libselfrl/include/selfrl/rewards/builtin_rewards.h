@@ -39,7 +39,7 @@ RewardPtr make_soft_overlong_reward(int64_t max_completion_length, int64_t overl
 // −L / max_completion_length: a plain pressure towards shorter answers.
 RewardPtr make_length_penalty_reward(int64_t max_completion_length);
 
-// Pure helpers, exposed for tests and the Python bindings.
+// Pure helpers (also used by the tests).
 double soft_overlong_punishment(int64_t length, int64_t max_completion_length, int64_t overlong_cache);
 double mean_self_certainty(const std::vector<float>& per_token);
 
