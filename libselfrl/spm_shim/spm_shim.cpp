@@ -4,6 +4,10 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -90,7 +94,19 @@ SPM_EXPORT int selfrl_spm_is_control(void* model, int id) {
 SPM_EXPORT int selfrl_spm_is_byte(void* model, int id) { return sp(model)->IsByte(id) ? 1 : 0; }
 
 SPM_EXPORT int selfrl_spm_train(const char* args, char* err, size_t errlen) {
+  // sentencepiece logs "Running command: ..." to stderr before it reads --minloglevel; its
+  // errors come back in the status, so its stderr is muted for the call.
+  std::fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  const int null = open("/dev/null", O_WRONLY);
+  if (saved >= 0 && null >= 0) dup2(null, STDERR_FILENO);
   const auto status = sentencepiece::SentencePieceTrainer::Train(args);
+  std::fflush(stderr);
+  if (saved >= 0) {
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+  }
+  if (null >= 0) close(null);
   if (!status.ok()) return fail(status.ToString(), err, errlen);
   return 0;
 }

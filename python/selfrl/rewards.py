@@ -65,8 +65,9 @@ def _as_reward(name: str, fn: Union[Callable, Reward]) -> Reward:
 
 
 def resolve_reward_funcs(reward_funcs: Union[RewardLike, Sequence[RewardLike], None]) -> List[str]:
-    """Names for a trainer's reward_funcs: strings as they are; callables and Reward objects are
-    registered under their ``__name__`` / name (built-in names are refused)."""
+    """Names for a trainer's reward_funcs: strings as they are; callables are registered under
+    their ``__name__`` (a built-in's name is refused); Reward objects under their name, or, for a
+    built-in configured with make_reward, as ``<name>_<k>`` (metrics keep ``rewards/<name>/...``)."""
     if reward_funcs is None:
         return []
     if isinstance(reward_funcs, (str, Reward)) or callable(reward_funcs):
@@ -75,10 +76,20 @@ def resolve_reward_funcs(reward_funcs: Union[RewardLike, Sequence[RewardLike], N
     names = []
     for fn in reward_funcs:
         name = reward_name(fn)
-        if not isinstance(fn, str):
+        if isinstance(fn, Reward) and name in builtins:
+            # A built-in configured here (make_reward("consensus", answer_extractor="boxed")):
+            # registered under a name of its own; its metrics keep the reward's name.
+            global _configured
+            _configured += 1
+            name = f"{name}_{_configured}"
+            register_reward(name, fn, "configured from Python")
+        elif not isinstance(fn, str):
             if name in builtins:
                 raise ValueError(f"reward {name!r} has the name of a built-in reward; give your function another "
                                  f"name, or pass the string {name!r} to use the built-in")
             register_reward(name, fn)
         names.append(name)
     return names
+
+
+_configured = 0

@@ -241,6 +241,11 @@ class _RunTrainer:
         if self.reward_names:
             o.append(f"reward_funcs={json.dumps(self.reward_names)}")
         o += [x for x in self.args.overrides() if not x.startswith("output_dir=")]
+        if self.model is not None:  # a given model: run where it lives, in its dtype, unless told
+            if "device" not in self.args._values:
+                o.append(f"device={json.dumps(self.model.device)}")
+            if "dtype" not in self.args._values and "bf16" not in self.args._values:
+                o.append(f"dtype={json.dumps(self.model.dtype)}")
         if resume:
             o.append(f"resume_from_checkpoint={json.dumps(resume)}")
         return o

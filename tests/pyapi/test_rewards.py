@@ -115,3 +115,11 @@ def test_a_python_function_cannot_take_a_builtin_name(world, tmp_path):
 
     with pytest.raises(ValueError, match="built-in"):
         _grpo(world, tmp_path, [consensus])
+
+
+def test_a_configured_builtin_reward_object_trains_under_its_own_name(world, tmp_path):
+    boxed = selfrl.make_reward("verifier", answer_extractor="last_number", answer_field="answer")
+    trainer = _grpo(world, tmp_path, [boxed, "consensus"])
+    assert trainer.reward_names[0].startswith("verifier_")  # registered under a name of its own
+    m = trainer.step()
+    assert 0.0 <= m["rewards/verifier/mean"] <= 1.0 and m["rewards/verifier/unscorable"] == 0.0

@@ -135,6 +135,23 @@ void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
   maybe_fault(global_step);
 }
 
+void RunContext::after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start,
+                                  trainers::TrainingOptimizer& optimizer) {
+  // trainer: sft | dpo with save_steps checkpoint inside their pass; a resumed pass continues
+  // at phase_step of the pass begun at phase_start.
+  auto save = [&] {
+    return save_checkpoint(
+        {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
+        &optimizer);
+  };
+  std::string saved;
+  if (step_checkpoints && steps % cfg.save_steps == 0) saved = save();
+  if (stop_requested()) {
+    if (step_checkpoints && saved.empty()) saved = save();
+    interrupt(saved);
+  }
+}
+
 bool RunContext::stop_requested() const {
   if (!hooks_.should_stop) return false;
   const bool local = hooks_.should_stop();
@@ -294,18 +311,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
       last = m["loss"];
       ++steps;
       log_train(m, "sft");
-      std::string saved;
-      if (step_checkpoints && steps % cfg.save_steps == 0)
-        saved = save_checkpoint(
-            {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-            &trainer.optimizer());
-      if (stop_requested()) {
-        if (step_checkpoints && saved.empty())
-          saved = save_checkpoint(
-              {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-              &trainer.optimizer());
-        interrupt(saved);
-      }
+      after_phase_step(step_checkpoints, steps, phase_start, trainer.optimizer());
       bar.advance();
       bar.set_postfix("loss=" + std::to_string(last));
     }
@@ -361,18 +367,7 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
       last = m["loss"];
       ++steps;
       log_train(m, scpo ? "scpo" : "dpo");
-      std::string saved;
-      if (step_checkpoints && steps % cfg.save_steps == 0)
-        saved = save_checkpoint(
-            {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-            &trainer.optimizer());
-      if (stop_requested()) {
-        if (step_checkpoints && saved.empty())
-          saved = save_checkpoint(
-              {{"iteration", 0}, {"data_position", steps}, {"loop", {{"phase_step", steps}, {"phase_start", phase_start}}}},
-              &trainer.optimizer());
-        interrupt(saved);
-      }
+      after_phase_step(step_checkpoints, steps, phase_start, trainer.optimizer());
       bar.advance();
     }
   }

@@ -131,6 +131,8 @@ class RunContext {
                                                int64_t n, double temperature, int64_t max_new_tokens, uint64_t seed,
                                                const std::string& label) const;  // label "": no progress bar
   std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
+  // After an SFT / DPO step: the step checkpoint (trainer: sft | dpo with save_steps) and the stop check.
+  void after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start, trainers::TrainingOptimizer& optimizer);
 
   RunHooks hooks_;
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
