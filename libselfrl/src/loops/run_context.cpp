@@ -222,6 +222,7 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, c
   sp.temperature = temperature;
   sp.top_p = cfg.top_p;
   sp.top_k = cfg.top_k;
+  sp.min_p = cfg.min_p;
   sp.max_new_tokens = max_new_tokens;
   const size_t per_wave = static_cast<size_t>(std::max<int64_t>(1, cfg.generation_batch_size / n));
   std::optional<ProgressBar> bar;  // none when label is empty

@@ -155,6 +155,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.temperature = r.get_double("temperature", 1.0, kPositive, "sampling temperature (TRL)");
     c.top_p = r.get_double("top_p", 1.0, {0, 1, true, false}, "nucleus sampling mass (TRL)");
     c.top_k = r.get_int("top_k", 0, kNonNegative, "top-k sampling (0 = off)");
+    c.min_p = r.get_double("min_p", 0.0, kUnit, "min-p sampling: drop tokens below min_p x the top probability (0 = off; TRL, vLLM)");
   }
   c.generation_batch_size = r.get_int("generation_batch_size", 64, kAtLeastOne, "rows (prompts x samples) decoded together (sampling and evaluation)");
 
@@ -178,6 +179,8 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.scale_rewards = trainers::parse_scale_rewards(
         r.get_string("scale_rewards", "group", {"group", "batch", "none"}, "advantage scaling (TRL)"));
     c.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
+    c.logprob_chunk_size = r.get_int("logprob_chunk_size", 1024, kAtLeastOne,
+                                     "GRPO: rows (batch x positions) per chunk of the log-prob computation; lower it to cut peak memory at large vocabularies");
     c.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
     c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
                                        reward_funcs_doc());
@@ -328,6 +331,8 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.temperature = c.temperature;
   g.top_p = c.top_p;
   g.top_k = c.top_k;
+  g.min_p = c.min_p;
+  g.logprob_chunk_size = c.logprob_chunk_size;
   g.generation_batch_size = c.generation_batch_size;
   g.loss = c.grpo_loss;
   g.scale_rewards = c.scale_rewards;

@@ -123,3 +123,20 @@ TEST(TrainConfig, Bf16NeedsFloat32Weights) {
   auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nbf16: true\ndtype: bfloat16\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "bf16: true with dtype: bfloat16", "set dtype: float32");
 }
+
+// GRPOConfig knobs a recipe sets reach the trainer's config (TRL / vLLM names).
+TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
+  Files f;
+  auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\n"));
+  const auto c = loops::read_train_config(r);
+  const auto g = loops::grpo_config(c, 10);
+  EXPECT_DOUBLE_EQ(g.min_p, 0.05);
+  EXPECT_EQ(g.logprob_chunk_size, 128);
+  EXPECT_EQ(g.top_k, 20);
+  auto defaults = recipe::Recipe::load(f.recipe("trainer: grpo\n"));
+  const auto d = loops::grpo_config(loops::read_train_config(defaults), 10);
+  EXPECT_DOUBLE_EQ(d.min_p, 0.0);
+  EXPECT_EQ(d.logprob_chunk_size, 1024);
+  auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 1.5\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "min_p", "[0, 1]");
+}

@@ -124,6 +124,7 @@ struct TrainConfig {
   int64_t num_generations = 8;
   double temperature = 1.0, top_p = 1.0;
   int64_t top_k = 0;
+  double min_p = 0.0;
   int64_t generation_batch_size = 64;
 
   // optimization
@@ -139,6 +140,7 @@ struct TrainConfig {
   trainers::GRPOLossConfig grpo_loss;
   trainers::ScaleRewards scale_rewards = trainers::ScaleRewards::kGroup;
   int64_t num_iterations = 1;
+  int64_t logprob_chunk_size = 1024;
   bool mask_truncated_completions = false;
   std::vector<std::string> reward_funcs;
   std::vector<double> reward_weights;
