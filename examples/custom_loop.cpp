@@ -17,10 +17,9 @@ int main(int argc, char** argv) try {
   }
   const std::string dir = argv[1];
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 2, n = argc > 4 ? std::atoi(argv[4]) : 4;
-  auto model = sr::model::CausalLM::from_pretrained(dir);
-  auto tok = sr::tokenizer::Tokenizer::from_pretrained(dir);
-  const auto eos = sr::model::eos_token_ids(dir, model->config());
-  const auto prompts = sr::data::load_prompts(argv[2], tok.get(), {});
+  const auto policy = sr::model::Policy::from_pretrained(dir);  // model + tokenizer + stop ids
+  const auto& model = policy.model;
+  const auto prompts = sr::data::load_prompts(argv[2], policy.tokenizer.get(), {});
 
   sr::rewards::RewardPipeline judge;
   judge.add(sr::rewards::make_self_certainty_reward());
@@ -40,17 +39,12 @@ int main(int argc, char** argv) try {
     {
       torch::NoGradGuard no_grad;
       model->eval();
-      rollouts = sr::generation::RolloutEngine(model, {64, eos}).generate(ids, params);
+      rollouts = sr::generation::RolloutEngine(model, {64, policy.stop_ids()}).generate(ids, params);
     }
     std::vector<sr::rewards::Group> groups;
-    for (size_t i = 0; i < rollouts.size(); ++i) {
-      sr::rewards::Group g;
-      g.prompt = prompts[i].text;
-      for (const auto& c : rollouts[i].completions)
-        g.samples.push_back({tok->decode(sr::data::to_ids32(c.token_ids), true), c.token_ids, c.self_certainty,
-                             c.finish_reason == "length"});
-      groups.push_back(std::move(g));
-    }
+    for (size_t i = 0; i < rollouts.size(); ++i)
+      groups.push_back(sr::rewards::make_group(prompts[i].text, prompts[i].row, rollouts[i],
+                                               [&](const std::vector<int64_t>& c) { return policy.decode(c); }));
     const auto scores = judge.score(groups).rewards_per_func;  // [prompts x N, 1]
     std::vector<sr::trainers::SFTExample> best;
     double mean_best = 0;

@@ -12,21 +12,20 @@ int main(int argc, char** argv) try {
     return 2;
   }
   const std::string dir = argv[1];
-  auto model = selfrl::model::CausalLM::from_pretrained(dir);  // CPU, float32
-  auto tok = selfrl::tokenizer::Tokenizer::from_pretrained(dir);
-
+  // Weights (CPU, float32), tokenizer and stop ids of an HF model directory.
+  const auto policy = selfrl::model::Policy::from_pretrained(dir);
   selfrl::generation::RolloutEngineOptions opts;
-  opts.eos_token_ids = selfrl::model::eos_token_ids(dir, model->config());
-  selfrl::generation::RolloutEngine engine(model, opts);
+  opts.eos_token_ids = policy.stop_ids();
+  selfrl::generation::RolloutEngine engine(policy.model, opts);
 
-  const auto prompt = selfrl::data::to_ids64(tok->encode(argv[2]));
+  const auto prompt = selfrl::data::to_ids64(policy.tokenizer->encode(argv[2]));
   selfrl::generation::SamplingParams params;
   params.max_new_tokens = argc > 3 ? std::atoi(argv[3]) : 32;
 
   torch::NoGradGuard no_grad;
   params.temperature = 0;  // greedy
   const auto greedy = engine.generate({prompt}, params)[0].completions[0];
-  std::cout << "greedy: " << tok->decode(selfrl::data::to_ids32(greedy.token_ids), true) << "  ["
+  std::cout << "greedy: " << policy.decode(greedy.token_ids) << "  ["
             << greedy.finish_reason << ", " << greedy.token_ids.size() << " tokens]\n";
 
   params.temperature = 1.0;
@@ -35,7 +34,7 @@ int main(int argc, char** argv) try {
   const auto sampled = engine.generate({prompt}, params);  // keep it: completions live in it
   for (const auto& c : sampled[0].completions) {
     const double certainty = selfrl::rewards::mean_self_certainty(c.self_certainty);
-    std::cout << "sample " << c.sample_index << ": " << tok->decode(selfrl::data::to_ids32(c.token_ids), true)
+    std::cout << "sample " << c.sample_index << ": " << policy.decode(c.token_ids)
               << "  [self-certainty " << certainty << "]\n";
   }
   return 0;

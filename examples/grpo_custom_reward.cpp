@@ -16,8 +16,8 @@ int main(int argc, char** argv) try {
   }
   const std::string dir = argv[1], data = argv[2], out = argv[3];
   const int steps = argc > 4 ? std::atoi(argv[4]) : 4;
-  auto model = sr::model::CausalLM::from_pretrained(dir);
-  std::shared_ptr<const sr::tokenizer::Tokenizer> tok = sr::tokenizer::Tokenizer::from_pretrained(dir);
+  // The model, its tokenizer (the text rewards see) and its stop ids.
+  const auto policy = sr::model::Policy::from_pretrained(dir);
 
   // Rewards score a group: the G completions of one prompt. This one prefers short answers.
   auto brevity = sr::rewards::make_function_reward("brevity", [](const sr::rewards::Group& g) {
@@ -30,18 +30,16 @@ int main(int argc, char** argv) try {
   rewards.add(sr::rewards::make_self_certainty_reward(), 0.1);
 
   sr::trainers::GRPOConfig cfg;  // TRL's GRPOConfig names and defaults
-  cfg.num_generations = 4;
-  cfg.max_completion_length = 8;
+  cfg.sampling.num_samples = 4;
+  cfg.sampling.max_new_tokens = 8;
   cfg.optimizer.learning_rate = 1e-3;
   cfg.optimizer.total_steps = steps;
   cfg.output_dir = out;  // metrics.jsonl
-  auto decode = [tok](const std::vector<int64_t>& ids) { return tok->decode(sr::data::to_ids32(ids), true); };
-  sr::trainers::GRPOTrainer trainer(model, std::move(rewards), cfg, decode,
-                                    sr::model::eos_token_ids(dir, model->config()));
+  sr::trainers::GRPOTrainer trainer(policy, std::move(rewards), cfg);
 
   sr::data::PromptOptions po;
-  po.max_prompt_length = model->config().max_position_embeddings - cfg.max_completion_length;
-  const auto prompts = sr::data::load_prompts(data, tok.get(), po);  // errors name file:line
+  po.max_prompt_length = policy.model->config().max_position_embeddings - cfg.sampling.max_new_tokens;
+  const auto prompts = sr::data::load_prompts(data, policy.tokenizer.get(), po);  // errors name file:line
   for (int s = 0; s < steps; ++s) {
     std::vector<sr::trainers::PromptExample> batch;
     for (size_t i = 0; i < 2; ++i) {
@@ -52,7 +50,7 @@ int main(int argc, char** argv) try {
     std::cout << "step " << s + 1 << " reward " << m.at("reward") << " brevity " << m.at("rewards/brevity/mean")
               << " self_certainty " << m.at("rewards/self_certainty/mean") << " loss " << m.at("loss") << "\n";
   }
-  model->save_pretrained(out + "/final");
+  policy.model->save_pretrained(out + "/final");
   std::cout << "saved " << out << "/final\n";
   return 0;
 } catch (const std::exception& e) {

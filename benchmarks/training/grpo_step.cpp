@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
   selfrl::rewards::RewardPipeline rewards;
   rewards.add(selfrl::rewards::make_consensus_reward(selfrl::rewards::AnswerExtractor::create("last_number")));
   selfrl::trainers::GRPOConfig cfg;
-  cfg.num_generations = generations;
-  cfg.max_completion_length = max_new;
+  cfg.sampling.num_samples = generations;
+  cfg.sampling.max_new_tokens = max_new;
   cfg.generation_batch_size = prompts * generations;
   cfg.loss.beta = beta;
   cfg.optimizer.learning_rate = 1e-5;

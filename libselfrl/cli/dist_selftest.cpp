@@ -120,11 +120,10 @@ int run_selftest(const std::vector<std::string>& args) {
   } else if (trainer == "grpo") {
     trainers::GRPOConfig c;
     c.optimizer = oc;
-    c.num_generations = 4;
-    c.max_completion_length = 6;
-    c.top_k = p.get_int("--top-k");
+    c.sampling.num_samples = 4;
+    c.sampling.max_new_tokens = 6;
+    c.sampling.top_k = p.get_int("--top-k");
     c.loss.loss_type = trainers::parse_grpo_loss_type(p.get("--loss-type"));
-    c.loss.max_completion_length = c.max_completion_length;
     c.loss.beta = 0.04;
     c.scale_rewards = trainers::parse_scale_rewards(p.get("--scale-rewards"));
     c.gradient_accumulation_steps = p.get_int("--grad-accum");
@@ -141,7 +140,7 @@ int run_selftest(const std::vector<std::string>& args) {
       }
       return s;
     }));
-    grpo = std::make_unique<trainers::GRPOTrainer>(model, rp, c, nullptr, std::vector<int64_t>{0}, world);
+    grpo = std::make_unique<trainers::GRPOTrainer>(model::Policy{model, nullptr, {0}}, rp, c, world);
     opt = &grpo->optimizer();
   } else {
     throw Error("unknown --trainer '" + trainer + "'").hint("use sft or grpo");

@@ -11,6 +11,7 @@
 #include "selfrl/core/error.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/eval/evaluator.h"
+#include "selfrl/model/policy.h"
 #include "selfrl/io/file_util.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/tokenizer/tokenizer.h"
@@ -78,16 +79,10 @@ int run_eval(const std::vector<std::string>& args) {
     for (const auto& q : prompts) longest = std::max(longest, q.ids.size());
     o.max_new_tokens = std::min<int64_t>(256, context - static_cast<int64_t>(longest));
   }
-  auto eos = model::eos_token_ids(dir, model->config());
-  if (tok->eos_id() && std::find(eos.begin(), eos.end(), *tok->eos_id()) == eos.end()) eos.push_back(*tok->eos_id());
+  const auto eos = model::stop_ids_of(dir, *model, tok.get());
   const auto r = eval::evaluate(
       model,
-      [&](const std::vector<int64_t>& ids) {
-        std::vector<int> known;  // ids past the tokenizer's vocabulary decode to nothing (as in HF)
-        for (auto i : ids)
-          if (i >= 0 && i < tok->vocab_size()) known.push_back(static_cast<int>(i));
-        return tok->decode(known, true);
-      },
+      [&](const std::vector<int64_t>& ids) { return tok->decode_generated(ids); },
       prompts, extractor, o, eos);
   auto j = r.to_json();
   j["model"] = dir;

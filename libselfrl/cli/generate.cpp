@@ -95,7 +95,7 @@ int run_generate(const std::vector<std::string>& args) {
   for (const auto& r : rollouts) {
     nlohmann::json completions = nlohmann::json::array();
     for (const auto& c : r.completions) {
-      nlohmann::json j = {{"token_ids", c.token_ids}, {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}};
+      nlohmann::json j = {{"token_ids", c.token_ids}, {"logprobs", c.logprobs}, {"finish_reason", generation::to_string(c.finish_reason)}};
       if (tok) {
         // Models often have more embedding rows than the tokenizer has tokens (Qwen: 151,936 vs
         // 151,665); like HF tokenizers' decode, ids the tokenizer does not know are skipped.

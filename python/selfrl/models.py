@@ -134,8 +134,7 @@ class Tokenizer:
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids``; ids past the vocabulary (models often have more embedding rows than
         tokens) decode to nothing, as in HF tokenizers."""
-        n = self.vocab_size
-        return self._t.decode([int(i) for i in ids if 0 <= int(i) < n], skip_special_tokens)
+        return self._t.decode([int(i) for i in ids], skip_special_tokens)
 
     def batch_decode(self, sequences: Iterable[Iterable[int]], skip_special_tokens: bool = False) -> List[str]:
         return [self.decode(s, skip_special_tokens) for s in sequences]

@@ -38,7 +38,7 @@ py::dict completion_dict(const generation::Completion& c) {
   d["raw_logprobs"] = c.raw_logprobs;
   d["entropy"] = c.entropy;
   d["self_certainty"] = c.self_certainty;
-  d["finish_reason"] = c.finish_reason;
+  d["finish_reason"] = generation::to_string(c.finish_reason);
   d["index"] = c.sample_index;
   return d;
 }
@@ -141,8 +141,10 @@ void bind_models(py::module_& m) {
           py::arg("texts"), py::arg("add_special_tokens") = true)
       .def(
           "decode",
-          [](const Tokenizer& t, const std::vector<int>& ids, bool skip_special_tokens) {
-            return t.decode(ids, skip_special_tokens);
+          // Ids past the vocabulary (models often have more embedding rows than tokens) decode
+          // to nothing, as in HF tokenizers.
+          [](const Tokenizer& t, const std::vector<int64_t>& ids, bool skip_special_tokens) {
+            return t.decode_generated(ids, skip_special_tokens);
           },
           py::arg("ids"), py::arg("skip_special_tokens") = false)
       .def(
@@ -244,12 +246,7 @@ void bind_models(py::module_& m) {
           o.batch_size = batch_size;
           o.seed = seed;
           o.keep_per_example = per_example;
-          auto decode = [tok](const std::vector<int64_t>& ids) {
-            std::vector<int> known;  // ids past the tokenizer's vocabulary decode to nothing (HF)
-            for (auto i : ids)
-              if (i >= 0 && i < tok->vocab_size()) known.push_back(static_cast<int>(i));
-            return tok->decode(known, true);
-          };
+          auto decode = [tok](const std::vector<int64_t>& ids) { return tok->decode_generated(ids); };
           torch::NoGradGuard ng;
           r = eval::evaluate(model, decode, prompts, eval::parse_extractor(extractor), o, eos);
         }

@@ -16,7 +16,10 @@
 #include "dist_test_util.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
+#include "selfrl/dist/named_reduction.h"
+#include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/trainers/dpo_trainer.h"
+#include "selfrl/trainers/grpo_trainer.h"
 #include "selfrl/trainers/sft_trainer.h"
 
 namespace selfrl::trainers {
@@ -168,6 +171,78 @@ TEST(ThreadRanks, DpoStepMatchesOneProcess) {
     }));
   }
   for (auto& f : fs) EXPECT_LE(f.get(), 1e-5);
+}
+
+
+TEST(ThreadRanks, NamedReductionSumsAndMaximaByName) {
+  const int port = free_port();
+  std::vector<std::future<std::vector<double>>> fs;
+  for (int r = 0; r < 2; ++r) {
+    fs.push_back(std::async(std::launch::async, [&, r] {
+      auto w = thread_world(r, 2, port);
+      dist::NamedReduction s;
+      // Declared in different orders on the two ranks: the exchange is by name.
+      if (r == 0) s.declare("b"), s.declare("a"), s.declare("hi", dist::NamedReduction::Op::kMax);
+      else s.declare("hi", dist::NamedReduction::Op::kMax), s.declare("a"), s.declare("b");
+      s.add("a", 1.0 + r);
+      s.add("b", 10.0 * (r + 1));
+      if (r == 1) s.raise("hi", 7.0);  // rank 0 contributes nothing: -inf
+      s.reduce(w.get(), "test sums");
+      return std::vector<double>{s["a"], s["b"], s["hi"]};
+    }));
+  }
+  for (auto& f : fs) EXPECT_EQ(f.get(), (std::vector<double>{3.0, 30.0, 7.0}));
+  dist::NamedReduction s;
+  s.declare("a");
+  EXPECT_THROW(s.add("typo", 1.0), Error);
+  EXPECT_THROW(s.raise("a", 1.0), Error);  // declared as a sum
+  EXPECT_THROW(s.declare("a"), Error);
+}
+
+// DAPO dynamic sampling across ranks: every group of rank 0 has zero reward variance (its
+// replacements too), rank 1's groups are informative. Rank 0 joins every collective with an
+// empty batch: both ranks finish the step with the same weights and the same global metrics.
+TEST(ThreadRanks, GrpoRankWhoseGroupsAreAllDroppedStillJoins) {
+  auto reward = rewards::make_function_reward("flat_or_odd", [](const rewards::Group& g) {
+    std::vector<double> out;
+    for (const auto& s : g.samples) {
+      double odd = 0;
+      for (auto id : s.completion_ids) odd += id % 2;
+      out.push_back(g.prompt.rfind("flat", 0) == 0 ? 1.0 : odd);
+    }
+    return out;
+  });
+  const int port = free_port();
+  std::vector<std::shared_ptr<model::CausalLM>> models{test::tiny_model("llama", 4), test::tiny_model("llama", 4)};
+  std::vector<std::future<metrics::Scalars>> fs;
+  for (int r = 0; r < 2; ++r) {
+    fs.push_back(std::async(std::launch::async, [&, r] {
+      auto w = thread_world(r, 2, port);
+      GRPOConfig c;
+      c.sampling.num_samples = 4;
+      c.sampling.max_new_tokens = 5;
+      c.max_resample_rounds = 2;
+      c.optimizer = opt_cfg();
+      rewards::RewardPipeline pipe;
+      pipe.add(reward);
+      GRPOTrainer t(models[static_cast<size_t>(r)], pipe, c, w);
+      const std::string kind = r == 0 ? "flat" : "odd";
+      std::vector<PromptExample> prompts = {{{1, 2, 3}, kind + "0", nullptr}, {{4, 5}, kind + "1", nullptr}};
+      auto more = [&](int64_t n) {
+        std::vector<PromptExample> v;
+        for (int64_t i = 0; i < n; ++i) v.push_back({{6, 7}, kind + "-refill", nullptr});
+        return v;
+      };
+      return t.step(prompts, more).metrics;
+    }));
+  }
+  const auto m0 = fs[0].get(), m1 = fs[1].get();
+  EXPECT_EQ(max_diff(*models[0], *models[1]), 0.0);
+  EXPECT_EQ(m0.at("dropped_groups"), 2.0 + 2.0 + 2.0);  // 2 prompts, then 2 refill rounds of 2
+  for (const char* k : {"loss", "reward", "kl", "entropy", "dropped_groups", "completions/mean_length",
+                        "completions/max_length", "completions/min_length", "rewards/flat_or_odd/mean", "num_tokens"})
+    EXPECT_EQ(m0.at(k), m1.at(k)) << k;
+  EXPECT_EQ(m0.at("frac_reward_zero_std"), 0.0);  // only rank 1's kept groups are reported
 }
 
 }  // namespace

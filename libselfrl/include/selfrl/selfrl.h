@@ -2,9 +2,8 @@
 // what is thread-safe: docs/api.md.
 //
 //   #include <selfrl/selfrl.h>
-//   auto model = selfrl::model::CausalLM::from_pretrained("Qwen2.5-0.5B-Instruct");
-//   auto tok = selfrl::tokenizer::Tokenizer::from_pretrained("Qwen2.5-0.5B-Instruct");
-//   selfrl::generation::RolloutEngine engine(model, {64, selfrl::model::eos_token_ids(dir, model->config())});
+//   auto policy = selfrl::model::Policy::from_pretrained("Qwen2.5-0.5B-Instruct");  // weights, tokenizer, stop ids
+//   selfrl::generation::RolloutEngine engine(policy.model, {64, policy.stop_ids()});
 //
 // Runs from recipes: selfrl/loops/run.h. Rewards a program adds by name: selfrl/rewards/reward_registry.h.
 #pragma once
@@ -23,6 +22,7 @@
 #include "selfrl/io/jsonl.h"
 
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/model/policy.h"
 #include "selfrl/model/token_logprobs.h"
 #include "selfrl/tokenizer/tokenizer.h"
 #include "selfrl/tokenizer/sentencepiece_tokenizer.h"

@@ -368,18 +368,16 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   rewards::RewardPipeline pipe;
   pipe.add(std::move(reward));
   trainers::GRPOConfig g;
-  g.num_generations = c.num_generations;
-  g.max_completion_length = c.eval.max_new_tokens;
-  g.temperature = c.grpo_temperature;
+  g.sampling.num_samples = c.num_generations;
+  g.sampling.max_new_tokens = c.eval.max_new_tokens;
+  g.sampling.temperature = c.grpo_temperature;
   g.loss.beta = c.grpo_beta;
   g.generation_batch_size = 256;
   g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
   g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
   g.output_dir = c.out_dir + "/" + stage;
   g.seed = derive_seed(c.seed, {0x6790, stage.size()});
-  const DemoCodec codec = ctx.codec;
-  trainers::GRPOTrainer trainer(policy, pipe, g, [codec](const std::vector<int64_t>& ids) { return codec.decode(ids); },
-                                {codec.eos_id()});
+  trainers::GRPOTrainer trainer(model::Policy{policy, ctx.codec.tok, {ctx.codec.eos_id()}}, pipe, g);
   // Rows with the answer removed: nothing downstream can peek at it.
   auto prompts = prompt_examples(ctx.codec, pool);
   for (auto& p : prompts) p.row.erase("answer");

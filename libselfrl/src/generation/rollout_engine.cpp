@@ -35,6 +35,8 @@ struct Row {
 
 }  // namespace
 
+const char* to_string(FinishReason reason) { return reason == FinishReason::kStop ? "stop" : "length"; }
+
 RolloutEngine::RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngineOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
   SELFRL_CHECK(model_ != nullptr, "RolloutEngine needs a model");
@@ -182,8 +184,8 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
       c.self_certainty.push_back(st[3][b]);
       bool stop = stop_ids.count(tok[b]) != 0;
       for (size_t s = 0; !stop && s < params.stop_sequences.size(); ++s) stop = ends_with(c.token_ids, params.stop_sequences[s]);
-      if (stop) c.finish_reason = "stop";
-      else if (step + 1 == max_new) c.finish_reason = "length";
+      if (stop) c.finish_reason = FinishReason::kStop;
+      else if (step + 1 == max_new) c.finish_reason = FinishReason::kLength;
       else keep.push_back(b);
     }
     if (keep.empty()) break;

@@ -32,9 +32,9 @@ class KnowRLLoop : public SelfImprovementLoop {
     ic.num_judgements = c.knowrl.num_judgements;
     ic.min_agreement = c.knowrl.min_agreement;
     ic.temperature = c.knowrl.generation_temperature;
-    ic.judge_temperature = c.temperature;
+    ic.judge_temperature = c.sampling.temperature;
     ic.max_task_tokens = c.knowrl.max_task_tokens;
-    ic.max_judge_tokens = c.max_completion_length;
+    ic.max_judge_tokens = c.sampling.max_new_tokens;
     ic.seed = c.seed;
     IntrospectionGenerator gen(
         [&ctx](const std::vector<std::string>& prompts, int64_t n, double temperature, int64_t max_tokens, uint64_t seed) {
@@ -60,7 +60,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     for (const auto& t : res.kept) {
       data::Prompt p;
       p.text = judge_prompt(t.task);
-      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.max_completion_length);
+      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.sampling.max_new_tokens);
       p.category = t.category;
       p.row = {{"prompt", t.task}, {"category", t.category}, {"label", *t.consensus.label}, {"agreement", t.consensus.agreement}};
       feasible += *t.consensus.label == kFeasible;
@@ -76,7 +76,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     // GRPO on the consensus-labelled set (reward: agreement with the model's own majority).
     if (!trainer_) make_trainer(ctx);
     // The global batch of every step spans the ranks; each rank takes its contiguous shard.
-    const int64_t P = std::max<int64_t>(1, c.per_device_train_batch_size * c.gradient_accumulation_steps * ctx.world->size() / c.num_generations);
+    const int64_t P = std::max<int64_t>(1, c.per_device_train_batch_size * c.gradient_accumulation_steps * ctx.world->size() / c.sampling.num_samples);
     ProgressBar bar("knowrl grpo", c.knowrl.grpo_steps, "steps");
     double reward = 0;
     for (int64_t s = 0; s < c.knowrl.grpo_steps; ++s) {
@@ -100,7 +100,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     eval::EvalOptions o;
     o.samples = std::max<int64_t>(ctx.cfg.eval.samples, 1);
     o.temperature = ctx.cfg.eval.temperature;
-    o.max_new_tokens = ctx.cfg.eval.max_new_tokens > 0 ? ctx.cfg.eval.max_new_tokens : ctx.cfg.max_completion_length;
+    o.max_new_tokens = ctx.cfg.eval.max_new_tokens > 0 ? ctx.cfg.eval.max_new_tokens : ctx.cfg.sampling.max_new_tokens;
     o.batch_size = ctx.cfg.generation_batch_size;
     o.seed = derive_seed(ctx.cfg.seed, {0xe7a1, static_cast<uint64_t>(it)});
     o.label = "knowrl eval " + std::to_string(it);
@@ -151,7 +151,7 @@ class KnowRLLoop : public SelfImprovementLoop {
       data::Prompt p;
       p.where = reader.where();
       p.text = judge_prompt(row["prompt"].get<std::string>());
-      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.max_completion_length);
+      p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.sampling.max_new_tokens);
       p.answer = row[field].get<std::string>();
       p.row = row;
       eval_.push_back(std::move(p));
@@ -162,9 +162,8 @@ class KnowRLLoop : public SelfImprovementLoop {
   void make_trainer(RunContext& ctx) {
     const auto& c = ctx.cfg;
     const trainers::GRPOConfig g = loops::grpo_config(c, c.iterations * c.knowrl.grpo_steps);
-    trainer_ = std::make_unique<trainers::GRPOTrainer>(
-        ctx.policy.model, ctx.make_rewards(c.reward_funcs, c.reward_weights), g,
-        [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); }, ctx.policy.eos_token_ids, ctx.world);
+    trainer_ = std::make_unique<trainers::GRPOTrainer>(ctx.policy, ctx.make_rewards(c.reward_funcs, c.reward_weights), g,
+                                                       ctx.world);
   }
 
   void write_rl_set(const RunContext& ctx, int64_t it) {

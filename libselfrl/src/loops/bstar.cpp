@@ -87,7 +87,7 @@ class BStarLoop : public SelfImprovementLoop {
                            std::vector<generation::Rollout>* keep) {
       std::vector<std::vector<int64_t>> ids;
       for (size_t i : idx) ids.push_back(ctx.train[i].ids);
-      auto rollouts = ctx.sample(ids, b.num_samples, temperature, c.max_completion_length, seed, "bstar T=" + fmt(temperature));
+      auto rollouts = ctx.sample(ids, b.num_samples, temperature, c.sampling.max_new_tokens, seed, "bstar T=" + fmt(temperature));
       std::vector<rewards::Group> groups;
       for (size_t j = 0; j < idx.size(); ++j) groups.push_back(to_group(ctx.train[idx[j]], rollouts[j], ctx.policy));
       const auto scores = weighted_group_scores(selection, groups);

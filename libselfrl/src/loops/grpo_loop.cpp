@@ -175,12 +175,12 @@ class GrpoLoop : public SelfImprovementLoop {
   // world size) / num_generations, as TRL.
   int64_t prompts_per_step(const RunContext& ctx) const {
     const int64_t completions = ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps * ctx.world->size();
-    if (completions % ctx.cfg.num_generations != 0)
+    if (completions % ctx.cfg.sampling.num_samples != 0)
       throw Error("per_device_train_batch_size x gradient_accumulation_steps = " + std::to_string(completions) +
-                  " completions is not a multiple of num_generations = " + std::to_string(ctx.cfg.num_generations))
+                  " completions is not a multiple of num_generations = " + std::to_string(ctx.cfg.sampling.num_samples))
           .at(ctx.cfg.recipe_path)
           .hint("as in TRL, a step holds (batch x accumulation) / num_generations prompts; make it divide");
-    return completions / ctx.cfg.num_generations;
+    return completions / ctx.cfg.sampling.num_samples;
   }
   int64_t total_steps(const RunContext& ctx) const {
     if (ctx.cfg.max_steps > 0) return ctx.cfg.max_steps;
@@ -199,7 +199,11 @@ class GrpoLoop : public SelfImprovementLoop {
     auto batch = next_batch(ctx);
     for (auto& per : log_->per_reward) per.clear();
     // The global batch is the same list on every rank; each takes its contiguous shard.
-    auto res = trainer_->step(dist::shard(batch, *ctx.world));
+    // Refills for dynamic sampling (max_resample_rounds) come from their own stream: their
+    // number differs between ranks, and the shared data order must not move.
+    uint64_t refills = 0;
+    auto more = [&](int64_t n) { return refill_batch(ctx, n, refills++); };
+    auto res = trainer_->step(dist::shard(batch, *ctx.world), more);
     if (sec_) sec_update(ctx, res.metrics);
     ++steps_done_;
     ctx.log_train(res.metrics, name());
@@ -228,9 +232,7 @@ class GrpoLoop : public SelfImprovementLoop {
                    weights[static_cast<int64_t>(i)].item<double>());
     }
     weights_ = weights;
-    trainer_ = std::make_unique<trainers::GRPOTrainer>(
-        ctx.policy.model, std::move(pipeline), g, [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); },
-        ctx.policy.eos_token_ids, ctx.world);
+    trainer_ = std::make_unique<trainers::GRPOTrainer>(ctx.policy, std::move(pipeline), g, ctx.world);
     rng_.seed(derive_seed(c.seed, {0x9e0}));
     if (sec_) {
       std::vector<std::string> arms;
@@ -269,18 +271,38 @@ class GrpoLoop : public SelfImprovementLoop {
     return out;
   }
 
+  // `n` prompts drawn at random (SEC: through the curriculum) with a stream of their own per
+  // (step, rank, call), so that checkpoints and the other ranks' data order are unaffected.
+  std::vector<trainers::PromptExample> refill_batch(const RunContext& ctx, int64_t n, uint64_t call) const {
+    std::mt19937_64 rng(derive_seed(ctx.cfg.seed, {0xd5a, static_cast<uint64_t>(steps_done_),
+                                                   static_cast<uint64_t>(ctx.world->rank()), call}));
+    std::vector<trainers::PromptExample> out;
+    for (int64_t i = 0; i < n; ++i) {
+      size_t idx;
+      if (sec_) {
+        const auto& pool = by_arm_[curriculum_->sample(rng)];
+        idx = pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
+      } else {
+        idx = std::uniform_int_distribution<size_t>(0, ctx.train.size() - 1)(rng);
+      }
+      const auto& p = ctx.train[idx];
+      out.push_back({p.ids, p.text, p.row});
+    }
+    return out;
+  }
+
   void sec_update(RunContext& ctx, metrics::Scalars& m) {
     // Rebuild [N, F] from the recorded per-group scores and recompute the advantages the
     // trainer used (same pure function, same weights and scaling).
     const auto& per = log_->per_reward;
     if (per.empty() || per[0].empty()) return;
     const size_t groups = per[0].size();
-    const int64_t G = ctx.cfg.num_generations;
+    const int64_t G = ctx.cfg.sampling.num_samples;
     auto rpf = torch::empty({static_cast<int64_t>(groups) * G, static_cast<int64_t>(per.size())}, torch::kDouble);
     for (size_t f = 0; f < per.size(); ++f)
       for (size_t g = 0; g < groups; ++g)
         for (int64_t i = 0; i < G; ++i) rpf[static_cast<int64_t>(g) * G + i][static_cast<int64_t>(f)] = per[f][g].second.at(static_cast<size_t>(i));
-    const auto adv = trainers::compute_advantages(rpf, weights_, G, ctx.cfg.scale_rewards).advantages.abs();
+    const auto adv = trainers::compute_advantages(rpf, weights_, G, ctx.cfg.grpo.scale_rewards).advantages.abs();
     const auto& arms = curriculum_->arms();
     std::vector<double> sum(arms.size(), 0.0), cnt(arms.size(), 0.0);
     for (size_t g = 0; g < groups; ++g) {

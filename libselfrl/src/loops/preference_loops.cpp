@@ -45,7 +45,7 @@ class PreferenceLoop : public SelfImprovementLoop {
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : ctx.train) ids.push_back(p.ids);
     const int64_t n = scpo_ ? c.scpo.num_samples : c.self_rewarding.num_samples;
-    const auto rollouts = ctx.sample(ids, n, c.temperature, c.max_completion_length,
+    const auto rollouts = ctx.sample(ids, n, c.sampling.temperature, c.sampling.max_new_tokens,
                                      derive_seed(c.seed, {0x5e1f, static_cast<uint64_t>(it)}), name() + " responses");
     metrics::Scalars m;
     std::vector<trainers::PreferencePair> pairs = scpo_ ? scpo_pairs(ctx, rollouts, m) : judged_pairs(ctx, rollouts, it, m);

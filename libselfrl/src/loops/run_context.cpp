@@ -26,17 +26,6 @@ namespace fs = std::filesystem;
 
 namespace selfrl::loops {
 
-std::string Policy::decode(const std::vector<int64_t>& ids) const {
-  // Models often have more embedding rows than the tokenizer has tokens (Qwen2.5: 151,936 vs
-  // 151,665); a sampled id past the vocabulary decodes to nothing, as in HF tokenizers.
-  std::vector<int> v;
-  v.reserve(ids.size());
-  const int64_t vocab = tokenizer->vocab_size();
-  for (auto i : ids)
-    if (i >= 0 && i < vocab) v.push_back(static_cast<int>(i));
-  return tokenizer->decode(v, true);
-}
-
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
   static const char* kFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                                  "generation_config.json", "vocab.json", "merges.txt", "added_tokens.json"};
@@ -102,19 +91,15 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
   } else {
     policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
   }
-  policy.tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.model_dir);
-  policy.eos_token_ids = model::eos_token_ids(cfg.model_dir, policy.model->config());
-  if (auto e = policy.tokenizer->eos_id();
-      e && std::find(policy.eos_token_ids.begin(), policy.eos_token_ids.end(), *e) == policy.eos_token_ids.end())
-    policy.eos_token_ids.push_back(*e);
+  policy = Policy::with_files_of(policy.model, cfg.model_dir);
   const int64_t ctx_len = policy.model->config().max_position_embeddings;
-  if (cfg.max_completion_length >= ctx_len)
-    throw Error("max_completion_length " + std::to_string(cfg.max_completion_length) + " leaves no room for a prompt in the " +
+  if (cfg.sampling.max_new_tokens >= ctx_len)
+    throw Error("max_completion_length " + std::to_string(cfg.sampling.max_new_tokens) + " leaves no room for a prompt in the " +
                 std::to_string(ctx_len) + "-token context (max_position_embeddings)")
         .at(cfg.recipe_path)
         .hint("lower max_completion_length");
   data::PromptOptions po = cfg.prompt_options;
-  po.max_prompt_length = ctx_len - cfg.max_completion_length;
+  po.max_prompt_length = ctx_len - cfg.sampling.max_new_tokens;
   if (!cfg.train_file.empty() && cfg.kind != "knowrl") train = data::load_prompts(cfg.train_file, policy.tokenizer.get(), po);
   if (!cfg.eval_file.empty()) {
     po.max_samples = cfg.eval.max_samples;
@@ -192,7 +177,7 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   eval::EvalOptions o;
   o.samples = cfg.eval.samples;
   o.temperature = cfg.eval.temperature;
-  o.max_new_tokens = cfg.eval.max_new_tokens > 0 ? cfg.eval.max_new_tokens : cfg.max_completion_length;
+  o.max_new_tokens = cfg.eval.max_new_tokens > 0 ? cfg.eval.max_new_tokens : cfg.sampling.max_new_tokens;
   o.batch_size = cfg.generation_batch_size;
   o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
   o.keep_per_example = false;
@@ -217,12 +202,9 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, c
   eo.max_batch_size = std::max(cfg.generation_batch_size, n);
   eo.eos_token_ids = policy.eos_token_ids;
   generation::RolloutEngine engine(policy.model, eo);
-  generation::SamplingParams sp;
+  generation::SamplingParams sp = cfg.sampling;  // top_p, top_k, min_p, stop_token_ids of the recipe
   sp.num_samples = n;
   sp.temperature = temperature;
-  sp.top_p = cfg.top_p;
-  sp.top_k = cfg.top_k;
-  sp.min_p = cfg.min_p;
   sp.max_new_tokens = max_new_tokens;
   const size_t per_wave = static_cast<size_t>(std::max<int64_t>(1, cfg.generation_batch_size / n));
   std::optional<ProgressBar> bar;  // none when label is empty
@@ -388,7 +370,7 @@ rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
   rewards::RewardArgs a;
   a.extractor = extractor;
   a.answer_field = cfg.prompt_options.answer_field;
-  a.max_completion_length = cfg.max_completion_length;
+  a.max_completion_length = cfg.sampling.max_new_tokens;
   a.borda_power = cfg.borda_power;
   a.format_pattern = cfg.format_pattern;
   a.judge = cfg.judge;
@@ -399,14 +381,10 @@ rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
 
 rewards::JudgeFn RunContext::judge_fn() const {
   if (!cfg.judge_model.empty() && !judge_) {
-    auto j = std::make_shared<Policy>();
-    j->model = model::CausalLM::from_pretrained(cfg.judge_model, parse_device(cfg.device), parse_dtype(cfg.dtype));
+    auto j = std::make_shared<Policy>(
+        Policy::from_pretrained(cfg.judge_model, parse_device(cfg.device), parse_dtype(cfg.dtype)));
     for (auto& p : j->model->parameters()) p.set_requires_grad(false);
     j->model->eval();
-    j->tokenizer = tokenizer::Tokenizer::from_pretrained(cfg.judge_model);
-    j->eos_token_ids = model::eos_token_ids(cfg.judge_model, j->model->config());
-    if (auto e = j->tokenizer->eos_id(); e && std::find(j->eos_token_ids.begin(), j->eos_token_ids.end(), *e) == j->eos_token_ids.end())
-      j->eos_token_ids.push_back(*e);
     judge_ = j;
   }
   return [this](const rewards::JudgeRequest& req) {

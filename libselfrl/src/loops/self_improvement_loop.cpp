@@ -120,18 +120,8 @@ TrainResult Run::train() {
 TrainResult run_training(const TrainConfig& cfg) { return Run(cfg).train(); }
 
 rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& rollout, const Policy& policy) {
-  rewards::Group g;
-  g.prompt = prompt.text;
-  g.example = prompt.row;
-  for (const auto& c : rollout.completions) {
-    rewards::Sample s;
-    s.completion = policy.decode(c.token_ids);
-    s.completion_ids = c.token_ids;
-    s.token_self_certainty = c.self_certainty;
-    s.truncated = c.finish_reason == "length";
-    g.samples.push_back(std::move(s));
-  }
-  return g;
+  return rewards::make_group(prompt.text, prompt.row, rollout,
+                             [&policy](const std::vector<int64_t>& ids) { return policy.decode(ids); });
 }
 
 std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& pipeline,

@@ -28,7 +28,7 @@ class StarLoop : public SelfImprovementLoop {
       if (!p.answer) throw Error("STaR needs an answer for every training problem").at(p.where).hint("add \"answer\" or use an unlabelled loop (scpo, grpo with consensus)");
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : ctx.train) ids.push_back(p.ids);
-    const auto rollouts = ctx.sample(ids, c.star.num_samples, c.temperature, c.max_completion_length,
+    const auto rollouts = ctx.sample(ids, c.star.num_samples, c.sampling.temperature, c.sampling.max_new_tokens,
                                      derive_seed(c.seed, {0x57a, static_cast<uint64_t>(it)}), "star rationales");
     std::vector<trainers::SFTExample> kept;
     std::vector<size_t> failed;
@@ -53,9 +53,9 @@ class StarLoop : public SelfImprovementLoop {
         const auto& p = ctx.train[i];
         hinted.push_back(ctx.fit_prompt(
             ctx.encode_prompt(replace_all(replace_all(c.star.hint_template, "{prompt}", p.text), "{answer}", *p.answer)),
-            c.max_completion_length));
+            c.sampling.max_new_tokens));
       }
-      const auto again = ctx.sample(hinted, 1, c.temperature, c.max_completion_length,
+      const auto again = ctx.sample(hinted, 1, c.sampling.temperature, c.sampling.max_new_tokens,
                                     derive_seed(c.seed, {0x7a7, static_cast<uint64_t>(it)}), "star rationalize");
       for (size_t j = 0; j < failed.size(); ++j) {
         const auto& p = ctx.train[failed[j]];
@@ -89,7 +89,7 @@ class RestEmLoop : public SelfImprovementLoop {
     const auto& c = ctx.cfg;
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : ctx.train) ids.push_back(p.ids);
-    const auto rollouts = ctx.sample(ids, c.rest_em.num_samples, c.temperature, c.max_completion_length,
+    const auto rollouts = ctx.sample(ids, c.rest_em.num_samples, c.sampling.temperature, c.sampling.max_new_tokens,
                                      derive_seed(c.seed, {0x4e5, static_cast<uint64_t>(it)}), "rest_em grow");
     std::vector<rewards::Group> groups;
     for (size_t i = 0; i < rollouts.size(); ++i) groups.push_back(to_group(ctx.train[i], rollouts[i], ctx.policy));

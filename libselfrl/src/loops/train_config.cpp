@@ -149,13 +149,16 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         .at(r.location_of("answer_extractor").str());
 
   // ---- generation --------------------------------------------------------------------------
-  c.max_completion_length = r.get_int("max_completion_length", 64, kAtLeastOne, "maximum generated tokens per completion (TRL)");
+  auto& sp = c.sampling;
+  sp.max_new_tokens = r.get_int("max_completion_length", 64, kAtLeastOne, "maximum generated tokens per completion (TRL)");
   if (uses_generation(k)) {
-    c.num_generations = r.get_int("num_generations", 8, {2, kInf}, "GRPO: completions per prompt (TRL)");
-    c.temperature = r.get_double("temperature", 1.0, kPositive, "sampling temperature (TRL)");
-    c.top_p = r.get_double("top_p", 1.0, {0, 1, true, false}, "nucleus sampling mass (TRL)");
-    c.top_k = r.get_int("top_k", 0, kNonNegative, "top-k sampling (0 = off)");
-    c.min_p = r.get_double("min_p", 0.0, kUnit, "min-p sampling: drop tokens below min_p x the top probability (0 = off; TRL, vLLM)");
+    sp.num_samples = r.get_int("num_generations", 8, {2, kInf}, "GRPO: completions per prompt (TRL)");
+    sp.temperature = r.get_double("temperature", 1.0, kPositive, "sampling temperature (TRL)");
+    sp.top_p = r.get_double("top_p", 1.0, {0, 1, true, false}, "nucleus sampling mass (TRL)");
+    sp.top_k = r.get_int("top_k", 0, kNonNegative, "top-k sampling (0 = off)");
+    sp.min_p = r.get_double("min_p", 0.0, kUnit, "min-p sampling: drop tokens below min_p x the top probability (0 = off; TRL, vLLM)");
+    sp.stop_token_ids = r.get_int_list("stop_token_ids", {}, kNonNegative,
+                                       "token ids that end a completion besides the model's EOS ids, kept in the completion (vLLM)");
   }
   c.generation_batch_size = r.get_int("generation_batch_size", 64, kAtLeastOne, "rows (prompts x samples) decoded together (sampling and evaluation)");
 
@@ -166,7 +169,8 @@ TrainConfig read_train_config(recipe::Recipe& r) {
 
   // ---- grpo ------------------------------------------------------------------------------
   if (uses_grpo(k)) {
-    auto& l = c.grpo_loss;
+    auto& g = c.grpo;
+    auto& l = g.loss;
     l.beta = r.get_double("beta", 0.0, kNonNegative, "GRPO: KL coefficient (k3 estimator); 0 = no reference model (TRL)");
     l.epsilon = r.get_double("epsilon", 0.2, kPositive, "GRPO: lower clip range (TRL)");
     if (auto eh = r.get_optional_double("epsilon_high", kPositive, "GRPO: upper clip range (DAPO clip-higher); default epsilon")) l.epsilon_high = *eh;
@@ -175,13 +179,14 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         r.get_string("loss_type", "dapo", {"grpo", "bnpo", "dr_grpo", "dapo"}, "GRPO loss aggregation (TRL)"));
     l.importance_sampling_level = trainers::parse_importance_sampling_level(
         r.get_string("importance_sampling_level", "token", {"token", "sequence"}, "token (GRPO) or sequence (GSPO)"));
-    l.max_completion_length = c.max_completion_length;
-    c.scale_rewards = trainers::parse_scale_rewards(
+    g.scale_rewards = trainers::parse_scale_rewards(
         r.get_string("scale_rewards", "group", {"group", "batch", "none"}, "advantage scaling (TRL)"));
-    c.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
-    c.logprob_chunk_size = r.get_int("logprob_chunk_size", 1024, kAtLeastOne,
+    g.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
+    g.logprob_chunk_size = r.get_int("logprob_chunk_size", 1024, kAtLeastOne,
                                      "GRPO: rows (batch x positions) per chunk of the log-prob computation; lower it to cut peak memory at large vocabularies");
-    c.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
+    g.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
+    g.max_resample_rounds = r.get_int("max_resample_rounds", 0, kNonNegative,
+                                      "GRPO: DAPO dynamic sampling: drop groups whose rewards are all equal and refill the batch with new prompts, for at most N extra generation rounds per step (0 = off; verl's filter_groups with max_num_gen_batches)");
     c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
                                        reward_funcs_doc());
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
@@ -325,19 +330,9 @@ std::vector<recipe::KeyDoc> all_documented_keys() {
 }
 
 trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
-  trainers::GRPOConfig g;
-  g.num_generations = c.num_generations;
-  g.max_completion_length = c.max_completion_length;
-  g.temperature = c.temperature;
-  g.top_p = c.top_p;
-  g.top_k = c.top_k;
-  g.min_p = c.min_p;
-  g.logprob_chunk_size = c.logprob_chunk_size;
+  trainers::GRPOConfig g = c.grpo;
+  g.sampling = c.sampling;
   g.generation_batch_size = c.generation_batch_size;
-  g.loss = c.grpo_loss;
-  g.scale_rewards = c.scale_rewards;
-  g.num_iterations = c.num_iterations;
-  g.mask_truncated_completions = c.mask_truncated_completions;
   g.optimizer = c.optimizer;
   g.optimizer.total_steps = total_steps;
   g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, total_steps);

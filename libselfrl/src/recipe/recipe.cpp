@@ -471,6 +471,30 @@ std::vector<double> Recipe::get_double_list(const std::string& key, const std::v
   return out;
 }
 
+std::vector<int64_t> Recipe::get_int_list(const std::string& key, const std::vector<int64_t>& def, Range range,
+                                          const std::string& doc) {
+  std::string d;
+  for (int64_t v : def) d += (d.empty() ? "" : ", ") + std::to_string(v);
+  record(key, "list of integers", "[" + d + "]", range_text(range), doc);
+  const Node* n = lookup(key);
+  if (n == nullptr) return def;
+  if (n->kind != Node::Kind::kScalar && n->kind != Node::Kind::kSequence)
+    throw value_error(key, *n, "expected a list of integers");
+  const std::vector<Node> one = n->kind == Node::Kind::kScalar ? std::vector<Node>{*n} : std::vector<Node>{};
+  std::vector<int64_t> out;
+  for (const auto& item : n->kind == Node::Kind::kScalar ? one : n->items) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = item.kind == Node::Kind::kScalar ? std::strtoll(item.scalar.c_str(), &end, 10) : 0;
+    if (item.kind != Node::Kind::kScalar || item.scalar.empty() || end != item.scalar.c_str() + item.scalar.size() ||
+        errno == ERANGE)
+      throw value_error(key, item, "expected a list of integers, got '" + item.scalar + "'");
+    check_range(key, item, static_cast<double>(v), range);
+    out.push_back(v);
+  }
+  return out;
+}
+
 std::string Recipe::get_path(const std::string& key, const std::string& def, bool must_exist, const std::string& doc) {
   record(key, "path", def.empty() ? "\"\"" : def, must_exist ? "an existing file or directory" : "", doc);
   const Node* n = lookup(key);

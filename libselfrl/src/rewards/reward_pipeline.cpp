@@ -8,6 +8,22 @@
 
 namespace selfrl::rewards {
 
+Group make_group(std::string prompt, nlohmann::json example, const generation::Rollout& rollout,
+                 const std::function<std::string(const std::vector<int64_t>&)>& decode) {
+  Group g;
+  g.prompt = std::move(prompt);
+  g.example = std::move(example);
+  for (const auto& c : rollout.completions) {
+    Sample s;
+    s.completion = decode(c.token_ids);
+    s.completion_ids = c.token_ids;
+    s.token_self_certainty = c.self_certainty;
+    s.truncated = c.finish_reason == generation::FinishReason::kLength;
+    g.samples.push_back(std::move(s));
+  }
+  return g;
+}
+
 void RewardPipeline::add(RewardPtr reward, double weight) {
   SELFRL_CHECK(reward != nullptr, "RewardPipeline::add: null reward");
   for (const auto& r : rewards_) {

@@ -110,6 +110,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& dir) {
       .hint("copy the tokenizer files of the model into this directory");
 }
 
+std::string Tokenizer::decode_generated(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
+  std::vector<int> known;
+  known.reserve(ids.size());
+  const int64_t vocab = vocab_size();
+  for (auto i : ids)
+    if (i >= 0 && i < vocab) known.push_back(static_cast<int>(i));
+  return decode(known, skip_special_tokens);
+}
+
 std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                                       bool add_special_tokens, unsigned num_threads) const {
   std::vector<std::vector<int>> out(texts.size());

@@ -20,7 +20,7 @@ class BestOfN : public loops::SelfImprovementLoop {
     const int64_t n = ctx.cfg.loop_args.value("n", 2);  // its own knob: best_of_n_test.n
     std::vector<std::vector<int64_t>> prompts;
     for (const auto& p : ctx.train) prompts.push_back(p.ids);
-    const auto rollouts = ctx.sample(prompts, n, ctx.cfg.temperature, ctx.cfg.max_completion_length,
+    const auto rollouts = ctx.sample(prompts, n, ctx.cfg.sampling.temperature, ctx.cfg.sampling.max_new_tokens,
                                      static_cast<uint64_t>(iteration), "");
     std::vector<trainers::SFTExample> picked;
     for (const auto& r : rollouts) {

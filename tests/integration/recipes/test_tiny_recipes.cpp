@@ -121,7 +121,9 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
 INSTANTIATE_TEST_SUITE_P(
     Recipes, TinyRecipe,
     ::testing::Values(Case{"sft", {"num_train_epochs=1"}},
-                      Case{"ttrl", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
+                      // DAPO refills from the loop's own prompt stream, and extra stop ids, on the way
+                      Case{"ttrl", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+                                    "max_resample_rounds=2", "stop_token_ids=[7]"}, false},
                       Case{"intuitor", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
                       Case{"judge_grpo", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
                                           "dump_rollouts_steps=1", "judge.max_new_tokens=6"}, false},
@@ -134,7 +136,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"self_rewarding", {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_samples=2",
                                               "self_rewarding.judge_max_new_tokens=12"}, false},
                       Case{"scpo", {"iterations=1", "scpo.num_samples=3", "scpo.min_vote_share=0", "answer_extractor=regex:(\\d)"}, false},
-                      Case{"sec", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}},
+                      Case{"sec", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+                                    "max_resample_rounds=1"}},
                       Case{"knowrl", {"iterations=1", "knowrl.tasks_per_category=2", "knowrl.num_judgements=2",
                                       "knowrl.min_agreement=0", "knowrl.grpo_steps=1", "num_generations=2",
                                       "per_device_train_batch_size=2", "max_completion_length=4", "knowrl.max_task_tokens=8"}}),

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "selfrl/io/jsonl.h"
@@ -51,8 +52,8 @@ TEST(GRPOTrainer, RewardRisesOnAToyTask) {
   rewards::RewardPipeline pipe;
   pipe.add(target_token_reward());
   trainers::GRPOConfig cfg;
-  cfg.num_generations = 8;
-  cfg.max_completion_length = 6;
+  cfg.sampling.num_samples = 8;
+  cfg.sampling.max_new_tokens = 6;
   cfg.optimizer.learning_rate = 2e-2;
   cfg.optimizer.lr_scheduler_type = trainers::LrSchedulerType::kConstant;
   cfg.gradient_accumulation_steps = 2;
@@ -68,8 +69,8 @@ TEST(GRPOTrainer, LoggedLossEqualsTheFormulaOnTheDump) {
   rewards::RewardPipeline pipe;
   pipe.add(target_token_reward());
   trainers::GRPOConfig cfg;
-  cfg.num_generations = 4;
-  cfg.max_completion_length = 5;
+  cfg.sampling.num_samples = 4;
+  cfg.sampling.max_new_tokens = 5;
   cfg.loss.beta = 0.04;
   cfg.optimizer.learning_rate = 1e-2;
   cfg.output_dir = dir.path();
@@ -127,8 +128,8 @@ TEST(GRPOTrainer, JudgeRewardIsLoggedAndRecomputableFromTheDump) {
   pipe.add(rewards::make_judge_reward(judge, jo), 1.0);
   pipe.add(target_token_reward(), 0.5);
   trainers::GRPOConfig cfg;
-  cfg.num_generations = 4;
-  cfg.max_completion_length = 5;
+  cfg.sampling.num_samples = 4;
+  cfg.sampling.max_new_tokens = 5;
   cfg.output_dir = dir.path();
   cfg.dump_rollouts_every = 1;
   trainers::GRPOTrainer trainer(tiny_llama(3), pipe, cfg);
@@ -155,4 +156,55 @@ TEST(GRPOTrainer, JudgeRewardIsLoggedAndRecomputableFromTheDump) {
   const auto logged = io::read_jsonl(dir.file("metrics.jsonl"));
   EXPECT_NEAR(logged[0]["rewards/judge/mean"].get<double>(), sum / rows.size(), 1e-12);
   EXPECT_DOUBLE_EQ(logged[0]["rewards/judge/parse_rate"].get<double>(), 2.0 / 3.0);
+}
+
+// DAPO dynamic sampling: groups whose rewards are all equal are dropped and replaced by the
+// prompt source, for at most max_resample_rounds extra rounds; none is dropped when it is off.
+TEST(GRPOTrainer, DynamicSamplingDropsFlatGroupsAndRefills) {
+  // Flat (all equal) for prompts named "flat*", the sample's index otherwise (never flat).
+  auto reward = rewards::make_function_reward("flat_or_index", [](const rewards::Group& g) {
+    std::vector<double> out;
+    for (size_t i = 0; i < g.samples.size(); ++i) out.push_back(g.prompt.rfind("flat", 0) == 0 ? 0.5 : double(i));
+    return out;
+  });
+  auto batch = prompts(4);
+  batch[0].prompt_text = "flat-a";
+  batch[2].prompt_text = "flat-b";
+  int64_t asked = 0;
+  auto more = [&](int64_t n) {
+    asked += n;
+    auto p = prompts(static_cast<int>(n));
+    for (auto& e : p) e.prompt_text = "refill";
+    return p;
+  };
+  selfrl::test::TempDir dir;
+  for (int64_t rounds : {0, 1}) {
+    rewards::RewardPipeline pipe;
+    pipe.add(reward);
+    trainers::GRPOConfig cfg;
+    cfg.sampling.num_samples = 4;
+    cfg.sampling.max_new_tokens = 5;
+    cfg.max_resample_rounds = rounds;
+    cfg.rollouts_dir = dir.path() + "/r" + std::to_string(rounds);
+    cfg.dump_rollouts_every = 1;
+    trainers::GRPOTrainer trainer(tiny_llama(4), pipe, cfg);
+    asked = 0;
+    const auto m = trainer.step(batch, more).metrics;
+    std::set<std::string> dumped;
+    size_t rows = 0;
+    for (const auto& j : io::read_jsonl(cfg.rollouts_dir + "/step-000000.jsonl")) dumped.insert(j["prompt"].get<std::string>()), ++rows;
+    EXPECT_EQ(rows, 4u * 4u);  // the batch is full: 4 groups of G = 4
+    if (rounds == 0) {
+      EXPECT_EQ(m.at("dropped_groups"), 0.0);
+      EXPECT_EQ(asked, 0);
+      EXPECT_TRUE(dumped.count("flat-a") && dumped.count("flat-b"));
+      EXPECT_DOUBLE_EQ(m.at("frac_reward_zero_std"), 0.5);
+    } else {
+      EXPECT_EQ(asked, 2);  // one refill round for the two flat groups
+      EXPECT_EQ(m.at("dropped_groups"), 2.0);
+      EXPECT_FALSE(dumped.count("flat-a") || dumped.count("flat-b"));
+      EXPECT_TRUE(dumped.count("refill"));
+      EXPECT_DOUBLE_EQ(m.at("frac_reward_zero_std"), 0.0);
+    }
+  }
 }

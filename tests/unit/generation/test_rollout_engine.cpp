@@ -11,6 +11,7 @@
 #include "selfrl/model/token_logprobs.h"
 #include "test_util.h"
 
+using selfrl::generation::FinishReason;
 using selfrl::generation::RolloutEngine;
 using selfrl::generation::RolloutEngineOptions;
 using selfrl::generation::SamplingParams;
@@ -51,11 +52,11 @@ TEST(RolloutEngine, SampledCompletionsMatchTeacherForcedStats) {
     ASSERT_EQ(r.completions.size(), 4u);
     for (const auto& c : r.completions) {
       ASSERT_FALSE(c.token_ids.empty());
-      if (c.finish_reason == "stop") {
+      if (c.finish_reason == FinishReason::kStop) {
         ++stopped;
         EXPECT_TRUE(c.token_ids.back() == 3 || c.token_ids.back() == 17);
       } else {
-        EXPECT_EQ(c.finish_reason, "length");
+        EXPECT_EQ(c.finish_reason, FinishReason::kLength);
         EXPECT_EQ(c.token_ids.size(), 12u);
       }
       auto scaled = teacher_forced(*m, r.prompt_ids, c.token_ids, 0.8);
@@ -88,7 +89,7 @@ TEST(RolloutEngine, GreedySamplesAreIdenticalAndEqualFullForwardArgmax) {
     }
     for (const auto& c : r.completions) {
       EXPECT_EQ(c.token_ids, std::vector<int64_t>(seq.begin() + r.prompt_ids.size(), seq.end()));
-      EXPECT_EQ(c.finish_reason, "length");
+      EXPECT_EQ(c.finish_reason, FinishReason::kLength);
     }
   }
 }
@@ -126,12 +127,12 @@ TEST(RolloutEngine, StopSequencesAndStopTokens) {
   ASSERT_EQ(free_run.size(), 10u);
   sp.stop_sequences = {{free_run[3], free_run[4]}};
   auto c = RolloutEngine(m).generate({{5, 6, 7}}, sp)[0].completions[0];
-  EXPECT_EQ(c.finish_reason, "stop");
+  EXPECT_EQ(c.finish_reason, FinishReason::kStop);
   EXPECT_LE(c.token_ids.size(), 5u);
   sp.stop_sequences.clear();
   sp.stop_token_ids = {free_run[2]};
   c = RolloutEngine(m).generate({{5, 6, 7}}, sp)[0].completions[0];
-  EXPECT_EQ(c.finish_reason, "stop");
+  EXPECT_EQ(c.finish_reason, FinishReason::kStop);
   EXPECT_EQ(c.token_ids.back(), free_run[2]);
 }
 

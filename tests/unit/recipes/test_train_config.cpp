@@ -28,12 +28,12 @@ TEST(TrainConfig, ReadsTrlKnobsAndOverrides) {
                                 {"learning_rate=3e-6", "scale_rewards=none"});
   const auto c = loops::read_train_config(r);
   EXPECT_EQ(c.kind, "grpo");
-  EXPECT_EQ(c.num_generations, 4);
-  EXPECT_DOUBLE_EQ(c.grpo_loss.beta, 0.04);
-  EXPECT_DOUBLE_EQ(*c.grpo_loss.epsilon_high, 0.28);
-  EXPECT_EQ(c.grpo_loss.loss_type, trainers::GRPOLossType::kDrGrpo);
+  EXPECT_EQ(c.sampling.num_samples, 4);
+  EXPECT_DOUBLE_EQ(c.grpo.loss.beta, 0.04);
+  EXPECT_DOUBLE_EQ(*c.grpo.loss.epsilon_high, 0.28);
+  EXPECT_EQ(c.grpo.loss.loss_type, trainers::GRPOLossType::kDrGrpo);
   EXPECT_DOUBLE_EQ(c.optimizer.learning_rate, 3e-6);
-  EXPECT_EQ(c.scale_rewards, trainers::ScaleRewards::kNone);
+  EXPECT_EQ(c.grpo.scale_rewards, trainers::ScaleRewards::kNone);
   EXPECT_EQ(c.reward_weights, (std::vector<double>{1.0, 0.5}));
   EXPECT_EQ(c.model_dir, f.d.file("model"));  // relative to the recipe
 }
@@ -130,13 +130,36 @@ TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\n"));
   const auto c = loops::read_train_config(r);
   const auto g = loops::grpo_config(c, 10);
-  EXPECT_DOUBLE_EQ(g.min_p, 0.05);
+  EXPECT_DOUBLE_EQ(g.sampling.min_p, 0.05);
   EXPECT_EQ(g.logprob_chunk_size, 128);
-  EXPECT_EQ(g.top_k, 20);
+  EXPECT_EQ(g.sampling.top_k, 20);
   auto defaults = recipe::Recipe::load(f.recipe("trainer: grpo\n"));
   const auto d = loops::grpo_config(loops::read_train_config(defaults), 10);
-  EXPECT_DOUBLE_EQ(d.min_p, 0.0);
+  EXPECT_DOUBLE_EQ(d.sampling.min_p, 0.0);
   EXPECT_EQ(d.logprob_chunk_size, 1024);
   auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 1.5\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "min_p", "[0, 1]");
+}
+
+// Every GRPOConfig knob has a recipe key: stop ids, DAPO dynamic sampling, and the sampling
+// parameters arrive whole; the dr_grpo constant follows max_completion_length.
+TEST(TrainConfig, StopTokenIdsAndResampleRoundsReachTheGrpoConfig) {
+  Files f;
+  auto r = recipe::Recipe::load(
+      f.recipe("trainer: grpo\nstop_token_ids: [5, 9]\nmax_resample_rounds: 3\nmax_completion_length: 12\n"
+               "num_generations: 4\ntemperature: 0.7\ntop_p: 0.9\n"));
+  const auto c = loops::read_train_config(r);
+  const auto g = loops::grpo_config(c, 10);
+  EXPECT_EQ(g.sampling.stop_token_ids, (std::vector<int64_t>{5, 9}));
+  EXPECT_EQ(g.max_resample_rounds, 3);
+  EXPECT_EQ(g.num_generations(), 4);
+  EXPECT_EQ(g.max_completion_length(), 12);
+  EXPECT_DOUBLE_EQ(g.sampling.temperature, 0.7);
+  EXPECT_DOUBLE_EQ(g.sampling.top_p, 0.9);
+  auto one = recipe::Recipe::load(f.recipe("trainer: grpo\nstop_token_ids: 7\n"));
+  EXPECT_EQ(loops::read_train_config(one).sampling.stop_token_ids, (std::vector<int64_t>{7}));
+  auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\nstop_token_ids: [5, x]\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "stop_token_ids", "expected a list of integers", "'x'");
+  auto neg = recipe::Recipe::load(f.recipe("trainer: grpo\nstop_token_ids: [-1]\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(neg), "stop_token_ids", "out of range");
 }

@@ -25,8 +25,8 @@ inline trainers::GRPOStepResult grpo_toy_step(std::shared_ptr<model::CausalLM> m
     return out;
   }));
   trainers::GRPOConfig cfg;
-  cfg.num_generations = 4;
-  cfg.max_completion_length = 6;
+  cfg.sampling.num_samples = 4;
+  cfg.sampling.max_new_tokens = 6;
   cfg.loss.beta = 0.04;
   cfg.bf16 = bf16;
   cfg.seed = 3;

@@ -3,10 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
 namespace selfrl::generation {
+
+// Why a completion ended: a stop (EOS, stop token or stop sequence) or max_new_tokens.
+enum class FinishReason { kStop, kLength };
+// "stop" | "length" (vLLM's / OpenAI's finish_reason strings, used in dumps and JSON output).
+const char* to_string(FinishReason reason);
+inline std::ostream& operator<<(std::ostream& os, FinishReason r) { return os << to_string(r); }
 
 struct Completion {
   std::vector<int64_t> token_ids;
@@ -17,7 +24,7 @@ struct Completion {
   std::vector<float> raw_logprobs;    // log p(token) under the raw (temperature 1) distribution
   std::vector<float> entropy;         // −Σ p log p of the temperature-scaled distribution
   std::vector<float> self_certainty;  // KL(U ‖ p) = −log V − mean_j log p_j, same distribution
-  std::string finish_reason;          // "stop" (EOS / stop token / stop sequence) or "length"
+  FinishReason finish_reason = FinishReason::kLength;
   int64_t sample_index = 0;           // 0 .. G−1 within its prompt
 };
 

@@ -27,6 +27,7 @@
 #include "selfrl/loops/train_config.h"
 #include "selfrl/metrics/metrics.h"
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/model/policy.h"
 #include "selfrl/rewards/judge_reward.h"
 #include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/tokenizer/tokenizer.h"
@@ -48,12 +49,7 @@ struct RunHooks {
   std::shared_ptr<dist::World> world;
 };
 
-struct Policy {
-  std::shared_ptr<model::CausalLM> model;
-  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
-  std::vector<int64_t> eos_token_ids;
-  std::string decode(const std::vector<int64_t>& ids) const;  // special tokens skipped
-};
+using model::Policy;
 
 class RunContext {
  public:

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "selfrl/data/prompt_dataset.h"
+#include "selfrl/generation/sampling_params.h"
 #include "selfrl/recipe/recipe.h"
 #include "selfrl/rewards/judge_reward.h"
 #include "selfrl/trainers/advantages.h"
@@ -119,12 +120,10 @@ struct TrainConfig {
   std::string completion_field = "completion", chosen_field = "chosen", rejected_field = "rejected";
   std::string extractor = "last_number";
 
-  // generation
-  int64_t max_completion_length = 64;
-  int64_t num_generations = 8;
-  double temperature = 1.0, top_p = 1.0;
-  int64_t top_k = 0;
-  double min_p = 0.0;
+  // generation: every kind that samples (GRPO, the loops' sampling phases, evaluation).
+  // sampling.max_new_tokens is the recipe's max_completion_length, sampling.num_samples its
+  // num_generations; temperature, top_p, top_k, min_p, stop_token_ids under their own names.
+  generation::SamplingParams sampling = trainers::GRPOConfig::default_sampling();
   int64_t generation_batch_size = 64;
 
   // optimization
@@ -136,12 +135,10 @@ struct TrainConfig {
   int64_t max_steps = 0;            // GRPO/SEC steps (0 → one epoch of prompts); DPO steps
   bool gradient_checkpointing = false;
 
-  // grpo
-  trainers::GRPOLossConfig grpo_loss;
-  trainers::ScaleRewards scale_rewards = trainers::ScaleRewards::kGroup;
-  int64_t num_iterations = 1;
-  int64_t logprob_chunk_size = 1024;
-  bool mask_truncated_completions = false;
+  // grpo: the GRPOTrainer's own knobs, read into its config directly (loss, scale_rewards,
+  // num_iterations, logprob_chunk_size, mask_truncated_completions, max_resample_rounds);
+  // grpo_config() adds the run-wide ones (sampling, optimizer and schedule, seed, ...).
+  trainers::GRPOConfig grpo;
   std::vector<std::string> reward_funcs;
   std::vector<double> reward_weights;
   double borda_power = 0.5;
@@ -169,8 +166,10 @@ struct TrainConfig {
 // Reads every key the recipe's kind uses and calls r.finish().
 TrainConfig read_train_config(recipe::Recipe& r);
 
-// The GRPOTrainer settings a recipe gives (generation, loss, advantages, optimizer with its
-// schedule over `total_steps`), shared by every loop that runs GRPO.
+// The GRPOTrainer settings a recipe gives: c.grpo with the run-wide knobs it shares with the
+// other trainers (sampling, generation_batch_size, optimizer with its schedule over
+// `total_steps`, accumulation, checkpointing, bf16, seed, rollout dumps). Every loop that runs
+// GRPO builds its trainer's config here.
 trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps);
 
 // Every key any kind reads, with type, default, allowed values and documentation.

@@ -74,6 +74,8 @@ class Recipe {
   std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def,
                                            const std::string& doc = "");
   std::vector<double> get_double_list(const std::string& key, const std::vector<double>& def, const std::string& doc = "");
+  std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def, Range range = {},
+                                    const std::string& doc = "");
   // A path, resolved against the directory of the file that set it. `must_exist` checks it.
   std::string get_path(const std::string& key, const std::string& def, bool must_exist, const std::string& doc = "");
   bool has(const std::string& key) const;

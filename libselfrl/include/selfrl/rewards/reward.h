@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "selfrl/generation/rollout.h"
+
 namespace selfrl::rewards {
 
 // What a reward may look at for one completion.
@@ -30,6 +32,11 @@ struct Group {
   std::vector<Sample> samples;
   int64_t step = -1;  // the GRPO trainer's step being scored (1-based); -1 outside a GRPO step
 };
+
+// The group a reward sees for one rollout: `decode` turns each completion's ids into its text
+// (model::Policy::decode); self-certainty and truncation come from the rollout.
+Group make_group(std::string prompt, nlohmann::json example, const generation::Rollout& rollout,
+                 const std::function<std::string(const std::vector<int64_t>&)>& decode);
 
 struct GroupScores {
   std::vector<double> scores;  // one per sample; NaN = unscorable

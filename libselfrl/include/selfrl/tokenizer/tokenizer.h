@@ -39,6 +39,10 @@ class Tokenizer {
   // HF decode(): invalid byte sequences become U+FFFD; applies clean_up_tokenization_spaces
   // from tokenizer_config.json. Throws selfrl::Error for an id outside the vocabulary.
   virtual std::string decode(const std::vector<int>& ids, bool skip_special_tokens = false) const = 0;
+  // Ids a model generated → text: ids outside [0, vocab_size) are dropped (models often have
+  // more embedding rows than the tokenizer has tokens, e.g. Qwen2.5: 151,936 vs 151,665, and
+  // such an id decodes to nothing in HF tokenizers), then decode().
+  std::string decode_generated(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const;
   // The token's string as the vocabulary spells it ("Ġhello", "▁the", "<|im_end|>").
   virtual std::string id_to_token(int id) const = 0;
   virtual std::optional<int> token_to_id(std::string_view token) const = 0;

@@ -24,7 +24,9 @@
 
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/metrics/metrics.h"
+#include "selfrl/dist/named_reduction.h"
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/model/policy.h"
 #include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
@@ -37,14 +39,11 @@ class World;
 namespace selfrl::trainers {
 
 struct GRPOConfig {
-  // Generation (TRL GRPOConfig names).
-  int64_t num_generations = 8;
-  int64_t max_completion_length = 256;
-  double temperature = 1.0;
-  double top_p = 1.0;
-  int64_t top_k = 0;
-  double min_p = 0.0;
-  std::vector<int64_t> stop_token_ids;
+  // Generation: the rollout engine's parameters, whole. sampling.num_samples is TRL's
+  // num_generations (G), sampling.max_new_tokens its max_completion_length (also the
+  // dr_grpo normalizer); temperature, top_p, top_k, min_p, stop_token_ids as in vLLM.
+  // sampling.seed is not used: the step's seeds derive from `seed` below.
+  generation::SamplingParams sampling = default_sampling();
   int64_t generation_batch_size = 64;  // rows decoded together by the rollout engine
   // Loss and advantages.
   GRPOLossConfig loss;  // beta, epsilon, epsilon_high, delta, loss_type, importance_sampling_level
@@ -65,6 +64,16 @@ struct GRPOConfig {
   int64_t dump_rollouts_every = 0;   // 0 = never
   std::string rollouts_dir;          // where dumps go ("" = output_dir/rollouts); set alone, no metrics are written
   uint64_t seed = 42;
+
+  int64_t num_generations() const { return sampling.num_samples; }
+  int64_t max_completion_length() const { return sampling.max_new_tokens; }
+  // TRL's defaults: G = 8, 256 new tokens, temperature 1.
+  static generation::SamplingParams default_sampling() {
+    generation::SamplingParams s;
+    s.num_samples = 8;
+    s.max_new_tokens = 256;
+    return s;
+  }
 };
 
 // One training prompt: its token ids and its dataset row (what rewards may look at).
@@ -81,20 +90,20 @@ struct GRPOStepResult {
 
 class GRPOTrainer {
  public:
-  using Decoder = std::function<std::string(const std::vector<int64_t>&)>;
-  // `decode` turns completion ids into the text rewards see (default: ids joined by spaces).
-  // A frozen reference copy of the policy is made only when loss.beta != 0.
-  GRPOTrainer(std::shared_ptr<model::CausalLM> policy, rewards::RewardPipeline rewards, GRPOConfig config,
-              Decoder decode = nullptr, std::vector<int64_t> eos_token_ids = {},
+  // The policy's tokenizer decodes the completions rewards see (none: ids joined by spaces);
+  // its stop ids end them. A frozen reference copy of the model is made only when
+  // loss.beta != 0.
+  GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, GRPOConfig config,
               std::shared_ptr<dist::World> world = nullptr);
 
-  // One step on `prompts`. With max_resample_rounds > 0, `more_prompts(n)` supplies
-  // replacements for groups dropped by dynamic sampling.
-  GRPOStepResult step(const std::vector<PromptExample>& prompts,
-                      const std::function<std::vector<PromptExample>(int64_t)>& more_prompts = nullptr);
+  // Supplies `n` replacement prompts for groups dropped by dynamic sampling.
+  using PromptSource = std::function<std::vector<PromptExample>(int64_t n)>;
+  // One step on `prompts`. With max_resample_rounds > 0 and `more_prompts`, groups whose
+  // rewards are all equal are dropped and replaced (DAPO dynamic sampling).
+  GRPOStepResult step(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts = nullptr);
 
   int64_t global_step() const { return step_; }
-  model::CausalLM& policy() { return *policy_; }
+  model::CausalLM& policy() { return *policy_.model; }
   const GRPOConfig& config() const { return cfg_; }
   TrainingOptimizer& optimizer() { return *optimizer_; }
   void set_global_step(int64_t step) { step_ = step; }  // resume
@@ -102,11 +111,29 @@ class GRPOTrainer {
   void set_num_tokens_seen(double n) { num_tokens_ = n; }  // resume
 
  private:
-  std::shared_ptr<model::CausalLM> policy_;
+  // The phases of step(), in order; their results are defined in grpo_trainer.cpp.
+  struct Groups;
+  struct Batch;
+  struct OldLogprobs;
+  struct Timings;
+  Groups generate_and_score(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts, Timings& t);
+  std::vector<generation::Rollout> generate(const std::vector<PromptExample>& prompts, int64_t round,
+                                            uint64_t prompt_offset, Timings& t);
+  void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts,
+             Groups& into, bool drop_zero_std, int64_t target, Timings& t);
+  Advantages advantages(const Groups& groups);
+  Batch training_batch(const Groups& groups, const Advantages& adv);
+  OldLogprobs old_and_ref_logprobs(const Batch& batch, bool dump_now);
+  void update(const Batch& batch, const OldLogprobs& old, dist::NamedReduction& sums, metrics::Scalars& m);
+  dist::NamedReduction declare_step_sums() const;
+  void add_group_sums(const Groups& groups, const Batch& batch, const Advantages& adv, dist::NamedReduction& sums);
+  metrics::Scalars report(dist::NamedReduction& sums, metrics::Scalars m, const Timings& t);
+  void dump_rollouts(const Groups& groups, const Batch& batch, const Advantages& adv, const OldLogprobs& old) const;
+
+  model::Policy policy_;
   std::shared_ptr<model::CausalLM> ref_;
   rewards::RewardPipeline rewards_;
   GRPOConfig cfg_;
-  Decoder decode_;
   std::unique_ptr<generation::RolloutEngine> engine_;
   std::unique_ptr<TrainingOptimizer> optimizer_;
   std::unique_ptr<metrics::MetricsLogger> logger_;
