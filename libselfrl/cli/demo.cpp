@@ -5,7 +5,7 @@
 
 #include "command.h"
 #include "selfrl/core/error.h"
-#include "selfrl/demo/demo_pipeline.h"
+#include "demo/demo_pipeline.h"
 
 namespace selfrl::cli {
 

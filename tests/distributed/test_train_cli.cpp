@@ -39,21 +39,25 @@ std::string write_recipe(const TempDir& t, const std::string& name, const std::s
   return path;
 }
 
-// `env` is put before the program (e.g. SELFRL_TEST_KILL_AT_STEP=5). Every run is under
+// `kill_at_step` > 0 runs the test program that is `selfrl train` plus a SIGKILL right after
+// that train step (tests/support/programs/train_killed_at_step.cpp). Every run is under
 // `timeout` so that a hang never outlives the test: one process gets SIGKILL after 60 s;
 // mpirun gets SIGTERM after 50 s (it then kills its ranks) and SIGKILL 5 s later.
-CommandResult train_single(const std::string& recipe, const std::string& overrides, const std::string& env = "") {
-  return run_command("OMP_NUM_THREADS=1 " + env + " timeout -s KILL 60 " + selfrl_cli() + " train " + recipe +
-                     " --no-progress " + overrides);
+std::string train_program(int kill_at_step) {
+  return kill_at_step > 0 ? std::string(SELFRL_TRAIN_KILLED_AT_STEP_PATH) + " " + std::to_string(kill_at_step) + " "
+                          : selfrl_cli() + " train ";
 }
 
-CommandResult train_mpi(int np, const std::string& recipe, const std::string& overrides, const std::string& env = "") {
-  std::string x;
-  if (!env.empty()) x = " -x " + env;
+CommandResult train_single(const std::string& recipe, const std::string& overrides, int kill_at_step = 0) {
+  return run_command("OMP_NUM_THREADS=1 timeout -s KILL 60 " + train_program(kill_at_step) + recipe + " --no-progress " +
+                     overrides);
+}
+
+CommandResult train_mpi(int np, const std::string& recipe, const std::string& overrides, int kill_at_step = 0) {
   return run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 50 mpirun "
                      "--oversubscribe --bind-to none -np " +
-                     std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + x +
-                     " " + selfrl_cli() + " train " + recipe + " --no-progress " + overrides);
+                     std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " +
+                     train_program(kill_at_step) + recipe + " --no-progress " + overrides);
 }
 
 std::vector<nlohmann::json> train_lines(const std::string& out) {
@@ -199,7 +203,7 @@ TEST(TrainCli, KilledRunResumesBitIdentical) {
   auto full = train_single(recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
   // SIGKILL after step 5: checkpoint-4 (inside iteration 2) is the newest; step 5 is lost.
-  auto killed = train_single(recipe, "output_dir=" + t.file("run"), "SELFRL_TEST_KILL_AT_STEP=5");
+  auto killed = train_single(recipe, "output_dir=" + t.file("run"), 5);
   ASSERT_NE(killed.exit_code, 0) << killed.output;
   ASSERT_FALSE(fs::exists(t.file("run") + "/final"));
   ASSERT_EQ(checkpoint::find_latest_complete(t.file("run")).value_or(""), t.file("run") + "/checkpoint-4");
@@ -220,7 +224,7 @@ TEST(TrainCli, CorruptNewestCheckpointIsSkippedWithAWarning) {
   const auto recipe = sec_recipe(t, 0);
   auto full = train_single(recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
-  auto killed = train_single(recipe, "output_dir=" + t.file("run"), "SELFRL_TEST_KILL_AT_STEP=5");
+  auto killed = train_single(recipe, "output_dir=" + t.file("run"), 5);
   ASSERT_NE(killed.exit_code, 0) << killed.output;
   const fs::path run = t.file("run");
   fs::resize_file(run / "checkpoint-4" / "model.safetensors", 100);  // truncated weights
@@ -242,7 +246,7 @@ TEST(TrainCli, KilledSftRunResumesInsideItsPassBitIdentical) {
                                    "save_steps: 2\nresume_from_checkpoint: auto\n");
   auto full = train_single(recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
-  auto killed = train_single(recipe, "output_dir=" + t.file("run"), "SELFRL_TEST_KILL_AT_STEP=3");
+  auto killed = train_single(recipe, "output_dir=" + t.file("run"), 3);
   ASSERT_NE(killed.exit_code, 0) << killed.output;
   ASSERT_EQ(checkpoint::find_latest_complete(t.file("run")).value_or(""), t.file("run") + "/checkpoint-2");
   auto resumed = train_single(recipe, "output_dir=" + t.file("run"));
@@ -261,7 +265,7 @@ TEST(TrainCli, TwoRankRunKilledAndResumedIsBitIdentical) {
   auto full = train_mpi(2, recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
   // Every rank SIGKILLs itself after step 3 (the whole run dies); checkpoint-2 survives.
-  auto killed = train_mpi(2, recipe, "output_dir=" + t.file("run"), "SELFRL_TEST_KILL_AT_STEP=3");
+  auto killed = train_mpi(2, recipe, "output_dir=" + t.file("run"), 3);
   ASSERT_NE(killed.exit_code, 0) << killed.output;
   ASSERT_FALSE(fs::exists(t.file("run") + "/final"));
   auto resumed = train_mpi(2, recipe, "output_dir=" + t.file("run"));

@@ -21,6 +21,7 @@
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/checkpoint.h"
+#include "loops/run_setup.h"
 
 namespace fs = std::filesystem;
 
@@ -40,71 +41,12 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
     : cfg(c), world(w ? std::move(w) : dist::World::single()), extractor(eval::parse_extractor(c.extractor)),
       hooks_(std::move(hooks)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
-  if (const char* k = std::getenv("SELFRL_TEST_KILL_AT_STEP")) kill_at_step_ = std::atoll(k);
-  // resume_from_checkpoint: every rank looks (output_dir is shared); partial or corrupt
-  // checkpoints are skipped with a warning by find_latest_complete.
-  const std::string& rfc = cfg.resume_from_checkpoint;
-  if (rfc == "auto") {
-    if (fs::exists(cfg.output_dir)) resume_dir = checkpoint::find_latest_complete(cfg.output_dir).value_or("");
-    if (resume_dir.empty() && is_main()) SELFRL_INFO("resume_from_checkpoint: auto: no complete checkpoint in " << cfg.output_dir << ", starting fresh");
-  } else if (!rfc.empty() && rfc != "never") {
-    if (const auto why = checkpoint::check_complete(rfc); !why.empty())
-      throw Error("resume_from_checkpoint: " + rfc + " is not a complete checkpoint: " + why).at(cfg.recipe_path);
-    resume_dir = rfc;
-  }
-  int64_t keep_lines = -1;  // resuming: metrics.jsonl keeps the lines written up to the checkpoint
-  if (!resume_dir.empty()) {
-    std::ifstream in(fs::path(resume_dir) / "trainer_state.json");
-    const auto ts = nlohmann::json::parse(in);
-    keep_lines = ts.at("extra").value("metrics_lines", int64_t{0});
-  }
-  if (is_main()) {
-    const fs::path metrics_file = fs::path(cfg.output_dir) / "metrics.jsonl";
-    if (keep_lines >= 0 && fs::exists(metrics_file)) {
-      std::ifstream in(metrics_file);
-      std::string kept, line;
-      for (int64_t i = 0; i < keep_lines && std::getline(in, line); ++i) kept += line + "\n";
-      in.close();
-      std::ofstream(metrics_file, std::ios::trunc) << kept;
-    } else if (fs::exists(metrics_file)) {
-      // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
-      if (!cfg.overwrite_output_dir)
-        throw Error("output_dir already holds a run (metrics.jsonl)")
-            .at(cfg.output_dir)
-            .hint("choose another output_dir, set overwrite_output_dir=true to replace it, or resume_from_checkpoint=auto to continue it");
-      for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
-        const std::string name = e.path().filename().string();
-        if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
-            name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0 || name == "rollouts")
-          fs::remove_all(e.path());
-      }
-    }
-    fs::create_directories(cfg.output_dir);
-  }
-  if (keep_lines >= 0) metrics_lines_ = keep_lines;
-  if (hooks_.model) {
-    if (hooks_.model->device() != parse_device(cfg.device))
-      throw Error("the model given to the run is on " + hooks_.model->device().str() + " but device is " + cfg.device)
-          .at(cfg.recipe_path)
-          .hint("move the model with .to(device) or set device to match");
-    policy.model = hooks_.model;
-  } else {
-    policy.model = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
-  }
-  policy = Policy::with_files_of(policy.model, cfg.model_dir);
-  const int64_t ctx_len = policy.model->config().max_position_embeddings;
-  if (cfg.sampling.max_new_tokens >= ctx_len)
-    throw Error("max_completion_length " + std::to_string(cfg.sampling.max_new_tokens) + " leaves no room for a prompt in the " +
-                std::to_string(ctx_len) + "-token context (max_position_embeddings)")
-        .at(cfg.recipe_path)
-        .hint("lower max_completion_length");
-  data::PromptOptions po = cfg.prompt_options;
-  po.max_prompt_length = ctx_len - cfg.sampling.max_new_tokens;
-  if (!cfg.train_file.empty() && cfg.kind != "knowrl") train = data::load_prompts(cfg.train_file, policy.tokenizer.get(), po);
-  if (!cfg.eval_file.empty()) {
-    po.max_samples = cfg.eval.max_samples;
-    if (cfg.kind != "knowrl") eval_set = data::load_prompts(cfg.eval_file, policy.tokenizer.get(), po);
-  }
+  const ResumePoint resume = find_resume_point(cfg, is_main());  // every rank looks (output_dir is shared)
+  resume_dir = resume.dir;
+  if (is_main()) prepare_output_dir(cfg, resume);
+  if (resume.metrics_lines >= 0) metrics_lines_ = resume.metrics_lines;
+  policy = load_policy(cfg, hooks_.model);
+  load_datasets(cfg, policy, train, eval_set);
   if (is_main()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg.output_dir, cfg.tensorboard);
   // Rank 0 has checked and prepared output_dir before any rank goes on.
   world->barrier("selfrl train: output_dir ready");
@@ -117,7 +59,6 @@ void RunContext::log_train(const metrics::Scalars& m, const std::string& kind) {
     ++metrics_lines_;
     if (logger_) logger_->log(global_step, m, kind);
   }
-  maybe_fault(global_step);
 }
 
 void RunContext::after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start,
@@ -149,13 +90,6 @@ void RunContext::interrupt(const std::string& checkpoint) const {
   msg += checkpoint.empty() ? " (no checkpoint written at this step; set save_steps to have one)" : "; checkpoint: " + checkpoint;
   if (is_main()) SELFRL_WARN(msg);
   throw Interrupted(msg, checkpoint);
-}
-
-void RunContext::maybe_fault(int64_t step) const {
-  if (kill_at_step_ >= 0 && step == kill_at_step_) {
-    SELFRL_WARN("SELFRL_TEST_KILL_AT_STEP: killing myself (SIGKILL) after step " << step);
-    std::raise(SIGKILL);
-  }
 }
 
 void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {

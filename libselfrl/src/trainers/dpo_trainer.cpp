@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "selfrl/core/error.h"
+#include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/trainers/sequence_batch.h"
 
@@ -25,20 +26,13 @@ DPOTrainer::DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<
                        std::shared_ptr<dist::World> world)
     : policy_(std::move(policy)), ref_(std::move(ref)), cfg_(std::move(config)), world_(std::move(world)) {
   SELFRL_CHECK(policy_ != nullptr, "DPOTrainer: no policy model");
-  if (world_ && !world_->distributed()) world_.reset();
-  if (world_) {
-    dist::broadcast_module(*world_, *policy_);
-    if (ref_) dist::broadcast_module(*world_, *ref_);
-  }
+  world_ = join_world(world_, *policy_);
+  if (world_ && ref_) dist::broadcast_module(*world_, *ref_);
   if (!cfg_.scpo) validate(cfg_.loss);
   if (!ref_ && !cfg_.loss.reference_free) ref_ = clone_model(*policy_);
-  std::vector<torch::Tensor> params;
-  for (auto& p : policy_->parameters())
-    if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
-  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main())) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
-  const auto& c = policy_->config();
-  pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
+  optimizer_ = make_optimizer(*policy_, cfg_.optimizer, world_);
+  logger_ = make_logger(cfg_.output_dir, world_.get());
+  pad_id_ = pad_id_of(*policy_, {});
 }
 
 metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
@@ -78,8 +79,7 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
     : policy_(std::move(policy)), rewards_(std::move(rewards)), cfg_(std::move(config)), world_(std::move(world)) {
   SELFRL_CHECK(policy_.model != nullptr, "GRPOTrainer: no policy model");
   auto& model = *policy_.model;
-  if (world_ && !world_->distributed()) world_.reset();
-  if (world_) dist::broadcast_module(*world_, model);  // before the reference copy
+  world_ = join_world(world_, model);  // before the reference copy
   SELFRL_CHECK(cfg_.num_generations() >= 2, "num_generations must be >= 2 for group-relative advantages, got ",
                cfg_.num_generations());
   SELFRL_CHECK(cfg_.num_iterations >= 1, "num_iterations must be >= 1");
@@ -92,13 +92,9 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
   eo.max_batch_size = std::max(cfg_.generation_batch_size, cfg_.num_generations());
   eo.eos_token_ids = policy_.stop_ids();
   engine_ = std::make_unique<generation::RolloutEngine>(policy_.model, eo);
-  std::vector<torch::Tensor> params;
-  for (auto& p : model.parameters())
-    if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
-  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main()))
-    logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir);
-  pad_id_ = model.config().pad_token_id.value_or(eo.eos_token_ids.empty() ? 0 : eo.eos_token_ids[0]);
+  optimizer_ = make_optimizer(model, cfg_.optimizer, world_);
+  logger_ = make_logger(cfg_.output_dir, world_.get());
+  pad_id_ = pad_id_of(model, eo.eos_token_ids);
 }
 
 GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts) {

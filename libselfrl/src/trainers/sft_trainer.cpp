@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "selfrl/core/error.h"
+#include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/trainers/preference_loss.h"
@@ -18,17 +19,12 @@ namespace selfrl::trainers {
 SFTTrainer::SFTTrainer(std::shared_ptr<model::CausalLM> policy, SFTConfig config, std::shared_ptr<dist::World> world)
     : policy_(std::move(policy)), cfg_(std::move(config)), world_(std::move(world)) {
   SELFRL_CHECK(policy_ != nullptr, "SFTTrainer: no model");
-  if (world_ && !world_->distributed()) world_.reset();
-  if (world_) dist::broadcast_module(*world_, *policy_);
+  world_ = join_world(world_, *policy_);
   SELFRL_CHECK(cfg_.per_device_train_batch_size >= 1 && cfg_.gradient_accumulation_steps >= 1,
                "SFTTrainer: batch size and gradient_accumulation_steps must be >= 1");
-  std::vector<torch::Tensor> params;
-  for (auto& p : policy_->parameters())
-    if (p.requires_grad()) params.push_back(p);
-  optimizer_ = std::make_unique<TrainingOptimizer>(params, cfg_.optimizer, world_);
-  if (!cfg_.output_dir.empty() && (!world_ || world_->is_main())) logger_ = std::make_unique<metrics::MetricsLogger>(cfg_.output_dir, true);
-  const auto& c = policy_->config();
-  pad_id_ = c.pad_token_id.value_or(c.eos_token_ids.empty() ? 0 : c.eos_token_ids[0]);
+  optimizer_ = make_optimizer(*policy_, cfg_.optimizer, world_);
+  logger_ = make_logger(cfg_.output_dir, world_.get());
+  pad_id_ = pad_id_of(*policy_, {});
 }
 
 int64_t SFTTrainer::steps_for(size_t n, const SFTConfig& cfg, int world_size) {

@@ -6,9 +6,9 @@
 #include <set>
 #include <string>
 
-#include "selfrl/demo/arithmetic_task.h"
-#include "selfrl/demo/demo_pipeline.h"
-#include "selfrl/demo/evaluation.h"
+#include "demo/arithmetic_task.h"
+#include "demo/demo_pipeline.h"
+#include "demo/evaluation.h"
 #include "test_util.h"
 
 using namespace selfrl;

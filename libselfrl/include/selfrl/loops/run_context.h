@@ -119,8 +119,6 @@ class RunContext {
     int64_t step = 0, phase_start = 0;
   };
   void resume_phase(PhaseResume r) { phase_resume_ = std::move(r); }
-  // Test hook: SELFRL_TEST_KILL_AT_STEP=N makes the process SIGKILL itself after train step N.
-  void maybe_fault(int64_t step) const;
 
  private:
   std::vector<generation::Rollout> sample_with(const Policy& model, const std::vector<std::vector<int64_t>>& prompts,
@@ -134,7 +132,6 @@ class RunContext {
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
   mutable std::shared_ptr<Policy> judge_;            // judge.model, loaded on first use
   int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)
-  int64_t kill_at_step_ = -1;
   PhaseResume phase_resume_;
   mutable bool warned_truncation_ = false;
 };

@@ -1,5 +1,5 @@
 // Addition items, their text formats and the seeded, pairwise-disjoint splits.
-#include "selfrl/demo/arithmetic_task.h"
+#include "demo/arithmetic_task.h"
 
 #include <algorithm>
 #include <cctype>

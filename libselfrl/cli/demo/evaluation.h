@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "selfrl/demo/arithmetic_task.h"
+#include "demo/arithmetic_task.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/tokenizer/tokenizer.h"
 

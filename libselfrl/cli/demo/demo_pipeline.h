@@ -21,8 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "selfrl/demo/arithmetic_task.h"
-#include "selfrl/demo/evaluation.h"
+#include "demo/arithmetic_task.h"
+#include "demo/evaluation.h"
 
 namespace selfrl::demo {
 

@@ -1,6 +1,6 @@
 // The demo pipeline: data → tokenizer → seed SFT (+ self-knowledge warm-up) → label-free stages,
 // each evaluated on the held-out test set. See demo_pipeline.h for the stage graph.
-#include "selfrl/demo/demo_pipeline.h"
+#include "demo/demo_pipeline.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,5 +1,5 @@
 // Held-out evaluation of the demo: greedy accuracy, maj@k, pass@k and self-knowledge F1.
-#include "selfrl/demo/evaluation.h"
+#include "demo/evaluation.h"
 
 #include <algorithm>
 
