@@ -11,19 +11,19 @@
 #include "selfrl/rewards/builtin_rewards.h"
 #include "selfrl/rewards/judge_reward.h"
 #include "selfrl/trainers/grpo_trainer.h"
+#include "../../unit/model/tiny_models.h"
 #include "test_util.h"
 
 using namespace selfrl;
 
 namespace {
 
+// vocab 16, tied embeddings, EOS 15.
 std::shared_ptr<model::CausalLM> tiny_llama(uint64_t seed) {
-  const auto cfg = io::ModelConfig::from_json(nlohmann::json::parse(R"({
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 16,
-    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
-    "rms_norm_eps": 1e-6, "tie_word_embeddings": true, "eos_token_id": 15})"));
-  return model::CausalLM::from_config(cfg, seed);
+  return test::tiny_model_with("tied", 16,
+                               {{"intermediate_size", 64}, {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6},
+                                {"eos_token_id", 15}},
+                               seed);
 }
 
 // Reward: fraction of completion tokens equal to 5.

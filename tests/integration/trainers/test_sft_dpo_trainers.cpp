@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../../unit/model/tiny_models.h"
 #include "selfrl/trainers/dpo_trainer.h"
 #include "selfrl/trainers/sft_trainer.h"
 #include "test_util.h"
@@ -10,13 +11,10 @@
 using namespace selfrl;
 
 namespace {
+// vocab 20, EOS 19.
 std::shared_ptr<model::CausalLM> tiny(uint64_t seed) {
-  const auto cfg = io::ModelConfig::from_json(nlohmann::json::parse(R"({
-    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 20,
-    "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
-    "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
-    "tie_word_embeddings": false, "eos_token_id": 19})"));
-  return model::CausalLM::from_config(cfg, seed);
+  return test::tiny_model_with("qwen2", 20, {{"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6}, {"eos_token_id", 19}},
+                               seed);
 }
 }  // namespace
 

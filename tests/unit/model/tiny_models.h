@@ -12,7 +12,7 @@ namespace selfrl::test {
 
 // arch: "llama", "llama3" (llama3 rope scaling), "qwen2", "qwen3" (explicit head_dim that
 // differs from hidden / heads), "tied" (llama with tie_word_embeddings).
-inline io::ModelConfig tiny_config(const std::string& arch, int64_t vocab = 61) {
+inline nlohmann::json tiny_config_json(const std::string& arch, int64_t vocab = 61) {
   nlohmann::json j = {{"vocab_size", vocab}, {"hidden_size", 32}, {"intermediate_size", 48},
                       {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                       {"max_position_embeddings", 128}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
@@ -33,7 +33,20 @@ inline io::ModelConfig tiny_config(const std::string& arch, int64_t vocab = 61) 
     j["model_type"] = "qwen3";
     j["head_dim"] = 16;
   }
-  return io::ModelConfig::from_json(j, "tiny:" + arch);
+  return j;
+}
+
+inline io::ModelConfig tiny_config(const std::string& arch, int64_t vocab = 61) {
+  return io::ModelConfig::from_json(tiny_config_json(arch, vocab), "tiny:" + arch);
+}
+
+// A tiny model with some config fields replaced (e.g. {"eos_token_id": 15}) and the default
+// initialization (std 0.02): the trainer tests' toy policies.
+inline std::shared_ptr<model::CausalLM> tiny_model_with(const std::string& arch, int64_t vocab,
+                                                        const nlohmann::json& overrides, uint64_t seed) {
+  auto j = tiny_config_json(arch, vocab);
+  j.update(overrides);
+  return model::CausalLM::from_config(io::ModelConfig::from_json(j, "tiny:" + arch), seed);
 }
 
 // A random model whose weights are large enough (std 0.2) for peaked, tie-free distributions.
