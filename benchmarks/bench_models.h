@@ -18,20 +18,44 @@ namespace selfrl::bench {
 inline io::ModelConfig preset_config(const std::string& name) {
   nlohmann::json j;
   if (name == "llama-25m") {
-    j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 8192},
-         {"hidden_size", 512}, {"intermediate_size", 1408}, {"num_hidden_layers", 8},
-         {"num_attention_heads", 8}, {"num_key_value_heads", 8}, {"max_position_embeddings", 2048},
-         {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false}};
+    j = {{"architectures", {"LlamaForCausalLM"}},
+         {"model_type", "llama"},
+         {"vocab_size", 8192},
+         {"hidden_size", 512},
+         {"intermediate_size", 1408},
+         {"num_hidden_layers", 8},
+         {"num_attention_heads", 8},
+         {"num_key_value_heads", 8},
+         {"max_position_embeddings", 2048},
+         {"rms_norm_eps", 1e-5},
+         {"rope_theta", 10000.0},
+         {"tie_word_embeddings", false}};
   } else if (name == "qwen2.5-0.5b") {
-    j = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", 151936},
-         {"hidden_size", 896}, {"intermediate_size", 4864}, {"num_hidden_layers", 24},
-         {"num_attention_heads", 14}, {"num_key_value_heads", 2}, {"max_position_embeddings", 32768},
-         {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", true}};
+    j = {{"architectures", {"Qwen2ForCausalLM"}},
+         {"model_type", "qwen2"},
+         {"vocab_size", 151936},
+         {"hidden_size", 896},
+         {"intermediate_size", 4864},
+         {"num_hidden_layers", 24},
+         {"num_attention_heads", 14},
+         {"num_key_value_heads", 2},
+         {"max_position_embeddings", 32768},
+         {"rms_norm_eps", 1e-6},
+         {"rope_theta", 1000000.0},
+         {"tie_word_embeddings", true}};
   } else if (name == "llama-1b") {
-    j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 128256},
-         {"hidden_size", 2048}, {"intermediate_size", 8192}, {"num_hidden_layers", 16},
-         {"num_attention_heads", 32}, {"num_key_value_heads", 8}, {"max_position_embeddings", 131072},
-         {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0}, {"tie_word_embeddings", true}};
+    j = {{"architectures", {"LlamaForCausalLM"}},
+         {"model_type", "llama"},
+         {"vocab_size", 128256},
+         {"hidden_size", 2048},
+         {"intermediate_size", 8192},
+         {"num_hidden_layers", 16},
+         {"num_attention_heads", 32},
+         {"num_key_value_heads", 8},
+         {"max_position_embeddings", 131072},
+         {"rms_norm_eps", 1e-5},
+         {"rope_theta", 500000.0},
+         {"tie_word_embeddings", true}};
   } else {
     throw std::invalid_argument("unknown --model '" + name + "' (llama-25m, qwen2.5-0.5b, llama-1b)");
   }

@@ -25,8 +25,8 @@ int main(int argc, char** argv) try {
   torch::NoGradGuard no_grad;
   params.temperature = 0;  // greedy
   const auto greedy = engine.generate({prompt}, params)[0].completions[0];
-  std::cout << "greedy: " << policy.decode(greedy.token_ids) << "  ["
-            << greedy.finish_reason << ", " << greedy.token_ids.size() << " tokens]\n";
+  std::cout << "greedy: " << policy.decode(greedy.token_ids) << "  [" << greedy.finish_reason << ", "
+            << greedy.token_ids.size() << " tokens]\n";
 
   params.temperature = 1.0;
   params.num_samples = 3;
@@ -34,8 +34,8 @@ int main(int argc, char** argv) try {
   const auto sampled = engine.generate({prompt}, params);  // keep it: completions live in it
   for (const auto& c : sampled[0].completions) {
     const double certainty = selfrl::rewards::mean_self_certainty(c.self_certainty);
-    std::cout << "sample " << c.sample_index << ": " << policy.decode(c.token_ids)
-              << "  [self-certainty " << certainty << "]\n";
+    std::cout << "sample " << c.sample_index << ": " << policy.decode(c.token_ids) << "  [self-certainty " << certainty
+              << "]\n";
   }
   return 0;
 } catch (const std::exception& e) {  // selfrl::Error says what, where and what to do

@@ -51,11 +51,16 @@ int main(int argc, char** argv) {
       continue;
     }
     const int64_t v = std::stoll(argv[i + 1]);
-    if (a == "--batch") batch = v;
-    else if (a == "--prompt-len") prompt_len = v;
-    else if (a == "--new-tokens") new_tokens = v;
-    else if (a == "--runs") runs = v;
-    else if (a == "--threads") threads = v;
+    if (a == "--batch")
+      batch = v;
+    else if (a == "--prompt-len")
+      prompt_len = v;
+    else if (a == "--new-tokens")
+      new_tokens = v;
+    else if (a == "--runs")
+      runs = v;
+    else if (a == "--threads")
+      threads = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -96,10 +101,20 @@ int main(int argc, char** argv) {
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  nlohmann::json out = {{"impl", "selfrl"}, {"model", preset}, {"device", device_name}, {"params", params}, {"batch", batch}, {"prompt_len", prompt_len},
-                        {"new_tokens", new_tokens}, {"threads", threads}, {"runs", runs}, {"dtype", dtype},
-                        {"prefill_tok_s", median(prefill)}, {"decode_tok_s", median(decode)},
-                        {"total_s", median(total)}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  nlohmann::json out = {{"impl", "selfrl"},
+                        {"model", preset},
+                        {"device", device_name},
+                        {"params", params},
+                        {"batch", batch},
+                        {"prompt_len", prompt_len},
+                        {"new_tokens", new_tokens},
+                        {"threads", threads},
+                        {"runs", runs},
+                        {"dtype", dtype},
+                        {"prefill_tok_s", median(prefill)},
+                        {"decode_tok_s", median(decode)},
+                        {"total_s", median(total)},
+                        {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
   if (device.is_cuda()) out["note"] = "peak_rss_mb is host memory; GPU memory is not read";
   std::printf("%s\n", out.dump().c_str());
   return 0;

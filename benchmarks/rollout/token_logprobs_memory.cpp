@@ -29,12 +29,18 @@ int main(int argc, char** argv) {
   int64_t rows = 512, hidden = 896, vocab = 151936, chunk = 256, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--mode") mode = v;
-    else if (a == "--rows") rows = std::stoll(v);
-    else if (a == "--hidden") hidden = std::stoll(v);
-    else if (a == "--vocab") vocab = std::stoll(v);
-    else if (a == "--chunk") chunk = std::stoll(v);
-    else if (a == "--threads") threads = std::stoll(v);
+    if (a == "--mode")
+      mode = v;
+    else if (a == "--rows")
+      rows = std::stoll(v);
+    else if (a == "--hidden")
+      hidden = std::stoll(v);
+    else if (a == "--vocab")
+      vocab = std::stoll(v);
+    else if (a == "--chunk")
+      chunk = std::stoll(v);
+    else if (a == "--threads")
+      threads = std::stoll(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -55,9 +61,16 @@ int main(int argc, char** argv) {
   (s.logprobs.sum() + 0.1 * s.entropy.sum() + 0.1 * s.self_certainty.sum()).backward();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double peak = peak_rss_mb();
-  nlohmann::json out = {{"mode", mode}, {"rows", rows}, {"hidden", hidden}, {"vocab", vocab}, {"chunk", chunk},
-                        {"threads", threads}, {"seconds", secs}, {"baseline_rss_mb", base},
-                        {"peak_rss_mb", peak}, {"peak_extra_mb", peak - base},
+  nlohmann::json out = {{"mode", mode},
+                        {"rows", rows},
+                        {"hidden", hidden},
+                        {"vocab", vocab},
+                        {"chunk", chunk},
+                        {"threads", threads},
+                        {"seconds", secs},
+                        {"baseline_rss_mb", base},
+                        {"peak_rss_mb", peak},
+                        {"peak_extra_mb", peak - base},
                         {"full_fp32_logits_mb", rows * vocab * 4.0 / (1 << 20)},
                         {"checksum", s.logprobs.sum().item<double>()}};
   std::printf("%s\n", out.dump().c_str());

@@ -21,11 +21,16 @@ int main(int argc, char** argv) {
   int runs = 5;
   unsigned threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--tokenizers")) dir = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--corpus")) corpus_path = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--mb")) mb = std::stod(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--runs")) runs = std::stoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--threads")) threads = static_cast<unsigned>(std::stoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--tokenizers"))
+      dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--corpus"))
+      corpus_path = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--mb"))
+      mb = std::stod(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--runs"))
+      runs = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = static_cast<unsigned>(std::stoi(argv[i + 1]));
   }
   try {
     std::vector<std::string> base;
@@ -58,9 +63,9 @@ int main(int argc, char** argv) {
       std::vector<double> sorted = secs;
       std::sort(sorted.begin(), sorted.end());
       const double median = sorted[sorted.size() / 2];
-      nlohmann::json out = {{"tokenizer", name}, {"impl", "selfrl"}, {"threads", threads}, {"bytes", bytes},
-                            {"tokens", ntok}, {"load_s", load_s}, {"runs_s", secs}, {"median_s", median},
-                            {"median_mb_s", bytes / 1e6 / median}};
+      nlohmann::json out = {{"tokenizer", name}, {"impl", "selfrl"},   {"threads", threads},
+                            {"bytes", bytes},    {"tokens", ntok},     {"load_s", load_s},
+                            {"runs_s", secs},    {"median_s", median}, {"median_mb_s", bytes / 1e6 / median}};
       std::printf("%s\n", out.dump().c_str());
       std::fflush(stdout);
     }

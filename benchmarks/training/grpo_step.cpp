@@ -29,21 +29,34 @@ int main(int argc, char** argv) {
       continue;
     }
     const int64_t v = std::stoll(argv[i + 1]);
-    if (a == "--prompts") prompts = v;
-    else if (a == "--generations") generations = v;
-    else if (a == "--max-new") max_new = v;
-    else if (a == "--runs") runs = v;
-    else if (a == "--threads") threads = v;
+    if (a == "--prompts")
+      prompts = v;
+    else if (a == "--generations")
+      generations = v;
+    else if (a == "--max-new")
+      max_new = v;
+    else if (a == "--runs")
+      runs = v;
+    else if (a == "--threads")
+      threads = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
   at::set_num_threads(static_cast<int>(threads));
-  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 512},
-                      {"hidden_size", 256}, {"intermediate_size", 704}, {"num_hidden_layers", 4},
-                      {"num_attention_heads", 4}, {"num_key_value_heads", 4}, {"max_position_embeddings", 256},
-                      {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", true}};
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}},
+                      {"model_type", "llama"},
+                      {"vocab_size", 512},
+                      {"hidden_size", 256},
+                      {"intermediate_size", 704},
+                      {"num_hidden_layers", 4},
+                      {"num_attention_heads", 4},
+                      {"num_key_value_heads", 4},
+                      {"max_position_embeddings", 256},
+                      {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},
+                      {"tie_word_embeddings", true}};
   auto model = selfrl::model::CausalLM::from_config(selfrl::io::ModelConfig::from_json(j), 0);
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
@@ -69,9 +82,14 @@ int main(int argc, char** argv) {
     for (const auto& [k, v] : res.metrics)
       if (k.rfind("time/", 0) == 0 || k == "completions/mean_length") times[k].push_back(v);
   }
-  nlohmann::json out = {{"bench", "grpo_step"}, {"params", params}, {"prompts", prompts},
-                        {"num_generations", generations}, {"max_completion_length", max_new},
-                        {"threads", threads}, {"beta", beta}, {"runs", runs}};
+  nlohmann::json out = {{"bench", "grpo_step"},
+                        {"params", params},
+                        {"prompts", prompts},
+                        {"num_generations", generations},
+                        {"max_completion_length", max_new},
+                        {"threads", threads},
+                        {"beta", beta},
+                        {"runs", runs}};
   for (auto& [k, v] : times) {
     std::sort(v.begin(), v.end());
     out[k] = v[v.size() / 2];

@@ -49,12 +49,18 @@ int main(int argc, char** argv) {
       continue;
     }
     const int64_t v = std::stoll(argv[i + 1]);
-    if (a == "--batch") batch = v;
-    else if (a == "--seq") seq = v;
-    else if (a == "--runs") runs = v;
-    else if (a == "--threads") threads = v;
-    else if (a == "--checkpointing") checkpointing = v;
-    else if (a == "--bf16") bf16 = v;
+    if (a == "--batch")
+      batch = v;
+    else if (a == "--seq")
+      seq = v;
+    else if (a == "--runs")
+      runs = v;
+    else if (a == "--threads")
+      threads = v;
+    else if (a == "--checkpointing")
+      checkpointing = v;
+    else if (a == "--bf16")
+      bf16 = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -103,12 +109,22 @@ int main(int argc, char** argv) {
                        : selfrl::measure_matmul_gflops(1024, 5);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  nlohmann::json out = {{"bench", "train_throughput"}, {"model", preset}, {"device", device_name}, {"bf16", bf16 != 0},
-                        {"params", params}, {"batch", batch}, {"seq", seq},
-                        {"threads", threads}, {"checkpointing", checkpointing != 0}, {"runs", runs},
-                        {"step_s", step_s}, {"tokens_per_s", tokens / step_s},
-                        {"model_gflops_per_s", achieved_gflops}, {"peak_matmul_gflops", peak_gflops},
-                        {"mfu", achieved_gflops / peak_gflops}, {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  nlohmann::json out = {{"bench", "train_throughput"},
+                        {"model", preset},
+                        {"device", device_name},
+                        {"bf16", bf16 != 0},
+                        {"params", params},
+                        {"batch", batch},
+                        {"seq", seq},
+                        {"threads", threads},
+                        {"checkpointing", checkpointing != 0},
+                        {"runs", runs},
+                        {"step_s", step_s},
+                        {"tokens_per_s", tokens / step_s},
+                        {"model_gflops_per_s", achieved_gflops},
+                        {"peak_matmul_gflops", peak_gflops},
+                        {"mfu", achieved_gflops / peak_gflops},
+                        {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }

@@ -139,8 +139,7 @@ int64_t ArgParser::get_int(const std::string& name) const {
     size_t used = 0;
     const long long x = std::stoll(v, &used);
     if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw Error("option " + name + " expects an integer, got '" + v + "'").at(program_);
 }
 
@@ -150,8 +149,7 @@ double ArgParser::get_double(const std::string& name) const {
     size_t used = 0;
     const double x = std::stod(v, &used);
     if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw Error("option " + name + " expects a number, got '" + v + "'").at(program_);
 }
 

@@ -33,10 +33,11 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   }
   std::string knob_list;
   for (const auto& k : demo::DemoConfig::knob_names()) knob_list += (knob_list.empty() ? "" : ", ") + k;
-  ArgParser p("selfrl demo",
-              "Train a tiny Llama on a small labelled seed set of additions, then improve it without labels "
-              "(TTRL consensus GRPO, Intuitor self-certainty GRPO, ReST-EM iterations on voted pseudo-labels, KnowRL-style "
-              "introspection); evaluate every stage on held-out items and print the table.");
+  ArgParser p(
+      "selfrl demo",
+      "Train a tiny Llama on a small labelled seed set of additions, then improve it without labels "
+      "(TTRL consensus GRPO, Intuitor self-certainty GRPO, ReST-EM iterations on voted pseudo-labels, KnowRL-style "
+      "introspection); evaluate every stage on held-out items and print the table.");
   p.option("--out", "DIR", "output directory (data/, base/, one model dir per stage, summary.json, curves.svg)",
            "runs/demo");
   p.option("--seed", "S", "run seed (data, initialization, sampling)", "0");
@@ -79,14 +80,14 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   const auto result = demo::run_demo(cfg);
   std::printf("\nselfrl demo (seed %llu%s): held-out accuracy on %s/data/%s.jsonl, maj@%lld at T=%.1f\n\n",
               static_cast<unsigned long long>(cfg.seed), cfg.quick ? ", --quick" : "", cfg.out_dir.c_str(),
-              cfg.eval_on_dev ? "eval_dev" : "eval_test",
-              static_cast<long long>(cfg.eval.k), cfg.eval.temperature);
+              cfg.eval_on_dev ? "eval_dev" : "eval_test", static_cast<long long>(cfg.eval.k), cfg.eval.temperature);
   std::printf("%s", demo::format_table(result).c_str());
   std::printf("wrote %s/{summary.json,curves.svg}\n", cfg.out_dir.c_str());
   return 0;
 }
 
-const CommandRegistrar kRegistrar{{"demo", "the tiny end-to-end self-improvement demo (no downloads)", run_demo_command}};
+const CommandRegistrar kRegistrar{
+    {"demo", "the tiny end-to-end self-improvement demo (no downloads)", run_demo_command}};
 
 }  // namespace
 

@@ -38,11 +38,21 @@ namespace {
 constexpr int64_t kVocab = 61;
 
 std::shared_ptr<model::CausalLM> tiny_model(uint64_t seed) {
-  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", kVocab},
-                      {"hidden_size", 32}, {"intermediate_size", 48}, {"num_hidden_layers", 2},
-                      {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 128},
-                      {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
-                      {"initializer_range", 0.2}, {"eos_token_id", 0}, {"pad_token_id", 0}};
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}},
+                      {"model_type", "llama"},
+                      {"vocab_size", kVocab},
+                      {"hidden_size", 32},
+                      {"intermediate_size", 48},
+                      {"num_hidden_layers", 2},
+                      {"num_attention_heads", 4},
+                      {"num_key_value_heads", 2},
+                      {"max_position_embeddings", 128},
+                      {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},
+                      {"tie_word_embeddings", false},
+                      {"initializer_range", 0.2},
+                      {"eos_token_id", 0},
+                      {"pad_token_id", 0}};
   return model::CausalLM::from_config(io::ModelConfig::from_json(j, "dist-selftest"), seed);
 }
 
@@ -202,14 +212,16 @@ int run_selftest(const std::vector<std::string>& args) {
       checkpoint::save(out, *model, *opt, st, so, world.get());
     }
     if (s == p.get_int("--kill-self-at-step")) ::kill(::getpid(), SIGKILL);
-    if (const int64_t ms = p.get_int("--step-sleep-ms"); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    if (const int64_t ms = p.get_int("--step-sleep-ms"); ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
   if (world->is_main() && !out.empty()) write_outputs(out, *model, losses);
   world->barrier("end of run");
   return 0;
 }
 
-CommandRegistrar reg({"dist-selftest", "(testing) data-parallel training of a tiny random model; see docs/distributed.md",
+CommandRegistrar reg({"dist-selftest",
+                      "(testing) data-parallel training of a tiny random model; see docs/distributed.md",
                       run_selftest});
 
 }  // namespace

@@ -20,9 +20,10 @@ namespace selfrl::cli {
 namespace {
 
 int run_eval(const std::vector<std::string>& args) {
-  ArgParser p("selfrl eval",
-              "Score a model on a JSONL of {\"prompt\" | \"messages\" | \"input_ids\", \"answer\"} rows: greedy accuracy, "
-              "and maj@k / pass@k (unbiased, Chen et al. 2021) from k sampled answers when --samples > 1. Writes JSON.");
+  ArgParser p(
+      "selfrl eval",
+      "Score a model on a JSONL of {\"prompt\" | \"messages\" | \"input_ids\", \"answer\"} rows: greedy accuracy, "
+      "and maj@k / pass@k (unbiased, Chen et al. 2021) from k sampled answers when --samples > 1. Writes JSON.");
   p.option("--model", "DIR", "Hugging Face model directory (config.json, safetensors, tokenizer files)");
   p.option("--data", "FILE", "JSONL with answer fields");
   p.option("--samples", "K", "samples per prompt for maj@k and pass@k (1 = greedy only)", "1");
@@ -69,8 +70,8 @@ int run_eval(const std::vector<std::string>& args) {
   if (o.max_new_tokens < 0) throw Error("--max-new-tokens must be >= 0, got " + std::to_string(o.max_new_tokens));
   po.max_prompt_length = o.max_new_tokens > 0 ? context - o.max_new_tokens : context - 1;
   if (po.max_prompt_length < 1)
-    throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) + " leaves no room for a prompt in the model's " +
-                std::to_string(context) + "-token context")
+    throw Error("--max-new-tokens " + std::to_string(o.max_new_tokens) +
+                " leaves no room for a prompt in the model's " + std::to_string(context) + "-token context")
         .at(dir + "/config.json")
         .hint("lower --max-new-tokens, or leave it out (0) to use what the context allows");
   const auto prompts = data::load_prompts(p.get("--data"), tok.get(), po);
@@ -81,9 +82,7 @@ int run_eval(const std::vector<std::string>& args) {
   }
   const auto eos = model::stop_ids_of(dir, *model, tok.get());
   const auto r = eval::evaluate(
-      model,
-      [&](const std::vector<int64_t>& ids) { return tok->decode_generated(ids); },
-      prompts, extractor, o, eos);
+      model, [&](const std::vector<int64_t>& ids) { return tok->decode_generated(ids); }, prompts, extractor, o, eos);
   auto j = r.to_json();
   j["model"] = dir;
   j["data"] = p.get("--data");

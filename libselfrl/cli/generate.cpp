@@ -25,11 +25,13 @@ int run_generate(const std::vector<std::string>& args) {
               "input. --temperature 0 is greedy.");
   p.option("--model", "DIR", "Hugging Face model directory (config.json + safetensors)");
   p.option("--in", "FILE", "JSONL of {\"input_ids\": [...]} or {\"prompt\": \"text\"}");
-  p.option("--tokenizer", "DIR", "tokenizer directory for \"prompt\" lines and completion text (default: --model "
+  p.option("--tokenizer", "DIR",
+           "tokenizer directory for \"prompt\" lines and completion text (default: --model "
            "when it holds tokenizer files)");
   p.flag("--chat", "render each prompt as a user message through the chat template, with the generation prompt");
   p.option("--chat-format", "NAME", "built-in chat format when the tokenizer has no template: chatml, llama3, plain");
-  p.flag("--add-special-tokens", "apply the tokenizer's post-processor to prompts (e.g. Llama-2's <s>); not with --chat");
+  p.flag("--add-special-tokens",
+         "apply the tokenizer's post-processor to prompts (e.g. Llama-2's <s>); not with --chat");
   p.option("--out", "FILE", "output JSONL ('-' = stdout)", "-");
   p.option("--num-samples", "G", "completions per prompt", "1");
   p.option("--max-new-tokens", "N", "maximum tokens per completion", "128");
@@ -95,7 +97,9 @@ int run_generate(const std::vector<std::string>& args) {
   for (const auto& r : rollouts) {
     nlohmann::json completions = nlohmann::json::array();
     for (const auto& c : r.completions) {
-      nlohmann::json j = {{"token_ids", c.token_ids}, {"logprobs", c.logprobs}, {"finish_reason", generation::to_string(c.finish_reason)}};
+      nlohmann::json j = {{"token_ids", c.token_ids},
+                          {"logprobs", c.logprobs},
+                          {"finish_reason", generation::to_string(c.finish_reason)}};
       if (tok) {
         // Models often have more embedding rows than the tokenizer has tokens (Qwen: 151,936 vs
         // 151,665); like HF tokenizers' decode, ids the tokenizer does not know are skipped.

@@ -35,8 +35,9 @@ std::vector<std::vector<int64_t>> read_input_ids(const std::string& path, const 
     } else if (!has_ids && rec.contains("prompt")) {
       throw Error("this line has a \"prompt\" text but there is no tokenizer to encode it")
           .at(reader.where())
-          .hint("give token ids ({\"input_ids\": [...]}), or a tokenizer (selfrl generate --tokenizer DIR, or a "
-                "model directory holding tokenizer.json / tokenizer.model)");
+          .hint(
+              "give token ids ({\"input_ids\": [...]}), or a tokenizer (selfrl generate --tokenizer DIR, or a "
+              "model directory holding tokenizer.json / tokenizer.model)");
     } else if (!has_ids) {
       throw Error(encode_prompt ? "record has neither an \"input_ids\" list nor a \"prompt\" string"
                                 : "record has no \"input_ids\" list")
@@ -98,7 +99,8 @@ int run_logprobs(const std::vector<std::string>& args) {
     for (size_t i = 0; i < n; ++i) len = std::max(len, seqs[first + i].size());
     // Right padding: with a causal mask no real token attends to the padding after it.
     auto ids = torch::zeros({static_cast<int64_t>(n), static_cast<int64_t>(len)}, torch::kLong);
-    for (size_t i = 0; i < n; ++i) std::copy(seqs[first + i].begin(), seqs[first + i].end(), ids[i].data_ptr<int64_t>());
+    for (size_t i = 0; i < n; ++i)
+      std::copy(seqs[first + i].begin(), seqs[first + i].end(), ids[i].data_ptr<int64_t>());
     ids = ids.to(device);
     std::vector<std::vector<float>> results(n);
     if (len > 1) {

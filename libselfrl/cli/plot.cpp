@@ -33,7 +33,8 @@ int run_plot(const std::vector<std::string>& args) {
   opt.title = p.get("--title");
   const auto runs = split_commas(p.get("RUNS"));
   const size_t panels = metrics::plot_metrics(runs, p.get("--out"), opt);
-  std::fprintf(stderr, "selfrl plot: %zu panel(s) from %zu run(s) -> %s\n", panels, runs.size(), p.get("--out").c_str());
+  std::fprintf(stderr, "selfrl plot: %zu panel(s) from %zu run(s) -> %s\n", panels, runs.size(),
+               p.get("--out").c_str());
   return 0;
 }
 

@@ -66,10 +66,14 @@ int run_train(const std::vector<std::string>& args) {
           "save_steps / resume_from_checkpoint=auto write and resume output_dir/checkpoint-STEP.\n");
       return 0;
     }
-    if (a == "--list-keys") list_keys = true;
-    else if (a == "--no-progress") no_progress = true;
-    else if (a == "--check") check = true;
-    else positional.push_back(a);
+    if (a == "--list-keys")
+      list_keys = true;
+    else if (a == "--no-progress")
+      no_progress = true;
+    else if (a == "--check")
+      check = true;
+    else
+      positional.push_back(a);
   }
   if (list_keys) {
     std::printf("| key | type | default | allowed | description |\n|---|---|---|---|---|\n");

@@ -80,11 +80,16 @@ SPM_EXPORT int selfrl_spm_piece_to_id(void* model, const char* piece, size_t len
 
 SPM_EXPORT int selfrl_spm_special_id(void* model, int kind) {
   switch (kind) {
-    case 0: return sp(model)->unk_id();
-    case 1: return sp(model)->bos_id();
-    case 2: return sp(model)->eos_id();
-    case 3: return sp(model)->pad_id();
-    default: return -1;
+    case 0:
+      return sp(model)->unk_id();
+    case 1:
+      return sp(model)->bos_id();
+    case 2:
+      return sp(model)->eos_id();
+    case 3:
+      return sp(model)->pad_id();
+    default:
+      return -1;
   }
 }
 

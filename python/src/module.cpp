@@ -23,11 +23,16 @@ namespace {
 
 std::string dtype_name(c10::ScalarType t) {
   switch (t) {
-    case c10::kFloat: return "float32";
-    case c10::kBFloat16: return "bfloat16";
-    case c10::kHalf: return "float16";
-    case c10::kDouble: return "float64";
-    default: return c10::toString(t);
+    case c10::kFloat:
+      return "float32";
+    case c10::kBFloat16:
+      return "bfloat16";
+    case c10::kHalf:
+      return "float16";
+    case c10::kDouble:
+      return "float64";
+    default:
+      return c10::toString(t);
   }
 }
 
@@ -72,12 +77,13 @@ void bind_models(py::module_& m) {
             self.save_pretrained(path, max_shard_bytes);
           },
           py::arg("path"), py::arg("max_shard_bytes") = 5'000'000'000ULL)
-      .def("state_dict", [](const CausalLM& self) {
-        // The parameters themselves (HF names), not copies: writing into them changes the model.
-        py::dict d;
-        for (const auto& [name, t] : self.hf_state_dict()) d[py::str(name)] = t;
-        return d;
-      })
+      .def("state_dict",
+           [](const CausalLM& self) {
+             // The parameters themselves (HF names), not copies: writing into them changes the model.
+             py::dict d;
+             for (const auto& [name, t] : self.hf_state_dict()) d[py::str(name)] = t;
+             return d;
+           })
       .def(
           "forward",
           [](CausalLM& self, const torch::Tensor& input_ids, std::optional<torch::Tensor> attention_mask) {
@@ -99,14 +105,15 @@ void bind_models(py::module_& m) {
               py::gil_scoped_release release;
               const auto hidden = self.forward(input_ids, o);
               const int64_t T = input_ids.size(1);
-              st = model::token_logprobs(hidden.narrow(1, 0, T - 1), self.lm_head_weight(), input_ids.narrow(1, 1, T - 1),
-                                         temperature, chunk_size);
+              st = model::token_logprobs(hidden.narrow(1, 0, T - 1), self.lm_head_weight(),
+                                         input_ids.narrow(1, 1, T - 1), temperature, chunk_size);
             }
             return py::make_tuple(st.logprobs, st.entropy, st.self_certainty);
           },
           py::arg("input_ids"), py::arg("attention_mask") = py::none(), py::arg("temperature") = 1.0,
           py::arg("chunk_size") = 1024)
-      .def("train_mode", [](CausalLM& self, bool on) { self.train(on); }, py::arg("on") = true)
+      .def(
+          "train_mode", [](CausalLM& self, bool on) { self.train(on); }, py::arg("on") = true)
       .def_property_readonly("config", [](const CausalLM& self) { return to_python(self.config().to_json()); })
       .def_property_readonly("device", [](const CausalLM& self) { return self.device().str(); })
       .def_property_readonly("dtype", [](const CausalLM& self) { return dtype_name(self.dtype()); })
@@ -115,7 +122,8 @@ void bind_models(py::module_& m) {
         for (const auto& p : self.parameters()) n += p.numel();
         return n;
       });
-  m.def("eos_token_ids", [](const std::string& dir, const CausalLM& model) { return model::eos_token_ids(dir, model.config()); });
+  m.def("eos_token_ids",
+        [](const std::string& dir, const CausalLM& model) { return model::eos_token_ids(dir, model.config()); });
 
   using tokenizer::Tokenizer;
   py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer")

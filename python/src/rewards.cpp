@@ -53,8 +53,9 @@ class PyFunctionReward : public rewards::Reward {
     } catch (py::error_already_set& e) {
       throw Error("reward '" + name_ + "' raised " + std::string(e.what()))
           .at(at)
-          .hint("its samples count as unscorable for this group; fix the function (it is called as "
-                "fn(prompts, completions, completion_ids, **columns))");
+          .hint(
+              "its samples count as unscorable for this group; fix the function (it is called as "
+              "fn(prompts, completions, completion_ids, **columns))");
     }
     rewards::GroupScores gs;
     if (out.is_none() || py::isinstance<py::str>(out) || !py::isinstance<py::sequence>(out))
@@ -89,8 +90,8 @@ class PyFunctionReward : public rewards::Reward {
   py::function fn_;
 };
 
-rewards::RewardArgs make_args(const std::string& extractor, const std::string& answer_field, int64_t max_completion_length,
-                              double borda_power, const std::string& format_pattern) {
+rewards::RewardArgs make_args(const std::string& extractor, const std::string& answer_field,
+                              int64_t max_completion_length, double borda_power, const std::string& format_pattern) {
   rewards::RewardArgs a;
   a.extractor = eval::parse_extractor(extractor);
   a.answer_field = answer_field;
@@ -113,8 +114,8 @@ rewards::RewardPtr make_python_reward(const std::string& name, py::function fn) 
 }
 
 void bind_rewards(py::module_& m) {
-  py::class_<rewards::Reward, std::shared_ptr<rewards::Reward>>(m, "Reward",
-                                                               "A libselfrl reward: scores the G completions of one prompt.")
+  py::class_<rewards::Reward, std::shared_ptr<rewards::Reward>>(
+      m, "Reward", "A libselfrl reward: scores the G completions of one prompt.")
       .def_property_readonly("name", &rewards::Reward::name)
       .def(
           "score_group",
@@ -146,8 +147,8 @@ void bind_rewards(py::module_& m) {
       "make_reward",
       [](const std::string& name, const std::string& answer_extractor, const std::string& answer_field,
          int64_t max_completion_length, double borda_power, const std::string& format_pattern) {
-        return rewards::make_reward(name, make_args(answer_extractor, answer_field, max_completion_length, borda_power,
-                                                    format_pattern));
+        return rewards::make_reward(
+            name, make_args(answer_extractor, answer_field, max_completion_length, borda_power, format_pattern));
       },
       py::arg("name"), py::arg("answer_extractor") = "last_number", py::arg("answer_field") = "answer",
       py::arg("max_completion_length") = 64, py::arg("borda_power") = 0.5, py::arg("format_pattern") = "");
@@ -155,7 +156,8 @@ void bind_rewards(py::module_& m) {
   m.def(
       "register_reward",
       [](const std::string& name, rewards::RewardPtr reward, const std::string& doc) {
-        rewards::register_reward(name, [reward](const rewards::RewardArgs&) { return reward; }, doc);
+        rewards::register_reward(
+            name, [reward](const rewards::RewardArgs&) { return reward; }, doc);
       },
       py::arg("name"), py::arg("reward"), py::arg("doc") = "");
   m.def("unregister_reward", &rewards::unregister_reward, py::arg("name"));

@@ -56,15 +56,13 @@ class PySink : public ProgressBar::Sink {
     py::gil_scoped_acquire gil;
     try {
       target_->obj.attr("update")(handle, done, postfix);
-    } catch (py::error_already_set&) {
-    }
+    } catch (py::error_already_set&) {}
   }
   void close(int64_t handle) override {
     py::gil_scoped_acquire gil;
     try {
       target_->obj.attr("close")(handle);
-    } catch (py::error_already_set&) {
-    }
+    } catch (py::error_already_set&) {}
   }
 
  private:
@@ -72,8 +70,8 @@ class PySink : public ProgressBar::Sink {
 };
 
 // The recipe a Python call describes: a file (with overrides) or YAML text (with overrides).
-loops::TrainConfig read_config(const std::string& path, const std::string& text, const std::vector<std::string>& overrides,
-                               const std::string& name) {
+loops::TrainConfig read_config(const std::string& path, const std::string& text,
+                               const std::vector<std::string>& overrides, const std::string& name) {
   auto r = path.empty() ? recipe::Recipe::parse(text, name, overrides) : recipe::Recipe::load(path, overrides);
   return loops::read_train_config(r);
 }
@@ -135,7 +133,8 @@ T run_interruptible(PyRunState& s, const std::function<T()>& work, bool raise_af
 }  // namespace
 
 void bind_runs(py::module_& m) {
-  py::class_<PyRunState, std::shared_ptr<PyRunState>>(m, "Run", "One training run (a trainer or a loop), as `selfrl train`.")
+  py::class_<PyRunState, std::shared_ptr<PyRunState>>(m, "Run",
+                                                      "One training run (a trainer or a loop), as `selfrl train`.")
       .def(py::init([](const std::string& path, const std::string& text, const std::vector<std::string>& overrides,
                        const std::string& name, std::shared_ptr<model::CausalLM> model, py::object on_log,
                        bool interruptible) {
@@ -176,12 +175,14 @@ void bind_runs(py::module_& m) {
            })
       .def("step",
            [](PyRunState& s) {
-             return scalars_to_dict(run_interruptible<metrics::Scalars>(s, [&s] { return s.run->step(); }, true));
+             return scalars_to_dict(run_interruptible<metrics::Scalars>(
+                 s, [&s] { return s.run->step(); }, true));
            })
-      .def("save_checkpoint", [](PyRunState& s) {
-        py::gil_scoped_release release;
-        return s.run->save_checkpoint();
-      })
+      .def("save_checkpoint",
+           [](PyRunState& s) {
+             py::gil_scoped_release release;
+             return s.run->save_checkpoint();
+           })
       .def_property_readonly("global_step", [](PyRunState& s) { return s.run->global_step(); })
       .def_property_readonly("model", [](PyRunState& s) { return s.run->model(); })
       .def_property_readonly("kind", [](PyRunState& s) { return s.run->config().kind; })
@@ -213,10 +214,10 @@ void bind_runs(py::module_& m) {
                                    "\nmodel: /\noutput_dir: /tmp/x\ndata: {train: /}\nknowrl: {seed_file: /}\n");
     try {
       loops::read_train_config(r);
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     py::list out;
-    for (const auto& d : r.documented_keys()) out.append(py::make_tuple(d.key, d.type, d.default_value, d.allowed, d.doc));
+    for (const auto& d : r.documented_keys())
+      out.append(py::make_tuple(d.key, d.type, d.default_value, d.allowed, d.doc));
     return out;
   });
   m.def("run_kinds", &loops::run_kinds);
@@ -240,7 +241,8 @@ void bind_runs(py::module_& m) {
       }
     });
   });
-  m.def("set_log_level", [](const std::string& level) { set_log_level(parse_log_level(level)); }, py::arg("level"));
+  m.def(
+      "set_log_level", [](const std::string& level) { set_log_level(parse_log_level(level)); }, py::arg("level"));
 }
 
 }  // namespace selfrl::python

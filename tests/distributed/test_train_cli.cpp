@@ -35,7 +35,8 @@ std::string write_recipe(const TempDir& t, const std::string& name, const std::s
                       << "max_completion_length: 6\nlr_scheduler_type: constant\nlogging_steps: 1\n"
                       << "data:\n  train: " << train << "\n  eval: " << f.eval
                       << (name == "sft" ? "\n  completion_field: answer" : "")
-                      << "\neval:\n  max_samples: 2\n  samples: 1\n" << body;
+                      << "\neval:\n  max_samples: 2\n  samples: 1\n"
+                      << body;
   return path;
 }
 
@@ -49,15 +50,16 @@ std::string train_program(int kill_at_step) {
 }
 
 CommandResult train_single(const std::string& recipe, const std::string& overrides, int kill_at_step = 0) {
-  return run_command("OMP_NUM_THREADS=1 timeout -s KILL 60 " + train_program(kill_at_step) + recipe + " --no-progress " +
-                     overrides);
+  return run_command("OMP_NUM_THREADS=1 timeout -s KILL 60 " + train_program(kill_at_step) + recipe +
+                     " --no-progress " + overrides);
 }
 
 CommandResult train_mpi(int np, const std::string& recipe, const std::string& overrides, int kill_at_step = 0) {
-  return run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 50 mpirun "
-                     "--oversubscribe --bind-to none -np " +
-                     std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " +
-                     train_program(kill_at_step) + recipe + " --no-progress " + overrides);
+  return run_command(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 50 mpirun "
+      "--oversubscribe --bind-to none -np " +
+      std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " +
+      train_program(kill_at_step) + recipe + " --no-progress " + overrides);
 }
 
 std::vector<nlohmann::json> train_lines(const std::string& out) {
@@ -106,7 +108,8 @@ void expect_same_training(const std::string& a, const std::string& b, double tol
   const auto base = io::SafeTensorsFile::open(loop_fixture().model + "/model.safetensors");
   const auto fin = io::SafeTensorsFile::open(a + "/final/model.safetensors");
   double moved = 0, any_loss = 0;
-  for (const auto& n : base.names()) moved = std::max(moved, (base.tensor(n) - fin.tensor(n)).abs().max().item<double>());
+  for (const auto& n : base.names())
+    moved = std::max(moved, (base.tensor(n) - fin.tensor(n)).abs().max().item<double>());
   for (const auto& l : la) any_loss = std::max(any_loss, std::abs(l["loss"].get<double>()));
   std::printf("[ measured ] weights moved by up to %.3g, max |loss| %.3g\n", moved, any_loss);
   EXPECT_GT(moved, 1e-3);
@@ -116,11 +119,14 @@ void expect_same_training(const std::string& a, const std::string& b, double tol
 TEST(TrainCli, SftTwoRanksMatchOneProcess) {
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
   TempDir t;
-  const auto recipe = write_recipe(t, "sft", loop_fixture().train, "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\n");
+  const auto recipe =
+      write_recipe(t, "sft", loop_fixture().train, "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\n");
   // Global batch 4: one process 2 x 2 micro-batches, two ranks 2 each.
-  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
+  auto one = train_single(
+      recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
+  auto two = train_mpi(2, recipe,
+                       "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   EXPECT_NE(two.output.find("selfrl train: 2 ranks"), std::string::npos) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
@@ -136,15 +142,19 @@ TEST(TrainCli, GrpoTwoRanksMatchOneProcess) {
   // whichever rank holds it, so the rollouts (and rewards) are the same on 1 and 2 ranks.
   const auto recipe = write_recipe(t, "grpo", loop_fixture().unlabelled,
                                    "trainer: grpo\nreward_funcs: [consensus]\nnum_generations: 4\nmax_steps: 3\n"
-                                       "learning_rate: 1.0e-3\nbeta: 0.04\n");
-  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=4 gradient_accumulation_steps=2");
+                                   "learning_rate: 1.0e-3\nbeta: 0.04\n");
+  auto one = train_single(
+      recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=4 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=4 gradient_accumulation_steps=1");
+  auto two = train_mpi(2, recipe,
+                       "output_dir=" + t.file("two") + " per_device_train_batch_size=4 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
   EXPECT_NE(two.output.find("selfrl train: 2 ranks"), std::string::npos) << two.output;
   const auto a = train_lines(t.file("one")), b = train_lines(t.file("two"));
-  for (size_t i = 0; i < a.size(); ++i) std::printf("[ measured ] step %zu reward %g loss %g\n", i, a[i]["reward"].get<double>(), a[i]["loss"].get<double>());
+  for (size_t i = 0; i < a.size(); ++i)
+    std::printf("[ measured ] step %zu reward %g loss %g\n", i, a[i]["reward"].get<double>(),
+                a[i]["loss"].get<double>());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i]["reward"].get<double>(), b[i]["reward"].get<double>(), 1e-9);
 }
 
@@ -156,9 +166,11 @@ TEST(TrainCli, RestEmLoopTwoRanksMatchOneProcess) {
   const auto recipe = write_recipe(t, "rest_em", loop_fixture().train,
                                    "loop: rest_em\niterations: 2\nrest_em:\n  num_samples: 4\n  reward_threshold: 0.0\n"
                                    "  from_base: false\nlearning_rate: 1.0e-3\n");
-  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
+  auto one = train_single(
+      recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
+  auto two = train_mpi(2, recipe,
+                       "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
 }
@@ -170,9 +182,11 @@ TEST(TrainCli, ScpoLoopTwoRanksMatchOneProcess) {
   const auto recipe = write_recipe(t, "scpo", loop_fixture().unlabelled,
                                    "loop: scpo\niterations: 2\nscpo:\n  num_samples: 4\n  min_vote_share: 0.0\n"
                                    "learning_rate: 1.0e-3\n");
-  auto one = train_single(recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=1 gradient_accumulation_steps=2");
+  auto one = train_single(
+      recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=1 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  auto two = train_mpi(2, recipe, "output_dir=" + t.file("two") + " per_device_train_batch_size=1 gradient_accumulation_steps=1");
+  auto two = train_mpi(2, recipe,
+                       "output_dir=" + t.file("two") + " per_device_train_batch_size=1 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
 }
@@ -182,7 +196,7 @@ TEST(TrainCli, ScpoLoopTwoRanksMatchOneProcess) {
 std::string sec_recipe(const TempDir& t, int keep) {
   return write_recipe(t, "sec", loop_fixture().train,
                       "loop: sec\nreward_funcs: [consensus]\nnum_generations: 4\nper_device_train_batch_size: 8\n"
-                          "max_steps: 6\neval_steps: 3\nsave_steps: 2\nsave_total_limit: " +
+                      "max_steps: 6\neval_steps: 3\nsave_steps: 2\nsave_total_limit: " +
                           std::to_string(keep) + "\nlearning_rate: 1.0e-3\nresume_from_checkpoint: auto\n");
 }
 
@@ -212,7 +226,8 @@ TEST(TrainCli, KilledRunResumesBitIdentical) {
   EXPECT_TRUE(st["extra"]["loop"].contains("sec_q")) << st.dump();
   auto resumed = train_single(recipe, "output_dir=" + t.file("run"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-4"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-4"), std::string::npos)
+      << resumed.output;
   expect_bit_identical(t.file("full"), t.file("run"));
   // save_total_limit 2: checkpoint-2 went when checkpoint-6 was written.
   EXPECT_FALSE(fs::exists(t.file("run") + "/checkpoint-2"));
@@ -229,21 +244,23 @@ TEST(TrainCli, CorruptNewestCheckpointIsSkippedWithAWarning) {
   const fs::path run = t.file("run");
   fs::resize_file(run / "checkpoint-4" / "model.safetensors", 100);  // truncated weights
   fs::copy(run / "checkpoint-2", run / "checkpoint-5", fs::copy_options::recursive);
-  fs::remove(run / "checkpoint-5" / "COMPLETE");                      // half-written
+  fs::remove(run / "checkpoint-5" / "COMPLETE");  // half-written
   auto resumed = train_single(recipe, "output_dir=" + run.string());
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("skipping " + (run / "checkpoint-5").string()), std::string::npos) << resumed.output;
   EXPECT_NE(resumed.output.find("skipping " + (run / "checkpoint-4").string()), std::string::npos) << resumed.output;
-  EXPECT_NE(resumed.output.find("resumed from " + (run / "checkpoint-2").string()), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + (run / "checkpoint-2").string()), std::string::npos)
+      << resumed.output;
   expect_bit_identical(t.file("full"), run.string());
 }
 
 TEST(TrainCli, KilledSftRunResumesInsideItsPassBitIdentical) {
   TempDir t;
   // 6 steps in one pass (3 epochs x 2 batches); a checkpoint every 2 steps; killed after step 3.
-  const auto recipe = write_recipe(t, "sft", loop_fixture().train,
-                                   "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\nper_device_train_batch_size: 4\n"
-                                   "save_steps: 2\nresume_from_checkpoint: auto\n");
+  const auto recipe =
+      write_recipe(t, "sft", loop_fixture().train,
+                   "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\nper_device_train_batch_size: 4\n"
+                   "save_steps: 2\nresume_from_checkpoint: auto\n");
   auto full = train_single(recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
   auto killed = train_single(recipe, "output_dir=" + t.file("run"), 3);
@@ -251,7 +268,8 @@ TEST(TrainCli, KilledSftRunResumesInsideItsPassBitIdentical) {
   ASSERT_EQ(checkpoint::find_latest_complete(t.file("run")).value_or(""), t.file("run") + "/checkpoint-2");
   auto resumed = train_single(recipe, "output_dir=" + t.file("run"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-2"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-2"), std::string::npos)
+      << resumed.output;
   expect_bit_identical(t.file("full"), t.file("run"));
   EXPECT_EQ(train_lines(t.file("run")).size(), 6u);
 }
@@ -259,9 +277,10 @@ TEST(TrainCli, KilledSftRunResumesInsideItsPassBitIdentical) {
 TEST(TrainCli, TwoRankRunKilledAndResumedIsBitIdentical) {
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
   TempDir t;
-  const auto recipe = write_recipe(t, "grpo", loop_fixture().unlabelled,
-                                   "trainer: grpo\nreward_funcs: [consensus]\nnum_generations: 4\nper_device_train_batch_size: 4\n"
-                                       "max_steps: 4\nsave_steps: 2\nlearning_rate: 1.0e-3\nresume_from_checkpoint: auto\n");
+  const auto recipe =
+      write_recipe(t, "grpo", loop_fixture().unlabelled,
+                   "trainer: grpo\nreward_funcs: [consensus]\nnum_generations: 4\nper_device_train_batch_size: 4\n"
+                   "max_steps: 4\nsave_steps: 2\nlearning_rate: 1.0e-3\nresume_from_checkpoint: auto\n");
   auto full = train_mpi(2, recipe, "output_dir=" + t.file("full"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
   // Every rank SIGKILLs itself after step 3 (the whole run dies); checkpoint-2 survives.
@@ -270,7 +289,8 @@ TEST(TrainCli, TwoRankRunKilledAndResumedIsBitIdentical) {
   ASSERT_FALSE(fs::exists(t.file("run") + "/final"));
   auto resumed = train_mpi(2, recipe, "output_dir=" + t.file("run"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-2"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-2"), std::string::npos)
+      << resumed.output;
   expect_bit_identical(t.file("full"), t.file("run"));
 }
 

@@ -173,7 +173,6 @@ TEST(ThreadRanks, DpoStepMatchesOneProcess) {
   for (auto& f : fs) EXPECT_LE(f.get(), 1e-5);
 }
 
-
 TEST(ThreadRanks, NamedReductionSumsAndMaximaByName) {
   const int port = free_port();
   std::vector<std::future<std::vector<double>>> fs;
@@ -182,8 +181,10 @@ TEST(ThreadRanks, NamedReductionSumsAndMaximaByName) {
       auto w = thread_world(r, 2, port);
       dist::NamedReduction s;
       // Declared in different orders on the two ranks: the exchange is by name.
-      if (r == 0) s.declare("b"), s.declare("a"), s.declare("hi", dist::NamedReduction::Op::kMax);
-      else s.declare("hi", dist::NamedReduction::Op::kMax), s.declare("a"), s.declare("b");
+      if (r == 0)
+        s.declare("b"), s.declare("a"), s.declare("hi", dist::NamedReduction::Op::kMax);
+      else
+        s.declare("hi", dist::NamedReduction::Op::kMax), s.declare("a"), s.declare("b");
       s.add("a", 1.0 + r);
       s.add("b", 10.0 * (r + 1));
       if (r == 1) s.raise("hi", 7.0);  // rank 0 contributes nothing: -inf

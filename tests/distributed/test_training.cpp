@@ -30,10 +30,11 @@ CommandResult run_single(const std::string& args) {
 }
 
 CommandResult run_mpi(int np, const std::string& args) {
-  return run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -s KILL 120 mpirun "
-                     "--oversubscribe --bind-to none -np " +
-                     std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " +
-                     selfrl_cli() + " dist-selftest " + args);
+  return run_command(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -s KILL 120 mpirun "
+      "--oversubscribe --bind-to none -np " +
+      std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " + selfrl_cli() +
+      " dist-selftest " + args);
 }
 
 std::vector<double> read_losses(const std::string& dir) {
@@ -139,12 +140,12 @@ INSTANTIATE_TEST_SUITE_P(LossTypes, GrpoParity,
 // rank 1 is stopped once rank 0 is done when `stop_rank1` (it may be stalled on purpose).
 // Returns rank 0's result and rank 1's output.
 std::pair<CommandResult, std::string> run_pair(const TempDir& t, const std::string& args, bool stop_rank1 = true) {
-  const std::string env = "OMP_NUM_THREADS=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) +
-                          " WORLD_SIZE=2 ";
+  const std::string env =
+      "OMP_NUM_THREADS=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()) + " WORLD_SIZE=2 ";
   const std::string cmd = selfrl_cli() + " dist-selftest --out " + t.file("out") + " " + args;
   const std::string script = env + "RANK=1 LOCAL_RANK=1 timeout -s KILL 60 " + cmd + " > " + t.file("rank1.log") +
-                             " 2>&1 & P1=$!; " + env + "RANK=0 LOCAL_RANK=0 timeout -s KILL 60 " + cmd +
-                             "; RC=$?; " + (stop_rank1 ? "kill -TERM $P1 2>/dev/null; " : "") + "wait $P1; exit $RC";
+                             " 2>&1 & P1=$!; " + env + "RANK=0 LOCAL_RANK=0 timeout -s KILL 60 " + cmd + "; RC=$?; " +
+                             (stop_rank1 ? "kill -TERM $P1 2>/dev/null; " : "") + "wait $P1; exit $RC";
   auto r0 = run_command("bash -c '" + script + "'");
   std::ifstream f(t.file("rank1.log"));
   return {r0, std::string(std::istreambuf_iterator<char>(f), {})};

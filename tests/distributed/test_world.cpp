@@ -59,8 +59,10 @@ TEST(DetectLaunch, ReadsOpenMpiTorchrunAndSlurm) {
   EXPECT_EQ(detect_launch(&none).world_size, 1);
   EXPECT_EQ(detect_launch(&none).launcher, "none");
 
-  std::map<std::string, std::string> ompi{{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "4"},
-                                          {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+  std::map<std::string, std::string> ompi{{"OMPI_COMM_WORLD_RANK", "3"},
+                                          {"OMPI_COMM_WORLD_SIZE", "4"},
+                                          {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+                                          {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
                                           {"OMPI_MCA_ess_base_jobid", "1107951617"}};
   const auto a = detect_launch(&ompi);
   EXPECT_EQ(a.launcher, "mpirun");
@@ -71,16 +73,16 @@ TEST(DetectLaunch, ReadsOpenMpiTorchrunAndSlurm) {
   EXPECT_GE(a.master_port, 29500);  // a per-job default port
   EXPECT_LT(a.master_port, 30500);
 
-  std::map<std::string, std::string> tr{{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"},
-                                        {"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29400"}};
+  std::map<std::string, std::string> tr{
+      {"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "node0"}, {"MASTER_PORT", "29400"}};
   const auto b = detect_launch(&tr);
   EXPECT_EQ(b.launcher, "torchrun");
   EXPECT_EQ(b.rank, 1);
   EXPECT_EQ(b.master_addr, "node0");
   EXPECT_EQ(b.master_port, 29400);
 
-  std::map<std::string, std::string> sl{{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"},
-                                        {"SLURM_NNODES", "2"}};
+  std::map<std::string, std::string> sl{
+      {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"SLURM_NNODES", "2"}};
   const auto c = detect_launch(&sl);
   EXPECT_EQ(c.launcher, "slurm");
   EXPECT_EQ(c.rank, 5);

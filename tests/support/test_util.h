@@ -39,15 +39,15 @@ std::string python();
 }  // namespace selfrl::test
 
 // Expects `statement` to throw selfrl::Error whose what() contains every listed substring.
-#define EXPECT_SELFRL_ERROR(statement, ...)                                              \
-  do {                                                                                   \
-    try {                                                                                \
-      statement;                                                                         \
-      ADD_FAILURE() << "expected selfrl::Error from: " #statement;                       \
-    } catch (const ::selfrl::Error& e_) {                                                \
-      for (const std::string& s_ : std::initializer_list<std::string>{__VA_ARGS__}) {    \
-        EXPECT_NE(std::string(e_.what()).find(s_), std::string::npos)                    \
-            << "message: " << e_.what() << "\nmissing: " << s_;                          \
-      }                                                                                  \
-    }                                                                                    \
+#define EXPECT_SELFRL_ERROR(statement, ...)                                           \
+  do {                                                                                \
+    try {                                                                             \
+      statement;                                                                      \
+      ADD_FAILURE() << "expected selfrl::Error from: " #statement;                    \
+    } catch (const ::selfrl::Error& e_) {                                             \
+      for (const std::string& s_ : std::initializer_list<std::string>{__VA_ARGS__}) { \
+        EXPECT_NE(std::string(e_.what()).find(s_), std::string::npos)                 \
+            << "message: " << e_.what() << "\nmissing: " << s_;                       \
+      }                                                                               \
+    }                                                                                 \
   } while (0)

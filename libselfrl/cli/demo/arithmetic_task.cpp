@@ -75,7 +75,8 @@ int64_t ArithmeticItem::parse_answer(const std::string& reversed) {
 }
 
 nlohmann::json ArithmeticItem::to_json() const {
-  return {{"prompt", prompt()}, {"answer", answer()}, {"difficulty", difficulty}, {"a", a}, {"b", b}, {"sum", a + b}, {"width", width}};
+  return {{"prompt", prompt()}, {"answer", answer()}, {"difficulty", difficulty}, {"a", a}, {"b", b},
+          {"sum", a + b},       {"width", width}};
 }
 
 ArithmeticItem ArithmeticItem::from_json(const nlohmann::json& row) {

@@ -92,10 +92,14 @@ std::vector<std::string> split_commas(const std::string& v) {
   return out;
 }
 
-#define SELFRL_INT_KNOB(name, field) \
-  Knob { name, [](DemoConfig& c, const std::string& v) { c.field = parse_int(name, v); } }
-#define SELFRL_DOUBLE_KNOB(name, field) \
-  Knob { name, [](DemoConfig& c, const std::string& v) { c.field = parse_double(name, v); } }
+#define SELFRL_INT_KNOB(name, field)                                                \
+  Knob {                                                                            \
+    name, [](DemoConfig& c, const std::string& v) { c.field = parse_int(name, v); } \
+  }
+#define SELFRL_DOUBLE_KNOB(name, field)                                                \
+  Knob {                                                                               \
+    name, [](DemoConfig& c, const std::string& v) { c.field = parse_double(name, v); } \
+  }
 
 const std::vector<Knob>& knobs() {
   static const std::vector<Knob> k = {
@@ -107,7 +111,8 @@ const std::vector<Knob>& knobs() {
       Knob{"task.difficulty_weights",
            [](DemoConfig& c, const std::string& v) {
              c.task.difficulty_weights.clear();
-             for (const auto& x : split_commas(v)) c.task.difficulty_weights.push_back(parse_double("task.difficulty_weights", x));
+             for (const auto& x : split_commas(v))
+               c.task.difficulty_weights.push_back(parse_double("task.difficulty_weights", x));
            }},
       Knob{"task.seed_difficulty_weights",
            [](DemoConfig& c, const std::string& v) {
@@ -129,7 +134,8 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("grpo_learning_rate", grpo_learning_rate),
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
-      Knob{"ttrl_in_chain", [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
+      Knob{"ttrl_in_chain",
+           [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
       SELFRL_INT_KNOB("rest_iterations", rest_iterations),
       SELFRL_INT_KNOB("rest_pool", rest_pool),
       SELFRL_DOUBLE_KNOB("rest_temperature", rest_temperature),
@@ -137,12 +143,14 @@ const std::vector<Knob>& knobs() {
       SELFRL_INT_KNOB("rest_epochs", rest_epochs),
       SELFRL_DOUBLE_KNOB("rest_learning_rate", rest_learning_rate),
       SELFRL_INT_KNOB("rest_votes", rest_votes),
-      Knob{"rest_pool_commuted", [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
+      Knob{"rest_pool_commuted",
+           [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
       SELFRL_INT_KNOB("introspect_pool", introspect_pool),
       SELFRL_DOUBLE_KNOB("introspect_yes_share", introspect_yes_share),
       SELFRL_INT_KNOB("introspect_epochs", introspect_epochs),
       SELFRL_DOUBLE_KNOB("introspect_learning_rate", introspect_learning_rate),
-      Knob{"eval_on_dev", [](DemoConfig& c, const std::string& v) { c.eval_on_dev = parse_int("eval_on_dev", v) != 0; }},
+      Knob{"eval_on_dev",
+           [](DemoConfig& c, const std::string& v) { c.eval_on_dev = parse_int("eval_on_dev", v) != 0; }},
       SELFRL_INT_KNOB("eval.k", eval.k),
       SELFRL_DOUBLE_KNOB("eval.temperature", eval.temperature),
       Knob{"stages",
@@ -237,7 +245,8 @@ std::string train_demo_tokenizer(const TaskSplits& s, const std::string& dir, in
   fs::create_directories(dir);
   std::string corpus;
   auto add = [&](const std::string& line) { (corpus += line) += '\n'; };
-  for (const auto& it : s.seed) add(it.prompt() + " " + it.answer()), add(it.can_prompt() + " yes"), add(it.can_prompt() + " no");
+  for (const auto& it : s.seed)
+    add(it.prompt() + " " + it.answer()), add(it.can_prompt() + " yes"), add(it.can_prompt() + " no");
   for (const auto& it : s.unlabelled) add(it.prompt());
   const std::string corpus_path = dir + "/corpus.txt";
   io::write_text_file_atomic(corpus_path, corpus);
@@ -253,8 +262,12 @@ std::string train_demo_tokenizer(const TaskSplits& s, const std::string& dir, in
 void write_tokenizer_files(const std::string& model_path, const std::string& dir) {
   fs::create_directories(dir);
   fs::copy_file(model_path, dir + "/tokenizer.model", fs::copy_options::overwrite_existing);
-  const nlohmann::json cfg = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"}, {"eos_token", "</s>"},
-                              {"unk_token", "<unk>"}, {"add_bos_token", true}, {"add_eos_token", false},
+  const nlohmann::json cfg = {{"tokenizer_class", "LlamaTokenizer"},
+                              {"bos_token", "<s>"},
+                              {"eos_token", "</s>"},
+                              {"unk_token", "<unk>"},
+                              {"add_bos_token", true},
+                              {"add_eos_token", false},
                               {"model_max_length", 64}};
   io::write_text_file_atomic(dir + "/tokenizer_config.json", cfg.dump(2) + "\n");
 }
@@ -290,8 +303,9 @@ trainers::OptimizerConfig adamw(double lr, int64_t total_steps, trainers::LrSche
   return o;
 }
 
-std::vector<metrics::Scalars> sft(const std::shared_ptr<model::CausalLM>& m, const std::vector<trainers::SFTExample>& data,
-                                  double lr, int64_t epochs, int64_t batch, const std::string& out_dir, uint64_t seed) {
+std::vector<metrics::Scalars> sft(const std::shared_ptr<model::CausalLM>& m,
+                                  const std::vector<trainers::SFTExample>& data, double lr, int64_t epochs,
+                                  int64_t batch, const std::string& out_dir, uint64_t seed) {
   trainers::SFTConfig c;
   c.per_device_train_batch_size = batch;
   c.num_train_epochs = epochs;
@@ -340,14 +354,19 @@ void finish_stage(Context& ctx, const std::string& stage, const std::string& fro
   r.eval_seconds = seconds_since(t0);
   r.train_seconds = train_seconds;
   metrics::MetricsLogger logger(dir, /*tensorboard=*/false);
-  metrics::Scalars s = {{"accuracy", r.eval.accuracy},       {"maj_at_k", r.eval.maj_at_k},
-                        {"pass_at_k", r.eval.pass_at_k},     {"mean_vote_share", r.eval.mean_vote_share},
-                        {"self_knowledge_f1", r.eval.self_knowledge_f1}, {"yes_rate", r.eval.yes_rate},
-                        {"train_seconds", train_seconds},    {"eval_seconds", r.eval_seconds}};
+  metrics::Scalars s = {{"accuracy", r.eval.accuracy},
+                        {"maj_at_k", r.eval.maj_at_k},
+                        {"pass_at_k", r.eval.pass_at_k},
+                        {"mean_vote_share", r.eval.mean_vote_share},
+                        {"self_knowledge_f1", r.eval.self_knowledge_f1},
+                        {"yes_rate", r.eval.yes_rate},
+                        {"train_seconds", train_seconds},
+                        {"eval_seconds", r.eval_seconds}};
   for (const auto& [d, acc] : r.eval.accuracy_by_difficulty) s["accuracy/difficulty_" + std::to_string(d)] = acc;
   logger.log(static_cast<int64_t>(ctx.stages.size()), s, "eval");
   std::ostringstream by;
-  for (const auto& [d, acc] : r.eval.accuracy_by_difficulty) by << " d" << d << "=" << std::fixed << std::setprecision(2) << acc;
+  for (const auto& [d, acc] : r.eval.accuracy_by_difficulty)
+    by << " d" << d << "=" << std::fixed << std::setprecision(2) << acc;
   ctx.log(stage, ": acc ", r.eval.accuracy, " maj@", eo.k, " ", r.eval.maj_at_k, " pass@", eo.k, " ", r.eval.pass_at_k,
           " F1 ", r.eval.self_knowledge_f1, " yes ", r.eval.yes_rate, " |", by.str(), " | train ", train_seconds,
           "s eval ", r.eval_seconds, "s");
@@ -362,7 +381,7 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
 
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
 std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
-                                           rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool) {
+                                            rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
@@ -451,7 +470,8 @@ void write_curves(const Context& ctx, const std::string& path) {
     panels.push_back(train);
   }
   metrics::PlotOptions po;
-  po.title = "selfrl demo: a tiny Llama improving at addition without labels (seed " + std::to_string(ctx.cfg.seed) + ")";
+  po.title =
+      "selfrl demo: a tiny Llama improving at addition without labels (seed " + std::to_string(ctx.cfg.seed) + ")";
   po.columns = 2;
   metrics::write_svg_plot(path, panels, po);
 }
@@ -464,9 +484,9 @@ std::string format_table(const DemoResult& result) {
      << "|------------|----------|----------|-------|--------|-------------------|---------|--------|\n";
   for (const auto& s : result.stages) {
     char line[256];
-    std::snprintf(line, sizeof line, "| %-10s | %-8s | %8.3f | %5.3f | %6.3f | %17.3f | %7.1f | %6.1f |\n", s.stage.c_str(),
-                  s.from.empty() ? "-" : s.from.c_str(), s.eval.accuracy, s.eval.maj_at_k, s.eval.pass_at_k,
-                  s.eval.self_knowledge_f1, s.train_seconds, s.eval_seconds);
+    std::snprintf(line, sizeof line, "| %-10s | %-8s | %8.3f | %5.3f | %6.3f | %17.3f | %7.1f | %6.1f |\n",
+                  s.stage.c_str(), s.from.empty() ? "-" : s.from.c_str(), s.eval.accuracy, s.eval.maj_at_k,
+                  s.eval.pass_at_k, s.eval.self_knowledge_f1, s.train_seconds, s.eval_seconds);
     os << line;
   }
   os << "total wall time: " << fmt(result.total_seconds, 1) << " s\n";
@@ -491,12 +511,11 @@ DemoResult run_demo(const DemoConfig& cfg) {
 
   // Tokenizer.
   ctx.tokenizer_model = train_demo_tokenizer(splits, cfg.out_dir + "/tokenizer", cfg.vocab_size);
-  std::shared_ptr<const tokenizer::Tokenizer> tok =
-      tokenizer::SentencePieceTokenizer::load(ctx.tokenizer_model, [] {
-        tokenizer::TokenizerConfig tc;
-        tc.bos_token = "<s>", tc.eos_token = "</s>", tc.unk_token = "<unk>";
-        return tc;
-      }());
+  std::shared_ptr<const tokenizer::Tokenizer> tok = tokenizer::SentencePieceTokenizer::load(ctx.tokenizer_model, [] {
+    tokenizer::TokenizerConfig tc;
+    tc.bos_token = "<s>", tc.eos_token = "</s>", tc.unk_token = "<unk>";
+    return tc;
+  }());
   ctx.codec.tok = tok;
   ctx.log("tokenizer: ", tok->vocab_size(), " sentencepiece pieces");
 
@@ -512,7 +531,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
     std::vector<trainers::SFTExample> data;
     for (const auto& it : seed_train) data.push_back(answer_example(ctx.codec, it, it.answer()));
     ctx.log("base: ", nparams, " parameters; SFT on ", data.size(), " seed items for ", cfg.sft_epochs, " epochs");
-    const auto steps = sft(m, data, cfg.sft_learning_rate, cfg.sft_epochs, cfg.sft_batch_size, cfg.out_dir + "/base", cfg.seed);
+    const auto steps =
+        sft(m, data, cfg.sft_learning_rate, cfg.sft_epochs, cfg.sft_batch_size, cfg.out_dir + "/base", cfg.seed);
     ctx.log("base: SFT loss ", steps.empty() ? 0.0 : steps.back().at("loss"));
     if (!seed_cal.empty()) {
       // Calibration: does the model actually solve the held-back seed items? (seed labels only)
@@ -531,7 +551,9 @@ DemoResult run_demo(const DemoConfig& cfg) {
   }
 
   const auto& pool = splits.unlabelled;
-  auto wants = [&](const char* stage) { return std::find(cfg.stages.begin(), cfg.stages.end(), stage) != cfg.stages.end(); };
+  auto wants = [&](const char* stage) {
+    return std::find(cfg.stages.begin(), cfg.stages.end(), stage) != cfg.stages.end();
+  };
   std::vector<trainers::SFTExample> seed_examples;
   for (const auto& it : splits.seed) seed_examples.push_back(answer_example(ctx.codec, it, it.answer()));
   const auto answer_extractor = rewards::AnswerExtractor::create("regex", "^\\D*(\\d+)");
@@ -590,7 +612,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
         sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
             cfg.seed + 2 + iter);
         finish_stage(ctx, stage, prev, m, seconds_since(t0));
-        ctx.stages.back().notes = {{"pseudo_labels_kept", kept}, {"pseudo_label_precision", right / std::max(1.0, double(kept))},
+        ctx.stages.back().notes = {{"pseudo_labels_kept", kept},
+                                   {"pseudo_label_precision", right / std::max(1.0, double(kept))},
                                    {"sft_examples", data.size()}};
         prev = stage;
       }
@@ -632,8 +655,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
         if (votes[i] && votes[i]->share >= cfg.rest_min_vote_share)
           data.push_back(answer_example(ctx.codec, items[i], votes[i]->answer));
       }
-      ctx.log("introspect: ", yes, " of ", items.size(), " self-labelled \"yes\" (vote share >= ", cfg.introspect_yes_share,
-              ")");
+      ctx.log("introspect: ", yes, " of ", items.size(),
+              " self-labelled \"yes\" (vote share >= ", cfg.introspect_yes_share, ")");
       sft(m, data, cfg.introspect_learning_rate, cfg.introspect_epochs, cfg.sft_batch_size, cfg.out_dir + "/introspect",
           cfg.seed + 3);
       finish_stage(ctx, "introspect", prev, m, seconds_since(t0));

@@ -29,8 +29,8 @@ namespace selfrl::demo {
 struct DemoConfig {
   std::string out_dir = "runs/demo";
   uint64_t seed = 0;
-  int threads = 1;  // see docs/demo.md: 2 threads are much slower on a shared 2-core machine
-  bool quick = false;  // tiny sizes everywhere (tests, smoke runs)
+  int threads = 1;      // see docs/demo.md: 2 threads are much slower on a shared 2-core machine
+  bool quick = false;   // tiny sizes everywhere (tests, smoke runs)
   bool verbose = true;  // progress lines on stderr
 
   TaskConfig task;
@@ -50,8 +50,8 @@ struct DemoConfig {
   double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
   // ReST-EM.
   int64_t rest_iterations = 3;
-  int64_t rest_pool = 2000;        // unlabelled prompts sampled per iteration (fresh each time)
-  double rest_temperature = 1.0;   // of the voting samples
+  int64_t rest_pool = 2000;       // unlabelled prompts sampled per iteration (fresh each time)
+  double rest_temperature = 1.0;  // of the voting samples
   double rest_min_vote_share = 0.75;
   int64_t rest_votes = 8;          // samples per prompt for the vote
   bool rest_pool_commuted = true;  // vote over the samples of a+b and of b+a together

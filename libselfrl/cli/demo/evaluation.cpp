@@ -118,7 +118,8 @@ std::vector<std::optional<Vote>> sample_votes(const std::shared_ptr<model::Causa
       std::swap(c.a, c.b);
       asked.push_back(c);
     }
-  const auto rollouts = run(model, codec, answer_prompts(codec, asked), opts.k, opts.temperature, opts.max_new_tokens, opts);
+  const auto rollouts =
+      run(model, codec, answer_prompts(codec, asked), opts.k, opts.temperature, opts.max_new_tokens, opts);
   std::vector<std::optional<Vote>> out;
   out.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
@@ -137,7 +138,8 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const DemoCod
   EvalResult res;
   res.n = static_cast<int64_t>(items.size());
   const auto greedy = greedy_answers(model, codec, items, opts);
-  const auto sampled = run(model, codec, answer_prompts(codec, items), opts.k, opts.temperature, opts.max_new_tokens, opts);
+  const auto sampled =
+      run(model, codec, answer_prompts(codec, items), opts.k, opts.temperature, opts.max_new_tokens, opts);
   std::vector<std::vector<int64_t>> can_prompts;
   for (const auto& it : items) can_prompts.push_back(codec.prompt_ids(it.can_prompt()));
   const auto can = run(model, codec, can_prompts, 1, 0.0, 3, opts);

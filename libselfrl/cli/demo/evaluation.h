@@ -45,10 +45,10 @@ struct DemoCodec {
 };
 
 struct EvalOptions {
-  int64_t k = 8;              // samples for maj@k
-  double temperature = 0.7;   // of those samples (TTRL votes at 0.6-1.0)
+  int64_t k = 8;             // samples for maj@k
+  double temperature = 0.7;  // of those samples (TTRL votes at 0.6-1.0)
   int64_t max_new_tokens = 8;
-  int64_t batch_size = 256;   // rows decoded together
+  int64_t batch_size = 256;  // rows decoded together
   uint64_t seed = 0;
   // sample_votes only: pool the votes of the question and of its commuted form (b+a), so that
   // an item's vote has 2k samples from two different prompts with the same answer.
@@ -57,12 +57,12 @@ struct EvalOptions {
 
 struct EvalResult {
   int64_t n = 0;
-  double accuracy = 0;            // greedy
-  double maj_at_k = 0;            // majority of k samples
-  double pass_at_k = 0;           // any of k samples
+  double accuracy = 0;   // greedy
+  double maj_at_k = 0;   // majority of k samples
+  double pass_at_k = 0;  // any of k samples
   double mean_vote_share = 0;
-  double self_knowledge_f1 = 0;   // CAN prediction vs greedy success
-  double yes_rate = 0;            // fraction of CAN predictions that are "yes"
+  double self_knowledge_f1 = 0;  // CAN prediction vs greedy success
+  double yes_rate = 0;           // fraction of CAN predictions that are "yes"
   std::map<int, double> accuracy_by_difficulty;
   std::vector<bool> greedy_correct, predicted_yes;
 };

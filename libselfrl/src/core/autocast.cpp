@@ -18,7 +18,8 @@ namespace {
 
 void check_device(c10::DeviceType d) {
   if (d != c10::DeviceType::CPU && d != c10::DeviceType::CUDA)
-    throw Error("autocast (bf16: true): unsupported device type '" + c10::DeviceTypeName(d, true) + "'").hint("use cpu or cuda");
+    throw Error("autocast (bf16: true): unsupported device type '" + c10::DeviceTypeName(d, true) + "'")
+        .hint("use cpu or cuda");
 }
 
 void set_state(c10::DeviceType d, bool enabled, c10::ScalarType dtype) {

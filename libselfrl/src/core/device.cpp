@@ -30,9 +30,9 @@ c10::Device parse_device(const std::string& name) {
     int index = -1;
     if (n.size() > 5) {
       const std::string digits = n.substr(5);
-      const bool numeric = !digits.empty() && digits.size() <= 4 &&
-                           std::all_of(digits.begin(), digits.end(),
-                                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      const bool numeric =
+          !digits.empty() && digits.size() <= 4 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
       if (!numeric) {
         throw Error("device '" + name + "' has no valid index").hint("write cuda or cuda:N, e.g. cuda:0");
       }
@@ -40,8 +40,10 @@ c10::Device parse_device(const std::string& name) {
     }
     if (!torch::cuda::is_available()) {
       throw Error("device '" + name + "' requested but CUDA is not available")
-          .hint(built_with_cuda() ? "no CUDA device is visible to this process (check CUDA_VISIBLE_DEVICES)"
-                                  : "this libselfrl was built CPU-only; rebuild with -DSELFRL_CUDA=ON against a CUDA LibTorch, or use device: cpu");
+          .hint(built_with_cuda()
+                    ? "no CUDA device is visible to this process (check CUDA_VISIBLE_DEVICES)"
+                    : "this libselfrl was built CPU-only; rebuild with -DSELFRL_CUDA=ON against a CUDA LibTorch, "
+                      "or use device: cpu");
     }
     const int count = static_cast<int>(torch::cuda::device_count());
     if (index >= count) {
@@ -63,10 +65,14 @@ c10::ScalarType parse_dtype(const std::string& name) {
 
 std::string dtype_name(c10::ScalarType dtype) {
   switch (dtype) {
-    case c10::kFloat: return "float32";
-    case c10::kBFloat16: return "bfloat16";
-    case c10::kHalf: return "float16";
-    default: return c10::toString(dtype);
+    case c10::kFloat:
+      return "float32";
+    case c10::kBFloat16:
+      return "bfloat16";
+    case c10::kHalf:
+      return "float16";
+    default:
+      return c10::toString(dtype);
   }
 }
 

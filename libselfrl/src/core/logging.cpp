@@ -35,12 +35,18 @@ std::function<void(LogLevel, const std::string&)> g_sink;
 
 char level_letter(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return 'T';
-    case LogLevel::kDebug: return 'D';
-    case LogLevel::kInfo: return 'I';
-    case LogLevel::kWarn: return 'W';
-    case LogLevel::kError: return 'E';
-    default: return '?';
+    case LogLevel::kTrace:
+      return 'T';
+    case LogLevel::kDebug:
+      return 'D';
+    case LogLevel::kInfo:
+      return 'I';
+    case LogLevel::kWarn:
+      return 'W';
+    case LogLevel::kError:
+      return 'E';
+    default:
+      return '?';
   }
 }
 
@@ -60,8 +66,7 @@ LogLevel parse_log_level(const std::string& name) {
   if (name == "warn" || name == "warning") return LogLevel::kWarn;
   if (name == "error") return LogLevel::kError;
   if (name == "off") return LogLevel::kOff;
-  throw Error("unknown log level '" + name + "'")
-      .hint("use one of trace, debug, info, warn, error, off");
+  throw Error("unknown log level '" + name + "'").hint("use one of trace, debug, info, warn, error, off");
 }
 
 void set_log_sink(std::function<void(LogLevel, const std::string&)> sink) {
@@ -87,8 +92,8 @@ void log_message(LogLevel level, const std::string& message) {
   using clock = std::chrono::system_clock;
   const auto now = clock::now();
   const std::time_t t = clock::to_time_t(now);
-  const int ms = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  const int ms =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
   std::tm tm{};
   localtime_r(&t, &tm);
   char stamp[32];
@@ -96,11 +101,9 @@ void log_message(LogLevel level, const std::string& message) {
   const int rank = g_rank.load();
   std::lock_guard<std::mutex> lock(g_write_mutex);
   if (rank >= 0) {
-    std::fprintf(stderr, "[selfrl %c %s.%03d r%d] %s\n", level_letter(level), stamp, ms, rank,
-                 message.c_str());
+    std::fprintf(stderr, "[selfrl %c %s.%03d r%d] %s\n", level_letter(level), stamp, ms, rank, message.c_str());
   } else {
-    std::fprintf(stderr, "[selfrl %c %s.%03d] %s\n", level_letter(level), stamp, ms,
-                 message.c_str());
+    std::fprintf(stderr, "[selfrl %c %s.%03d] %s\n", level_letter(level), stamp, ms, message.c_str());
   }
 }
 

@@ -77,8 +77,7 @@ void ProgressBar::finish() {
     try {
       sink_->update(handle_, done_, postfix_);
       sink_->close(handle_);
-    } catch (...) {
-    }
+    } catch (...) {}
     return;
   }
   if (enabled_) draw(true);

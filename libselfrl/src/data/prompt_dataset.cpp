@@ -49,7 +49,10 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
     p.where = reader.where();
     if (row.contains(options.prompt_field) && row[options.prompt_field].is_string()) {
       p.text = row[options.prompt_field].get<std::string>();
-      if (!tok) throw Error("a text prompt needs a tokenizer").at(p.where).hint("set `model` to a directory with tokenizer files");
+      if (!tok)
+        throw Error("a text prompt needs a tokenizer")
+            .at(p.where)
+            .hint("set `model` to a directory with tokenizer files");
       p.ids = encode_prompt(*tok, p.text, options);
     } else if (row.contains("messages") && row["messages"].is_array()) {
       if (!tok) throw Error("chat messages need a tokenizer").at(p.where);
@@ -93,7 +96,9 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
     out.push_back(std::move(p));
   }
   if (out.empty())
-    throw Error("dataset is empty (no JSON rows)").at(path + ":1").hint("write one JSON object per line, e.g. {\"prompt\": \"2+3=\", \"answer\": \"5\"}");
+    throw Error("dataset is empty (no JSON rows)")
+        .at(path + ":1")
+        .hint("write one JSON object per line, e.g. {\"prompt\": \"2+3=\", \"answer\": \"5\"}");
   return out;
 }
 

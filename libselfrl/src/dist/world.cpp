@@ -139,9 +139,7 @@ struct World::Impl {
 
 std::shared_ptr<World> World::single() { return std::shared_ptr<World>(new World()); }
 
-std::shared_ptr<World> World::from_environment(const WorldOptions& options) {
-  return create(detect_launch(), options);
-}
+std::shared_ptr<World> World::from_environment(const WorldOptions& options) { return create(detect_launch(), options); }
 
 World::~World() = default;
 
@@ -165,8 +163,9 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
       throw Error("the ranks run on several nodes (world size " + std::to_string(li.world_size) + ", " +
                   std::to_string(li.local_world_size) + " on this node) but MASTER_ADDR is not set")
           .at(where)
-          .hint("export MASTER_ADDR=<address of the node running rank 0> (and MASTER_PORT) to every rank, e.g. "
-                "mpirun -x MASTER_ADDR=node0 -x MASTER_PORT=29500 ...");
+          .hint(
+              "export MASTER_ADDR=<address of the node running rank 0> (and MASTER_PORT) to every rank, e.g. "
+              "mpirun -x MASTER_ADDR=node0 -x MASTER_PORT=29500 ...");
     }
     addr = "127.0.0.1";
   }
@@ -204,8 +203,9 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
     throw Error("cannot reach the rendezvous store of rank 0 at " + impl->store_address + " within " +
                 seconds_text(opt.timeout) + ": " + first_line(msg))
         .at(where)
-        .hint("check that rank 0 started, that MASTER_ADDR / MASTER_PORT are the same on every rank and that the "
-              "port is reachable");
+        .hint(
+            "check that rank 0 started, that MASTER_ADDR / MASTER_PORT are the same on every rank and that the "
+            "port is reachable");
   }
   impl->store->setTimeout(opt.timeout);
 
@@ -220,8 +220,7 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
     if (li.rank == 0) {
       try {
         store.set("selfrl/abort", string_to_bytes(e.message()));
-      } catch (const std::exception&) {
-      }
+      } catch (const std::exception&) {}
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(opt.timeout, std::chrono::milliseconds(1000)));
     }
     throw e;
@@ -242,11 +241,13 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
         }
         const int other = std::stoi(bytes_to_string(store.get(key)));
         if (other != li.world_size) {
-          problem = Error("mismatched world sizes: this rank was launched with world size " +
-                          std::to_string(li.world_size) + ", rank " + std::to_string(r) + " with " +
-                          std::to_string(other));
-          problem->at(where).hint("launch every rank with the same WORLD_SIZE / -np; a stale process of another run "
-                                  "may be using MASTER_PORT " + std::to_string(port));
+          problem =
+              Error("mismatched world sizes: this rank was launched with world size " + std::to_string(li.world_size) +
+                    ", rank " + std::to_string(r) + " with " + std::to_string(other));
+          problem->at(where).hint(
+              "launch every rank with the same WORLD_SIZE / -np; a stale process of another run "
+              "may be using MASTER_PORT " +
+              std::to_string(port));
         }
       }
       // More ranks than this one expects also means mismatched sizes.
@@ -256,8 +257,8 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
         problem->at(where).hint("launch every rank with the same WORLD_SIZE / -np");
       }
     } catch (const std::exception& e) {
-      problem = Error("lost the rendezvous store at " + impl->store_address + " (rank 0 stopped): " +
-                      first_line(e.what(), 200));
+      problem = Error("lost the rendezvous store at " + impl->store_address +
+                      " (rank 0 stopped): " + first_line(e.what(), 200));
       problem->at(where).hint("read rank 0's error");
     }
     if (problem) rendezvous_error(*problem);
@@ -289,8 +290,9 @@ std::shared_ptr<World> World::create(const LaunchInfo& li, const WorldOptions& o
       }
       impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, li.rank, li.world_size, go);
 #else
-      throw Error("this libselfrl was built against a LibTorch without Gloo's headers").at(where).hint(
-          "use backend nccl on CUDA devices, or build against a LibTorch with Gloo (Debian's libtorch-dev)");
+      throw Error("this libselfrl was built against a LibTorch without Gloo's headers")
+          .at(where)
+          .hint("use backend nccl on CUDA devices, or build against a LibTorch with Gloo (Debian's libtorch-dev)");
 #endif
     } else if (backend == "nccl") {
 #ifdef SELFRL_WITH_CUDA
@@ -350,7 +352,8 @@ void World::fail(int64_t seq, const std::string& what, const std::string& cause)
       }
       if (their < seq) {
         absent.push_back(r);
-        details += " rank " + std::to_string(r) + (where.empty() ? " never reached a collective;" : " last reached " + where + ";");
+        details += " rank " + std::to_string(r) +
+                   (where.empty() ? " never reached a collective;" : " last reached " + where + ";");
       }
     }
   } catch (const std::exception&) {
@@ -442,7 +445,9 @@ std::vector<double> World::all_reduce_sum(const std::vector<double>& values, con
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
-double World::all_reduce_sum(double value, const std::string& what) { return all_reduce_sum(std::vector<double>{value}, what)[0]; }
+double World::all_reduce_sum(double value, const std::string& what) {
+  return all_reduce_sum(std::vector<double>{value}, what)[0];
+}
 
 double World::all_reduce_max(double value, const std::string& what) {
   if (size_ <= 1) return value;

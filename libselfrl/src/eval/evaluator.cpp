@@ -54,8 +54,8 @@ void score(EvalResult& r, int64_t k, int64_t n) {
     if (k > 1) {
       e.num_correct = 0;
       for (const auto& a : e.sample_answers) e.num_correct += a && *a == e.reference;
-      std::vector<std::optional<std::string>> first_k(e.sample_answers.begin(),
-                                                      e.sample_answers.begin() + std::min<size_t>(k, e.sample_answers.size()));
+      std::vector<std::optional<std::string>> first_k(
+          e.sample_answers.begin(), e.sample_answers.begin() + std::min<size_t>(k, e.sample_answers.size()));
       e.majority = majority_answer(first_k);
       e.majority_correct = e.majority && *e.majority == e.reference;
       maj += e.majority_correct;
@@ -100,7 +100,8 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
   EvalResult r;
   std::vector<std::vector<int64_t>> ids;
   for (const auto& p : prompts) {
-    if (!p.answer) throw Error("evaluation row has no answer field").at(p.where).hint("add \"answer\" to every evaluation row");
+    if (!p.answer)
+      throw Error("evaluation row has no answer field").at(p.where).hint("add \"answer\" to every evaluation row");
     ids.push_back(p.ids);
     ExampleResult e;
     e.where = p.where;
@@ -135,7 +136,8 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
     sp.seed = derive_seed(o.seed, {1});
     const auto s = generate_with_bar(engine, ids, sp, std::max<int64_t>(1, o.batch_size / n), o.label + " sample");
     for (size_t i = 0; i < s.size(); ++i)
-      for (const auto& c : s[i].completions) r.examples[i].sample_answers.push_back(extractor.extract(decode(c.token_ids)));
+      for (const auto& c : s[i].completions)
+        r.examples[i].sample_answers.push_back(extractor.extract(decode(c.token_ids)));
   }
   score(r, k, n);
   if (!o.keep_per_example) r.examples.clear();
@@ -144,15 +146,21 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
 
 nlohmann::json EvalResult::to_json() const {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  nlohmann::json j = {{"num_examples", num_examples}, {"k", k}, {"n", n}, {"accuracy", num(accuracy)},
-                      {"answered", num(answered)}, {"mean_completion_tokens", num(mean_completion_tokens)}};
+  nlohmann::json j = {{"num_examples", num_examples},
+                      {"k", k},
+                      {"n", n},
+                      {"accuracy", num(accuracy)},
+                      {"answered", num(answered)},
+                      {"mean_completion_tokens", num(mean_completion_tokens)}};
   if (k > 1) {
     j["maj@" + std::to_string(k)] = num(maj_at_k);
     j["pass@" + std::to_string(k)] = num(pass_at_k);
   }
   nlohmann::json ex = nlohmann::json::array();
   for (const auto& e : examples) {
-    nlohmann::json x = {{"where", e.where}, {"reference", e.reference}, {"greedy_completion", e.greedy_completion},
+    nlohmann::json x = {{"where", e.where},
+                        {"reference", e.reference},
+                        {"greedy_completion", e.greedy_completion},
                         {"greedy_answer", e.greedy_answer ? nlohmann::json(*e.greedy_answer) : nlohmann::json(nullptr)},
                         {"greedy_correct", e.greedy_correct}};
     if (k > 1) {
@@ -167,7 +175,8 @@ nlohmann::json EvalResult::to_json() const {
 }
 
 metrics::Scalars EvalResult::to_scalars(const std::string& prefix) const {
-  metrics::Scalars s{{prefix + "accuracy", accuracy}, {prefix + "answered", answered},
+  metrics::Scalars s{{prefix + "accuracy", accuracy},
+                     {prefix + "answered", answered},
                      {prefix + "mean_completion_tokens", mean_completion_tokens}};
   if (k > 1) {
     s[prefix + "maj@k"] = maj_at_k;

@@ -44,12 +44,11 @@ RolloutEngine::RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngi
 }
 
 std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64_t>>& prompts,
-                                             const SamplingParams& params,
-                                             const std::vector<uint64_t>& request_seeds) {
+                                             const SamplingParams& params, const std::vector<uint64_t>& request_seeds) {
   params.validate();
   const auto& cfg = model_->config();
-  SELFRL_CHECK(request_seeds.empty() || request_seeds.size() == prompts.size(), "got ",
-               request_seeds.size(), " request seeds for ", prompts.size(), " prompts");
+  SELFRL_CHECK(request_seeds.empty() || request_seeds.size() == prompts.size(), "got ", request_seeds.size(),
+               " request seeds for ", prompts.size(), " prompts");
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto& p = prompts[i];
     const std::string where = "prompt " + std::to_string(i);
@@ -81,9 +80,9 @@ std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64
   return out;
 }
 
-void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& prompts, size_t first,
-                                  size_t count, const SamplingParams& params,
-                                  const std::vector<uint64_t>& seeds, std::vector<Rollout>& out) {
+void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& prompts, size_t first, size_t count,
+                                  const SamplingParams& params, const std::vector<uint64_t>& seeds,
+                                  std::vector<Rollout>& out) {
   c10::InferenceMode inference_mode;
   model::CausalLM& m = *model_;
   const auto& cfg = m.config();
@@ -165,8 +164,8 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
       tokens = sample_tokens(scaled, params, uniforms);
     }
     auto picked = tokens.unsqueeze(1);
-    auto stats = torch::stack({logp.gather(1, picked).squeeze(1), raw_logp.gather(1, picked).squeeze(1),
-                               entropy, self_certainty})
+    auto stats = torch::stack({logp.gather(1, picked).squeeze(1), raw_logp.gather(1, picked).squeeze(1), entropy,
+                               self_certainty})
                      .to(torch::kCPU);
     auto tokens_cpu = tokens.to(torch::kCPU);
     const int64_t* tok = tokens_cpu.data_ptr<int64_t>();
@@ -183,10 +182,14 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
       c.entropy.push_back(st[2][b]);
       c.self_certainty.push_back(st[3][b]);
       bool stop = stop_ids.count(tok[b]) != 0;
-      for (size_t s = 0; !stop && s < params.stop_sequences.size(); ++s) stop = ends_with(c.token_ids, params.stop_sequences[s]);
-      if (stop) c.finish_reason = FinishReason::kStop;
-      else if (step + 1 == max_new) c.finish_reason = FinishReason::kLength;
-      else keep.push_back(b);
+      for (size_t s = 0; !stop && s < params.stop_sequences.size(); ++s)
+        stop = ends_with(c.token_ids, params.stop_sequences[s]);
+      if (stop)
+        c.finish_reason = FinishReason::kStop;
+      else if (step + 1 == max_new)
+        c.finish_reason = FinishReason::kLength;
+      else
+        keep.push_back(b);
     }
     if (keep.empty()) break;
     if (static_cast<int64_t>(keep.size()) < batch) {

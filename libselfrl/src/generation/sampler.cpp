@@ -65,8 +65,8 @@ torch::Tensor filter_logits(const torch::Tensor& scaled_logits, const SamplingPa
 torch::Tensor sample_tokens(const torch::Tensor& scaled_logits, const SamplingParams& params,
                             const std::vector<double>& uniforms) {
   const int64_t rows = scaled_logits.size(0);
-  SELFRL_CHECK(static_cast<int64_t>(uniforms.size()) == rows, "sample_tokens: ", uniforms.size(),
-               " uniforms for ", rows, " rows");
+  SELFRL_CHECK(static_cast<int64_t>(uniforms.size()) == rows, "sample_tokens: ", uniforms.size(), " uniforms for ",
+               rows, " rows");
   auto [logits, ids] = candidates(scaled_logits, params);
   // Inverse CDF: the first index whose cumulative mass reaches u·total. u > 0 keeps
   // zero-probability (filtered) tokens from ever being chosen.

@@ -20,7 +20,9 @@ std::vector<SeedTask> load_seed_tasks(const std::string& path, const std::string
     if (!row.contains("prompt") || !row["prompt"].is_string())
       throw Error("seed task has no \"prompt\" string").at(reader.where());
     if (!row.contains(label_field) || !row[label_field].is_string())
-      throw Error("seed task has no \"" + label_field + "\" string").at(reader.where()).hint("label it \"feasible\" or \"infeasible\"");
+      throw Error("seed task has no \"" + label_field + "\" string")
+          .at(reader.where())
+          .hint("label it \"feasible\" or \"infeasible\"");
     const std::string label = row[label_field].get<std::string>();
     if (label != kFeasible && label != kInfeasible)
       throw Error("label '" + label + "' is neither \"feasible\" nor \"infeasible\"").at(reader.where());
@@ -29,7 +31,9 @@ std::vector<SeedTask> load_seed_tasks(const std::string& path, const std::string
   if (out.empty()) throw Error("seed task file is empty").at(path + ":1");
   for (const char* c : {kFeasible, kInfeasible})
     if (std::none_of(out.begin(), out.end(), [&](const SeedTask& s) { return s.label == c; }))
-      throw Error(std::string("no seed task is labelled \"") + c + "\"").at(path).hint("give the writer examples of both categories");
+      throw Error(std::string("no seed task is labelled \"") + c + "\"")
+          .at(path)
+          .hint("give the writer examples of both categories");
   return out;
 }
 
@@ -38,9 +42,10 @@ std::string judge_prompt(const std::string& task) {
 }
 
 std::string writer_prompt(const std::string& label, const std::vector<std::string>& examples) {
-  std::string p = label == kFeasible ? "Tasks an AI assistant can solve correctly and reliably:\n"
-                                     : "Tasks an AI assistant cannot solve reliably (missing information, unknowable or "
-                                       "unanswerable):\n";
+  std::string p = label == kFeasible
+                      ? "Tasks an AI assistant can solve correctly and reliably:\n"
+                      : "Tasks an AI assistant cannot solve reliably (missing information, unknowable or "
+                        "unanswerable):\n";
   for (const auto& e : examples) p += "- " + e + "\n";
   return p + "-";
 }
@@ -108,8 +113,8 @@ BinaryScores binary_scores(const std::vector<std::optional<std::string>>& pred, 
 IntrospectionGenerator::IntrospectionGenerator(TextSampler sampler, IntrospectionConfig config)
     : sample_(std::move(sampler)), cfg_(std::move(config)) {}
 
-IntrospectionResult IntrospectionGenerator::generate(const std::vector<SeedTask>& seeds, std::vector<std::string>& avoid,
-                                                     uint64_t round) {
+IntrospectionResult IntrospectionGenerator::generate(const std::vector<SeedTask>& seeds,
+                                                     std::vector<std::string>& avoid, uint64_t round) {
   IntrospectionResult r;
   std::mt19937_64 rng(derive_seed(cfg_.seed, {0x1a7, round}));
   std::set<std::string> seen;
@@ -130,7 +135,8 @@ IntrospectionResult IntrospectionGenerator::generate(const std::vector<SeedTask>
       intended.push_back(label);
     }
   }
-  const auto written = sample_(prompts, 1, cfg_.temperature, cfg_.max_task_tokens, derive_seed(cfg_.seed, {0x1a8, round}));
+  const auto written =
+      sample_(prompts, 1, cfg_.temperature, cfg_.max_task_tokens, derive_seed(cfg_.seed, {0x1a8, round}));
   // 2. Dedupe.
   std::vector<GeneratedTask> candidates;
   for (size_t i = 0; i < written.size(); ++i) {

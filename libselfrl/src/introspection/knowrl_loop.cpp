@@ -37,7 +37,8 @@ class KnowRLLoop : public SelfImprovementLoop {
     ic.max_judge_tokens = c.sampling.max_new_tokens;
     ic.seed = c.seed;
     IntrospectionGenerator gen(
-        [&ctx](const std::vector<std::string>& prompts, int64_t n, double temperature, int64_t max_tokens, uint64_t seed) {
+        [&ctx](const std::vector<std::string>& prompts, int64_t n, double temperature, int64_t max_tokens,
+               uint64_t seed) {
           std::vector<std::vector<int64_t>> ids;
           for (const auto& p : prompts) ids.push_back(ctx.fit_prompt(ctx.encode_prompt(p), max_tokens));
           const auto rollouts = ctx.sample(ids, n, temperature, max_tokens, seed, "knowrl introspection");
@@ -62,7 +63,10 @@ class KnowRLLoop : public SelfImprovementLoop {
       p.text = judge_prompt(t.task);
       p.ids = ctx.fit_prompt(ctx.encode_prompt(p.text), ctx.cfg.sampling.max_new_tokens);
       p.category = t.category;
-      p.row = {{"prompt", t.task}, {"category", t.category}, {"label", *t.consensus.label}, {"agreement", t.consensus.agreement}};
+      p.row = {{"prompt", t.task},
+               {"category", t.category},
+               {"label", *t.consensus.label},
+               {"agreement", t.consensus.agreement}};
       feasible += *t.consensus.label == kFeasible;
       rl_set_.push_back(std::move(p));
     }
@@ -70,13 +74,15 @@ class KnowRLLoop : public SelfImprovementLoop {
     m["knowrl/rl_set_size"] = static_cast<double>(rl_set_.size());
     write_rl_set(ctx, it);
     if (rl_set_.empty()) {
-      SELFRL_WARN("knowrl iteration " << it << ": no task reached agreement " << c.knowrl.min_agreement << "; no GRPO update");
+      SELFRL_WARN("knowrl iteration " << it << ": no task reached agreement " << c.knowrl.min_agreement
+                                      << "; no GRPO update");
       return m;
     }
     // GRPO on the consensus-labelled set (reward: agreement with the model's own majority).
     if (!trainer_) make_trainer(ctx);
     // The global batch of every step spans the ranks; each rank takes its contiguous shard.
-    const int64_t P = std::max<int64_t>(1, c.per_device_train_batch_size * c.gradient_accumulation_steps * ctx.world->size() / c.sampling.num_samples);
+    const int64_t P = std::max<int64_t>(
+        1, c.per_device_train_batch_size * c.gradient_accumulation_steps * ctx.world->size() / c.sampling.num_samples);
     ProgressBar bar("knowrl grpo", c.knowrl.grpo_steps, "steps");
     double reward = 0;
     for (int64_t s = 0; s < c.knowrl.grpo_steps; ++s) {
@@ -104,8 +110,9 @@ class KnowRLLoop : public SelfImprovementLoop {
     o.batch_size = ctx.cfg.generation_batch_size;
     o.seed = derive_seed(ctx.cfg.seed, {0xe7a1, static_cast<uint64_t>(it)});
     o.label = "knowrl eval " + std::to_string(it);
-    const auto r = eval::evaluate(ctx.policy.model, [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); },
-                                  eval_, ctx.extractor, o, ctx.policy.eos_token_ids);
+    const auto r = eval::evaluate(
+        ctx.policy.model, [&ctx](const std::vector<int64_t>& ids) { return ctx.policy.decode(ids); }, eval_,
+        ctx.extractor, o, ctx.policy.eos_token_ids);
     std::vector<std::optional<std::string>> pred;
     std::vector<std::string> gold;
     double consistency = 0;
@@ -123,7 +130,8 @@ class KnowRLLoop : public SelfImprovementLoop {
     m["eval/f1_feasible"] = s.f1_feasible;
     m["eval/f1_infeasible"] = s.f1_infeasible;
     m["eval/macro_f1"] = s.macro_f1;
-    if (o.samples > 1) m["eval/self_consistency"] = consistency / static_cast<double>(std::max<size_t>(1, r.examples.size()));
+    if (o.samples > 1)
+      m["eval/self_consistency"] = consistency / static_cast<double>(std::max<size_t>(1, r.examples.size()));
     return m;
   }
 
@@ -131,8 +139,9 @@ class KnowRLLoop : public SelfImprovementLoop {
   // the produced tasks, the cursor or the GRPO moments): say so on resume.
   void restore(RunContext& ctx, const nlohmann::json&) override {
     if (ctx.is_main())
-      SELFRL_WARN("knowrl: resuming restores the weights and the iteration; the RL task set, written tasks and GRPO "
-                  "optimizer state start afresh, so the continued run is not bit-identical to an uninterrupted one");
+      SELFRL_WARN(
+          "knowrl: resuming restores the weights and the iteration; the RL task set, written tasks and GRPO "
+          "optimizer state start afresh, so the continued run is not bit-identical to an uninterrupted one");
   }
 
  private:
@@ -162,8 +171,8 @@ class KnowRLLoop : public SelfImprovementLoop {
   void make_trainer(RunContext& ctx) {
     const auto& c = ctx.cfg;
     const trainers::GRPOConfig g = loops::grpo_config(c, c.iterations * c.knowrl.grpo_steps);
-    trainer_ = std::make_unique<trainers::GRPOTrainer>(ctx.policy, ctx.make_rewards(c.reward_funcs, c.reward_weights), g,
-                                                       ctx.world);
+    trainer_ = std::make_unique<trainers::GRPOTrainer>(ctx.policy, ctx.make_rewards(c.reward_funcs, c.reward_weights),
+                                                       g, ctx.world);
   }
 
   void write_rl_set(const RunContext& ctx, int64_t it) {

@@ -72,8 +72,9 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   c.num_hidden_layers = get_int(j, source, "num_hidden_layers", std::nullopt);
   c.num_attention_heads = get_int(j, source, "num_attention_heads", std::nullopt);
   c.num_key_value_heads = get_int(j, source, "num_key_value_heads", c.num_attention_heads);
-  const std::optional<int64_t> default_head_dim =
-      c.num_attention_heads > 0 ? std::optional<int64_t>(c.hidden_size / c.num_attention_heads) : std::optional<int64_t>(0);
+  const std::optional<int64_t> default_head_dim = c.num_attention_heads > 0
+                                                      ? std::optional<int64_t>(c.hidden_size / c.num_attention_heads)
+                                                      : std::optional<int64_t>(0);
   c.head_dim = get_int(j, source, "head_dim", default_head_dim);
   c.max_position_embeddings = get_int(j, source, "max_position_embeddings", 2048);
   c.rms_norm_eps = get_double(j, source, "rms_norm_eps", 1e-6);
@@ -122,7 +123,8 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
     parse_scaling(j["rope_scaling"], "rope_scaling");
   } else if (rope_params) {
-    const std::string type = get_string(*rope_params, source, "rope_type", get_string(*rope_params, source, "type", "default"));
+    const std::string type =
+        get_string(*rope_params, source, "rope_type", get_string(*rope_params, source, "type", "default"));
     if (type != "default") parse_scaling(*rope_params, "rope_parameters");
   }
   c.validate(source);
@@ -152,11 +154,14 @@ void ModelConfig::validate(const std::string& source) const {
                     "(" + std::to_string(num_attention_heads) + ") is not a multiple of num_key_value_heads (" +
                         std::to_string(num_key_value_heads) + ")");
   }
-  if (head_dim % 2 != 0) throw key_error(source, "head_dim", "must be even for rotary embeddings, got " + std::to_string(head_dim));
+  if (head_dim % 2 != 0)
+    throw key_error(source, "head_dim", "must be even for rotary embeddings, got " + std::to_string(head_dim));
   if (!(rms_norm_eps > 0)) throw key_error(source, "rms_norm_eps", "must be positive");
   if (!(rope_theta > 0)) throw key_error(source, "rope_theta", "must be positive");
   for (int64_t e : eos_token_ids) {
-    if (e < 0 || e >= vocab_size) throw key_error(source, "eos_token_id", "(" + std::to_string(e) + ") is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+    if (e < 0 || e >= vocab_size)
+      throw key_error(source, "eos_token_id",
+                      "(" + std::to_string(e) + ") is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
   }
   if (bos_token_id && (*bos_token_id < 0 || *bos_token_id >= vocab_size))
     throw key_error(source, "bos_token_id", "(" + std::to_string(*bos_token_id) + ") is outside the vocabulary");
@@ -199,8 +204,10 @@ json ModelConfig::to_json() const {
   if (!torch_dtype.empty()) j["torch_dtype"] = torch_dtype;
   if (bos_token_id) j["bos_token_id"] = *bos_token_id;
   if (pad_token_id) j["pad_token_id"] = *pad_token_id;
-  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
-  else if (!eos_token_ids.empty()) j["eos_token_id"] = eos_token_ids;
+  if (eos_token_ids.size() == 1)
+    j["eos_token_id"] = eos_token_ids[0];
+  else if (!eos_token_ids.empty())
+    j["eos_token_id"] = eos_token_ids;
   if (rope_scaling) {
     j["rope_scaling"] = {{"rope_type", rope_scaling->rope_type},
                          {"factor", rope_scaling->factor},

@@ -29,11 +29,11 @@ struct DtypeRow {
   torch::ScalarType torch_type;
 };
 constexpr DtypeRow kDtypes[] = {
-    {StDtype::kBool, "BOOL", 1, torch::kBool},   {StDtype::kU8, "U8", 1, torch::kUInt8},
-    {StDtype::kI8, "I8", 1, torch::kInt8},       {StDtype::kI16, "I16", 2, torch::kInt16},
-    {StDtype::kI32, "I32", 4, torch::kInt32},    {StDtype::kI64, "I64", 8, torch::kInt64},
-    {StDtype::kF16, "F16", 2, torch::kHalf},     {StDtype::kBF16, "BF16", 2, torch::kBFloat16},
-    {StDtype::kF32, "F32", 4, torch::kFloat},    {StDtype::kF64, "F64", 8, torch::kDouble},
+    {StDtype::kBool, "BOOL", 1, torch::kBool}, {StDtype::kU8, "U8", 1, torch::kUInt8},
+    {StDtype::kI8, "I8", 1, torch::kInt8},     {StDtype::kI16, "I16", 2, torch::kInt16},
+    {StDtype::kI32, "I32", 4, torch::kInt32},  {StDtype::kI64, "I64", 8, torch::kInt64},
+    {StDtype::kF16, "F16", 2, torch::kHalf},   {StDtype::kBF16, "BF16", 2, torch::kBFloat16},
+    {StDtype::kF32, "F32", 4, torch::kFloat},  {StDtype::kF64, "F64", 8, torch::kDouble},
 };
 
 const DtypeRow& row(StDtype dtype) {
@@ -135,15 +135,13 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
   std::string duplicate;
   json header;
   try {
-    header = json::parse(
-        bytes + 8, bytes + 8 + header_len,
-        [&](int depth, json::parse_event_t event, json& parsed) {
-          if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
-            const auto& key = parsed.get_ref<const std::string&>();
-            if (!seen.insert(key).second) duplicate = key;
-          }
-          return true;
-        });
+    header = json::parse(bytes + 8, bytes + 8 + header_len, [&](int depth, json::parse_event_t event, json& parsed) {
+      if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
+        const auto& key = parsed.get_ref<const std::string&>();
+        if (!seen.insert(key).second) duplicate = key;
+      }
+      return true;
+    });
   } catch (const json::exception& e) {
     throw fail(std::string("header is not valid JSON: ") + e.what());
   }
@@ -172,12 +170,9 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
         throw fail(where + ": unexpected field '" + k.key() + "' (expected dtype, shape, data_offsets)");
       }
     }
-    if (!entry.contains("dtype") || !entry["dtype"].is_string())
-      throw fail(where + ": missing or non-string 'dtype'");
-    if (!entry.contains("shape") || !entry["shape"].is_array())
-      throw fail(where + ": missing or non-array 'shape'");
-    if (!entry.contains("data_offsets") || !entry["data_offsets"].is_array() ||
-        entry["data_offsets"].size() != 2)
+    if (!entry.contains("dtype") || !entry["dtype"].is_string()) throw fail(where + ": missing or non-string 'dtype'");
+    if (!entry.contains("shape") || !entry["shape"].is_array()) throw fail(where + ": missing or non-array 'shape'");
+    if (!entry.contains("data_offsets") || !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2)
       throw fail(where + ": 'data_offsets' must be an array of two integers");
 
     TensorInfo info;
@@ -212,13 +207,14 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
     info.begin = offs[0].get<uint64_t>();
     info.end = offs[1].get<uint64_t>();
     if (info.begin > info.end)
-      throw fail(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) + ") are reversed");
+      throw fail(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
+                 ") are reversed");
     if (info.end > f.data_size_)
       throw fail(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
                  ") extend past the data section (" + std::to_string(f.data_size_) + " bytes)");
     if (info.end - info.begin != nbytes)
-      throw fail(where + ": data_offsets span " + std::to_string(info.end - info.begin) + " bytes but dtype " +
-                 dtype + " x shape " + shape_str(info.shape) + " needs " + std::to_string(nbytes));
+      throw fail(where + ": data_offsets span " + std::to_string(info.end - info.begin) + " bytes but dtype " + dtype +
+                 " x shape " + shape_str(info.shape) + " needs " + std::to_string(nbytes));
     f.tensors_.push_back(std::move(info));
   }
 
@@ -263,7 +259,8 @@ torch::Tensor SafeTensorsFile::tensor(const std::string& name) const {
     return out;
   }
   std::shared_ptr<Mapping> keep = mapping_;
-  return torch::from_blob(ptr, t.shape, [keep](void*) {}, options);
+  return torch::from_blob(
+      ptr, t.shape, [keep](void*) {}, options);
 }
 
 // ---- writing ----------------------------------------------------------------------------
@@ -322,8 +319,9 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
     } else {
       throw Error("no model.safetensors or model.safetensors.index.json in the directory")
           .at(path)
-          .hint("point to a Hugging Face model directory with safetensors weights "
-                "(convert .bin checkpoints with transformers' save_pretrained(safe_serialization=True))");
+          .hint(
+              "point to a Hugging Face model directory with safetensors weights "
+              "(convert .bin checkpoints with transformers' save_pretrained(safe_serialization=True))");
     }
   } else if (p.extension() == ".json") {
     index_path = p;
@@ -337,7 +335,8 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
 
   const json index = read_json_file(index_path.string());
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
-    throw Error("missing 'weight_map' object").at(index_path.string())
+    throw Error("missing 'weight_map' object")
+        .at(index_path.string())
         .hint("a sharded checkpoint index maps each tensor name to its shard file");
   }
   std::map<std::string, size_t> shard_of_file;
@@ -354,7 +353,8 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
       const fs::path shard = dir / file;
       if (!fs::exists(shard))
         throw Error("shard '" + file + "' (holding '" + it.key() + "') does not exist")
-            .at(index_path.string()).hint("the download is incomplete; fetch every shard the index lists");
+            .at(index_path.string())
+            .hint("the download is incomplete; fetch every shard the index lists");
       ckpt.shards_.push_back(SafeTensorsFile::open(shard.string()));
       found = shard_of_file.emplace(file, ckpt.shards_.size() - 1).first;
     }

@@ -31,7 +31,8 @@ BStarStats bstar_stats(const std::vector<BStarQuery>& queries, double threshold,
     bool any = false;
     for (size_t i = 0; i < q.scores.size(); ++i) {
       if (q.correct[i]) any = true, distinct_all.insert(q.texts[i]);
-      if (std::isfinite(q.scores[i]) && (best < 0 || q.scores[i] > q.scores[static_cast<size_t>(best)])) best = static_cast<int64_t>(i);
+      if (std::isfinite(q.scores[i]) && (best < 0 || q.scores[i] > q.scores[static_cast<size_t>(best)]))
+        best = static_cast<int64_t>(i);
       if (std::isfinite(q.scores[i]) && q.scores[i] >= threshold) {
         ++n_sel;
         sel_total += 1;
@@ -87,7 +88,8 @@ class BStarLoop : public SelfImprovementLoop {
                            std::vector<generation::Rollout>* keep) {
       std::vector<std::vector<int64_t>> ids;
       for (size_t i : idx) ids.push_back(ctx.train[i].ids);
-      auto rollouts = ctx.sample(ids, b.num_samples, temperature, c.sampling.max_new_tokens, seed, "bstar T=" + fmt(temperature));
+      auto rollouts =
+          ctx.sample(ids, b.num_samples, temperature, c.sampling.max_new_tokens, seed, "bstar T=" + fmt(temperature));
       std::vector<rewards::Group> groups;
       for (size_t j = 0; j < idx.size(); ++j) groups.push_back(to_group(ctx.train[idx[j]], rollouts[j], ctx.policy));
       const auto scores = weighted_group_scores(selection, groups);
@@ -113,11 +115,13 @@ class BStarLoop : public SelfImprovementLoop {
     std::vector<std::vector<BStarStats>> grid;
     metrics::Scalars m;
     for (size_t t = 0; t < b.temperatures.size(); ++t) {
-      const auto qs = queries_for(order, b.temperatures[t], derive_seed(c.seed, {0xb6, static_cast<uint64_t>(it), t}), nullptr);
+      const auto qs =
+          queries_for(order, b.temperatures[t], derive_seed(c.seed, {0xb6, static_cast<uint64_t>(it), t}), nullptr);
       grid.emplace_back();
       for (size_t r = 0; r < b.reward_thresholds.size(); ++r) {
         grid.back().push_back(bstar_stats(qs, b.reward_thresholds[r], b.target_correct));
-        m["bstar/grid/T" + fmt(b.temperatures[t]) + "_thr" + fmt(b.reward_thresholds[r])] = grid.back().back().balance_score;
+        m["bstar/grid/T" + fmt(b.temperatures[t]) + "_thr" + fmt(b.reward_thresholds[r])] =
+            grid.back().back().balance_score;
       }
     }
     const auto choice = bstar_choose(grid);
@@ -162,7 +166,8 @@ class BStarLoop : public SelfImprovementLoop {
 std::unique_ptr<SelfImprovementLoop> make_bstar_loop() { return std::make_unique<BStarLoop>(); }
 
 namespace {
-const RegisterLoop kBStar({"bstar", "B-STaR: balanced exploration and exploitation", [](const TrainConfig&) { return make_bstar_loop(); }});
+const RegisterLoop kBStar({"bstar", "B-STaR: balanced exploration and exploitation",
+                           [](const TrainConfig&) { return make_bstar_loop(); }});
 }  // namespace
 
 }  // namespace selfrl::loops

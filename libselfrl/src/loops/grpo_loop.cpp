@@ -68,8 +68,9 @@ class RecordingReward : public rewards::Reward {
     try {
       auto s = inner_->score(g);
       // The pipeline marks a wrong number of scores unscorable; so does the log.
-      log_->per_reward[index_].push_back(
-          {cat, s.scores.size() == g.samples.size() ? s.scores : std::vector<double>(g.samples.size(), rewards::kUnscorable)});
+      log_->per_reward[index_].push_back({cat, s.scores.size() == g.samples.size()
+                                                   ? s.scores
+                                                   : std::vector<double>(g.samples.size(), rewards::kUnscorable)});
       return s;
     } catch (...) {  // the pipeline reports it; the log keeps one entry per group
       log_->per_reward[index_].push_back({cat, std::vector<double>(g.samples.size(), rewards::kUnscorable)});
@@ -152,7 +153,7 @@ class GrpoLoop : public SelfImprovementLoop {
     std::ostringstream rng;
     rng << rng_;
     nlohmann::json j = {{"next_step", steps_done_}, {"partial", partial_}, {"order", order_},
-                        {"cursor", cursor_},       {"epoch", epoch_},     {"rng", rng.str()}};
+                        {"cursor", cursor_},        {"epoch", epoch_},     {"rng", rng.str()}};
     if (curriculum_) j["sec_q"] = curriculum_->values();
     return j;
   }
@@ -174,7 +175,8 @@ class GrpoLoop : public SelfImprovementLoop {
   // Prompts of one global batch: (per_device_train_batch_size x gradient_accumulation_steps x
   // world size) / num_generations, as TRL.
   int64_t prompts_per_step(const RunContext& ctx) const {
-    const int64_t completions = ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps * ctx.world->size();
+    const int64_t completions =
+        ctx.cfg.per_device_train_batch_size * ctx.cfg.gradient_accumulation_steps * ctx.world->size();
     if (completions % ctx.cfg.sampling.num_samples != 0)
       throw Error("per_device_train_batch_size x gradient_accumulation_steps = " + std::to_string(completions) +
                   " completions is not a multiple of num_generations = " + std::to_string(ctx.cfg.sampling.num_samples))
@@ -243,7 +245,8 @@ class GrpoLoop : public SelfImprovementLoop {
         by_arm_[static_cast<size_t>(std::find(arms.begin(), arms.end(), cat) - arms.begin())].push_back(i);
       }
       if (arms.size() < 2)
-        SELFRL_WARN("SEC: the training data has " << arms.size() << " category (field '" << c.prompt_options.category_field
+        SELFRL_WARN("SEC: the training data has " << arms.size() << " category (field '"
+                                                  << c.prompt_options.category_field
                                                   << "'); the curriculum has nothing to choose");
       curriculum_ = std::make_unique<SecCurriculum>(arms, c.sec.alpha, c.sec.tau, c.sec.initial_q);
     }
@@ -274,8 +277,8 @@ class GrpoLoop : public SelfImprovementLoop {
   // `n` prompts drawn at random (SEC: through the curriculum) with a stream of their own per
   // (step, rank, call), so that checkpoints and the other ranks' data order are unaffected.
   std::vector<trainers::PromptExample> refill_batch(const RunContext& ctx, int64_t n, uint64_t call) const {
-    std::mt19937_64 rng(derive_seed(ctx.cfg.seed, {0xd5a, static_cast<uint64_t>(steps_done_),
-                                                   static_cast<uint64_t>(ctx.world->rank()), call}));
+    std::mt19937_64 rng(derive_seed(
+        ctx.cfg.seed, {0xd5a, static_cast<uint64_t>(steps_done_), static_cast<uint64_t>(ctx.world->rank()), call}));
     std::vector<trainers::PromptExample> out;
     for (int64_t i = 0; i < n; ++i) {
       size_t idx;
@@ -301,7 +304,8 @@ class GrpoLoop : public SelfImprovementLoop {
     auto rpf = torch::empty({static_cast<int64_t>(groups) * G, static_cast<int64_t>(per.size())}, torch::kDouble);
     for (size_t f = 0; f < per.size(); ++f)
       for (size_t g = 0; g < groups; ++g)
-        for (int64_t i = 0; i < G; ++i) rpf[static_cast<int64_t>(g) * G + i][static_cast<int64_t>(f)] = per[f][g].second.at(static_cast<size_t>(i));
+        for (int64_t i = 0; i < G; ++i)
+          rpf[static_cast<int64_t>(g) * G + i][static_cast<int64_t>(f)] = per[f][g].second.at(static_cast<size_t>(i));
     const auto adv = trainers::compute_advantages(rpf, weights_, G, ctx.cfg.grpo.scale_rewards).advantages.abs();
     const auto& arms = curriculum_->arms();
     std::vector<double> sum(arms.size(), 0.0), cnt(arms.size(), 0.0);

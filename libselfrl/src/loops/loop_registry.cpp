@@ -22,8 +22,8 @@ Registry& registry() {
 
 // The order docs and error messages list the built-ins in.
 int builtin_rank(const std::string& name) {
-  static const std::vector<std::string> order = {"grpo", "sft",  "dpo", "star", "rest_em", "bstar",
-                                                 "self_rewarding_dpo", "scpo", "sec", "knowrl"};
+  static const std::vector<std::string> order = {
+      "grpo", "sft", "dpo", "star", "rest_em", "bstar", "self_rewarding_dpo", "scpo", "sec", "knowrl"};
   const auto it = std::find(order.begin(), order.end(), name);
   return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
 }
@@ -53,7 +53,8 @@ void register_loop(LoopInfo info) {
 bool unregister_loop(const std::string& name) {
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  auto it = std::find_if(r.entries.begin(), r.entries.end(), [&](const LoopInfo& e) { return e.name == name && !e.builtin; });
+  auto it =
+      std::find_if(r.entries.begin(), r.entries.end(), [&](const LoopInfo& e) { return e.name == name && !e.builtin; });
   if (it == r.entries.end()) return false;
   r.entries.erase(it);
   return true;

@@ -48,7 +48,8 @@ class PreferenceLoop : public SelfImprovementLoop {
     const auto rollouts = ctx.sample(ids, n, c.sampling.temperature, c.sampling.max_new_tokens,
                                      derive_seed(c.seed, {0x5e1f, static_cast<uint64_t>(it)}), name() + " responses");
     metrics::Scalars m;
-    std::vector<trainers::PreferencePair> pairs = scpo_ ? scpo_pairs(ctx, rollouts, m) : judged_pairs(ctx, rollouts, it, m);
+    std::vector<trainers::PreferencePair> pairs =
+        scpo_ ? scpo_pairs(ctx, rollouts, m) : judged_pairs(ctx, rollouts, it, m);
     for (const auto& [k, v] : ctx.dpo(ctx.policy.model, pairs, scpo_, c.scpo.alpha)) m[k] = v;
     m["pairs"] = static_cast<double>(pairs.size());
     return m;
@@ -62,7 +63,8 @@ class PreferenceLoop : public SelfImprovementLoop {
     double margin = 0, share = 0;
     for (size_t i = 0; i < rollouts.size(); ++i) {
       std::vector<std::optional<std::string>> answers;
-      for (const auto& comp : rollouts[i].completions) answers.push_back(ctx.extractor.extract(ctx.policy.decode(comp.token_ids)));
+      for (const auto& comp : rollouts[i].completions)
+        answers.push_back(ctx.extractor.extract(ctx.policy.decode(comp.token_ids)));
       const auto ch = scpo_choose(answers, ctx.cfg.scpo.min_vote_share);
       if (!ch) continue;
       pairs.push_back({ctx.train[i].ids, rollouts[i].completions[ch->chosen].token_ids,
@@ -73,7 +75,8 @@ class PreferenceLoop : public SelfImprovementLoop {
     const double np = std::max<double>(1.0, static_cast<double>(pairs.size()));
     m["scpo/mean_vote_margin"] = margin / np;
     m["scpo/mean_vote_share"] = share / np;
-    m["scpo/kept_frac"] = static_cast<double>(pairs.size()) / std::max<double>(1.0, static_cast<double>(rollouts.size()));
+    m["scpo/kept_frac"] =
+        static_cast<double>(pairs.size()) / std::max<double>(1.0, static_cast<double>(rollouts.size()));
     return pairs;
   }
 
@@ -91,9 +94,11 @@ class PreferenceLoop : public SelfImprovementLoop {
     std::vector<rewards::Group> groups(rollouts.size());
     for (size_t i = 0; i < rollouts.size(); ++i) {
       groups[i].prompt = ctx.train[i].text;
-      for (const auto& comp : rollouts[i].completions) groups[i].samples.push_back({ctx.policy.decode(comp.token_ids), {}, {}, false});
+      for (const auto& comp : rollouts[i].completions)
+        groups[i].samples.push_back({ctx.policy.decode(comp.token_ids), {}, {}, false});
     }
-    const auto judged = rewards::judge_groups(ctx.judge_fn(), groups, o, derive_seed(ctx.cfg.seed, {0x7d6e, static_cast<uint64_t>(it)}));
+    const auto judged = rewards::judge_groups(ctx.judge_fn(), groups, o,
+                                              derive_seed(ctx.cfg.seed, {0x7d6e, static_cast<uint64_t>(it)}));
     std::vector<std::vector<double>> score(rollouts.size());
     double parsed = 0, total = 0, sum = 0, scored = 0;
     for (size_t i = 0; i < rollouts.size(); ++i) {
@@ -127,12 +132,15 @@ class PreferenceLoop : public SelfImprovementLoop {
 
 }  // namespace
 
-std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo) { return std::make_unique<PreferenceLoop>(scpo); }
+std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo) {
+  return std::make_unique<PreferenceLoop>(scpo);
+}
 
 namespace {
 const RegisterLoop kSelfRewarding({"self_rewarding_dpo", "self-rewarding LMs: the policy judges, DPO",
                                    [](const TrainConfig&) { return make_self_rewarding_loop(false); }});
-const RegisterLoop kScpo({"scpo", "self-consistency preference optimization", [](const TrainConfig&) { return make_self_rewarding_loop(true); }});
+const RegisterLoop kScpo({"scpo", "self-consistency preference optimization",
+                          [](const TrainConfig&) { return make_self_rewarding_loop(true); }});
 }  // namespace
 
 }  // namespace selfrl::loops

@@ -28,8 +28,9 @@ namespace fs = std::filesystem;
 namespace selfrl::loops {
 
 void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  static const char* kFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                                 "generation_config.json", "vocab.json", "merges.txt", "added_tokens.json"};
+  static const char* kFiles[] = {
+      "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+      "vocab.json",     "merges.txt",      "added_tokens.json"};
   for (const char* f : kFiles) {
     const fs::path src = fs::path(from) / f;
     if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(to) / f))
@@ -38,7 +39,9 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 }
 
 RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, RunHooks hooks)
-    : cfg(c), world(w ? std::move(w) : dist::World::single()), extractor(eval::parse_extractor(c.extractor)),
+    : cfg(c),
+      world(w ? std::move(w) : dist::World::single()),
+      extractor(eval::parse_extractor(c.extractor)),
       hooks_(std::move(hooks)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   const ResumePoint resume = find_resume_point(cfg, is_main());  // every rank looks (output_dir is shared)
@@ -87,7 +90,8 @@ bool RunContext::stop_requested() const {
 
 void RunContext::interrupt(const std::string& checkpoint) const {
   std::string msg = cfg.kind + " stopped by request after step " + std::to_string(global_step);
-  msg += checkpoint.empty() ? " (no checkpoint written at this step; set save_steps to have one)" : "; checkpoint: " + checkpoint;
+  msg += checkpoint.empty() ? " (no checkpoint written at this step; set save_steps to have one)"
+                            : "; checkpoint: " + checkpoint;
   if (is_main()) SELFRL_WARN(msg);
   throw Interrupted(msg, checkpoint);
 }
@@ -116,8 +120,9 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
   o.keep_per_example = false;
   o.label = "eval " + std::to_string(iteration);
-  const auto r = eval::evaluate(policy.model, [this](const std::vector<int64_t>& ids) { return policy.decode(ids); },
-                                eval_set, extractor, o, policy.eos_token_ids);
+  const auto r = eval::evaluate(
+      policy.model, [this](const std::vector<int64_t>& ids) { return policy.decode(ids); }, eval_set, extractor, o,
+      policy.eos_token_ids);
   return r.to_scalars("eval/");
 }
 
@@ -127,9 +132,10 @@ std::vector<generation::Rollout> RunContext::sample(const std::vector<std::vecto
   return sample_with(policy, prompts, n, temperature, max_new_tokens, seed, label);
 }
 
-std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy, const std::vector<std::vector<int64_t>>& prompts,
-                                                         int64_t n, double temperature, int64_t max_new_tokens,
-                                                         uint64_t seed, const std::string& label) const {
+std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
+                                                         const std::vector<std::vector<int64_t>>& prompts, int64_t n,
+                                                         double temperature, int64_t max_new_tokens, uint64_t seed,
+                                                         const std::string& label) const {
   torch::NoGradGuard ng;
   policy.model->eval();
   generation::RolloutEngineOptions eo;
@@ -168,8 +174,8 @@ std::vector<int64_t> RunContext::fit_to(std::vector<int64_t> ids, int64_t max_ne
   if (static_cast<int64_t>(ids.size()) <= room) return ids;
   if (!warned_truncation_) {
     SELFRL_WARN(cfg.kind << ": a generated prompt of " << ids.size() << " tokens is cut to its last " << room
-                         << " to fit the context (max_position_embeddings " << context
-                         << " - " << max_new_tokens << " new tokens)");
+                         << " to fit the context (max_position_embeddings " << context << " - " << max_new_tokens
+                         << " new tokens)");
     warned_truncation_ = true;
   }
   ids.erase(ids.begin(), ids.end() - room);
@@ -180,7 +186,8 @@ std::shared_ptr<model::CausalLM> RunContext::load_base() const {
   return model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
 }
 
-metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data) {
+metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
+                                 const std::vector<trainers::SFTExample>& data) {
   metrics::Scalars summary{{"sft/examples", static_cast<double>(data.size())}, {"sft/steps", 0.0}};
   if (data.empty()) return summary;
   trainers::SFTConfig sc;
@@ -197,7 +204,8 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
   const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
   sc.seed = derive_seed(cfg.seed, {static_cast<uint64_t>(phase_start)});
   sc.optimizer.total_steps = trainers::SFTTrainer::steps_for(data.size(), sc, world->size());
-  sc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, sc.optimizer.total_steps);
+  sc.optimizer.warmup_steps =
+      trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, sc.optimizer.total_steps);
   trainers::SFTTrainer trainer(model, sc, world);
   if (!resume.dir.empty()) {  // the moments and scheduler of the interrupted pass
     checkpoint::load(resume.dir, *model, trainer.optimizer(), world.get());
@@ -221,7 +229,8 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model, 
         continue;
       }
       std::vector<trainers::SFTExample> batch;
-      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(data[order[i]]);
+      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i)
+        batch.push_back(data[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
       m["epoch"] = static_cast<double>(e) + static_cast<double>(s + batch.size()) / static_cast<double>(order.size());
       if (first < 0) first = m["loss"];
@@ -254,7 +263,8 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   const int64_t batches = (static_cast<int64_t>(pairs.size()) + per_step - 1) / per_step;
   const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);
   dc.optimizer.total_steps = batches * epochs;
-  dc.optimizer.warmup_steps = trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, dc.optimizer.total_steps);
+  dc.optimizer.warmup_steps =
+      trainers::resolve_warmup_steps(cfg.optimizer.warmup_steps, cfg.warmup_ratio, dc.optimizer.total_steps);
   const bool step_checkpoints = cfg.kind == "dpo" && cfg.save_steps > 0;
   const PhaseResume resume = std::exchange(phase_resume_, PhaseResume{});
   const int64_t phase_start = resume.dir.empty() ? global_step : resume.phase_start;
@@ -278,7 +288,8 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
         continue;
       }
       std::vector<trainers::PreferencePair> batch;
-      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i) batch.push_back(pairs[order[i]]);
+      for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i)
+        batch.push_back(pairs[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
       if (first < 0) first = m["loss"];
       last = m["loss"];
@@ -294,7 +305,8 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   return summary;
 }
 
-rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const {
+rewards::RewardPipeline RunContext::make_rewards(const std::vector<std::string>& funcs,
+                                                 const std::vector<double>& weights) const {
   rewards::RewardPipeline p;
   for (size_t i = 0; i < funcs.size(); ++i) p.add(make_reward(funcs[i]), weights.empty() ? 1.0 : weights[i]);
   return p;

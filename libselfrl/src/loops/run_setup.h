@@ -17,8 +17,8 @@ using model::Policy;
 // The checkpoint a run continues from (resume_from_checkpoint; auto: the newest complete one,
 // partial or corrupt ones skipped with a warning) and the metrics.jsonl lines it had written.
 struct ResumePoint {
-  std::string dir;              // "" = a fresh run
-  int64_t metrics_lines = -1;   // -1 = a fresh run
+  std::string dir;             // "" = a fresh run
+  int64_t metrics_lines = -1;  // -1 = a fresh run
 };
 ResumePoint find_resume_point(const TrainConfig& cfg, bool is_main);
 

@@ -17,7 +17,8 @@
 namespace selfrl::loops {
 
 metrics::Scalars SelfImprovementLoop::step(RunContext&) {
-  throw Error(name() + " has no single optimizer step to take: its unit of work is an iteration (generate, select, train)")
+  throw Error(name() +
+              " has no single optimizer step to take: its unit of work is an iteration (generate, select, train)")
       .hint("call train() to run it; step() is for GRPO-based runs (trainer: grpo, loop: sec)");
 }
 
@@ -43,7 +44,8 @@ metrics::Scalars SelfImprovementLoop::finish_iteration(RunContext& ctx, int64_t 
     if (ctx.cfg.save_steps > 0 && it % ctx.cfg.save_steps == 0)
       saved = ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
     if (it < num_iterations(ctx) && ctx.stop_requested()) {
-      if (ctx.cfg.save_steps > 0 && saved.empty()) saved = ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
+      if (ctx.cfg.save_steps > 0 && saved.empty())
+        saved = ctx.save_checkpoint({{"iteration", it}, {"loop", state()}}, optimizer());
       ctx.interrupt(saved);
     }
   }
@@ -76,9 +78,9 @@ Run::Run(TrainConfig cfg, RunHooks hooks) : cfg_(std::move(cfg)) {
   }
   seed_everything(cfg_.seed, world_->rank());
   if (world_->distributed() && world_->is_main())
-    SELFRL_INFO("selfrl train: " << world_->size() << " ranks (" << world_->backend() << "), global batch = "
-                                 << cfg_.per_device_train_batch_size << " x " << cfg_.gradient_accumulation_steps << " x "
-                                 << world_->size());
+    SELFRL_INFO("selfrl train: " << world_->size() << " ranks (" << world_->backend()
+                                 << "), global batch = " << cfg_.per_device_train_batch_size << " x "
+                                 << cfg_.gradient_accumulation_steps << " x " << world_->size());
   ctx_ = std::make_unique<RunContext>(cfg_, world_, std::move(hooks));
   loop_ = make_loop(cfg_);
 }

@@ -15,7 +15,8 @@ namespace selfrl::loops {
 namespace {
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -25,7 +26,10 @@ class StarLoop : public SelfImprovementLoop {
   metrics::Scalars iterate(RunContext& ctx, int64_t it) override {
     const auto& c = ctx.cfg;
     for (const auto& p : ctx.train)
-      if (!p.answer) throw Error("STaR needs an answer for every training problem").at(p.where).hint("add \"answer\" or use an unlabelled loop (scpo, grpo with consensus)");
+      if (!p.answer)
+        throw Error("STaR needs an answer for every training problem")
+            .at(p.where)
+            .hint("add \"answer\" or use an unlabelled loop (scpo, grpo with consensus)");
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : ctx.train) ids.push_back(p.ids);
     const auto rollouts = ctx.sample(ids, c.star.num_samples, c.sampling.temperature, c.sampling.max_new_tokens,
@@ -51,9 +55,10 @@ class StarLoop : public SelfImprovementLoop {
       std::vector<std::vector<int64_t>> hinted;
       for (size_t i : failed) {
         const auto& p = ctx.train[i];
-        hinted.push_back(ctx.fit_prompt(
-            ctx.encode_prompt(replace_all(replace_all(c.star.hint_template, "{prompt}", p.text), "{answer}", *p.answer)),
-            c.sampling.max_new_tokens));
+        hinted.push_back(
+            ctx.fit_prompt(ctx.encode_prompt(replace_all(replace_all(c.star.hint_template, "{prompt}", p.text),
+                                                         "{answer}", *p.answer)),
+                           c.sampling.max_new_tokens));
       }
       const auto again = ctx.sample(hinted, 1, c.sampling.temperature, c.sampling.max_new_tokens,
                                     derive_seed(c.seed, {0x7a7, static_cast<uint64_t>(it)}), "star rationalize");
@@ -73,7 +78,8 @@ class StarLoop : public SelfImprovementLoop {
     const double n = static_cast<double>(ctx.train.size());
     m["star/correct_rate"] = static_cast<double>(correct) / n;
     m["star/rationalized"] = static_cast<double>(rationalized);
-    m["star/rationalized_rate"] = failed.empty() ? 0.0 : static_cast<double>(rationalized) / static_cast<double>(failed.size());
+    m["star/rationalized_rate"] =
+        failed.empty() ? 0.0 : static_cast<double>(rationalized) / static_cast<double>(failed.size());
     m["kept"] = static_cast<double>(kept.size());
     return m;
   }
@@ -132,8 +138,10 @@ std::unique_ptr<SelfImprovementLoop> make_star_loop() { return std::make_unique<
 std::unique_ptr<SelfImprovementLoop> make_rest_em_loop() { return std::make_unique<RestEmLoop>(); }
 
 namespace {
-const RegisterLoop kStar({"star", "STaR: rationales that reach the answer, SFT", [](const TrainConfig&) { return make_star_loop(); }});
-const RegisterLoop kRestEm({"rest_em", "ReST-EM: reward-filtered samples, SFT", [](const TrainConfig&) { return make_rest_em_loop(); }});
+const RegisterLoop kStar({"star", "STaR: rationales that reach the answer, SFT",
+                          [](const TrainConfig&) { return make_star_loop(); }});
+const RegisterLoop kRestEm({"rest_em", "ReST-EM: reward-filtered samples, SFT",
+                            [](const TrainConfig&) { return make_rest_em_loop(); }});
 }  // namespace
 
 }  // namespace selfrl::loops

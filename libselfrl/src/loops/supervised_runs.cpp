@@ -10,7 +10,9 @@ namespace {
 
 std::vector<int64_t> completion_ids(const RunContext& ctx, const data::Prompt& p, const std::string& field) {
   if (!p.row.contains(field) || !p.row[field].is_string())
-    throw Error("row has no string field \"" + field + "\"").at(p.where).hint("set data.completion_field / data.chosen_field / data.rejected_field to the field that holds it");
+    throw Error("row has no string field \"" + field + "\"")
+        .at(p.where)
+        .hint("set data.completion_field / data.chosen_field / data.rejected_field to the field that holds it");
   auto ids = data::to_ids64(ctx.policy.tokenizer->encode(p.row[field].get<std::string>(), false));
   if (!ctx.policy.eos_token_ids.empty()) ids.push_back(ctx.policy.eos_token_ids.front());
   return ids;
@@ -44,7 +46,8 @@ class DpoRun : public SelfImprovementLoop {
   metrics::Scalars iterate(RunContext& ctx, int64_t) override {
     std::vector<trainers::PreferencePair> pairs;
     for (const auto& p : ctx.train)
-      pairs.push_back({p.ids, completion_ids(ctx, p, ctx.cfg.chosen_field), completion_ids(ctx, p, ctx.cfg.rejected_field), 1.0});
+      pairs.push_back(
+          {p.ids, completion_ids(ctx, p, ctx.cfg.chosen_field), completion_ids(ctx, p, ctx.cfg.rejected_field), 1.0});
     return ctx.dpo(ctx.policy.model, pairs, false, 0.0);
   }
 };
@@ -55,9 +58,10 @@ std::unique_ptr<SelfImprovementLoop> make_sft_run() { return std::make_unique<Sf
 std::unique_ptr<SelfImprovementLoop> make_dpo_run() { return std::make_unique<DpoRun>(); }
 
 namespace {
-const RegisterLoop kSft({"sft", "supervised fine-tuning on prompt/completion rows", [](const TrainConfig&) { return make_sft_run(); },
+const RegisterLoop kSft({"sft", "supervised fine-tuning on prompt/completion rows",
+                         [](const TrainConfig&) { return make_sft_run(); }, "", true});
+const RegisterLoop kDpo({"dpo", "DPO on prompt/chosen/rejected rows", [](const TrainConfig&) { return make_dpo_run(); },
                          "", true});
-const RegisterLoop kDpo({"dpo", "DPO on prompt/chosen/rejected rows", [](const TrainConfig&) { return make_dpo_run(); }, "", true});
 }  // namespace
 
 }  // namespace selfrl::loops

@@ -49,7 +49,10 @@ bool uses_dpo(const std::string& k) { return k == "dpo" || k == "self_rewarding_
 
 void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
   auto& o = c.optimizer;
-  o.learning_rate = r.get_double("learning_rate", default_lr, kPositive, "AdamW learning rate; default 1e-6 for GRPO-based runs (grpo, sec, knowrl), 5e-7 for DPO-based (dpo, self_rewarding_dpo, scpo), 2e-5 for SFT-based (sft, star, rest_em, bstar)");
+  o.learning_rate = r.get_double(
+      "learning_rate", default_lr, kPositive,
+      "AdamW learning rate; default 1e-6 for GRPO-based runs (grpo, sec, knowrl), 5e-7 for DPO-based (dpo, "
+      "self_rewarding_dpo, scpo), 2e-5 for SFT-based (sft, star, rest_em, bstar)");
   o.weight_decay = r.get_double("weight_decay", 0.0, kNonNegative, "AdamW weight decay");
   o.adam_beta1 = r.get_double("adam_beta1", 0.9, {0, 1, false, true}, "AdamW beta1");
   o.adam_beta2 = r.get_double("adam_beta2", 0.999, {0, 1, false, true}, "AdamW beta2");
@@ -60,10 +63,11 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
                    "learning-rate schedule (transformers' names); restarts with every trainer a loop creates"));
   o.warmup_steps = r.get_int("warmup_steps", 0, kNonNegative, "linear warmup steps (wins over warmup_ratio when > 0)");
   c.warmup_ratio = r.get_double("warmup_ratio", 0.0, kUnit, "warmup as a fraction of the trainer's total steps");
-  c.per_device_train_batch_size = r.get_int("per_device_train_batch_size", uses_grpo(c.keys_kind) ? 8 : 4,
-                                            kAtLeastOne,
-                                            "micro-batch size: completions (GRPO, as TRL), examples (SFT) or pairs (DPO)");
-  c.gradient_accumulation_steps = r.get_int("gradient_accumulation_steps", 1, kAtLeastOne, "micro-batches per optimizer step");
+  c.per_device_train_batch_size =
+      r.get_int("per_device_train_batch_size", uses_grpo(c.keys_kind) ? 8 : 4, kAtLeastOne,
+                "micro-batch size: completions (GRPO, as TRL), examples (SFT) or pairs (DPO)");
+  c.gradient_accumulation_steps =
+      r.get_int("gradient_accumulation_steps", 1, kAtLeastOne, "micro-batches per optimizer step");
   c.gradient_checkpointing = r.get_bool("gradient_checkpointing", false, "recompute activations in backward");
 }
 
@@ -73,9 +77,13 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   TrainConfig c;
   c.recipe_path = r.source();
   const std::string trainer = r.get_string("trainer", "", {}, "a trainer to run once: grpo | sft | dpo (or use loop:)");
-  const std::string loop = r.get_string("loop", "", {}, "a self-improvement loop: star | rest_em | bstar | self_rewarding_dpo | scpo | sec | knowrl; grpo also accepted (TTRL/Intuitor are grpo with consensus / self_certainty rewards)");
+  const std::string loop = r.get_string(
+      "loop", "", {},
+      "a self-improvement loop: star | rest_em | bstar | self_rewarding_dpo | scpo | sec | knowrl; grpo also "
+      "accepted (TTRL/Intuitor are grpo with consensus / self_certainty rewards)");
   if (trainer.empty() == loop.empty())
-    throw Error(trainer.empty() ? "the recipe names neither trainer: nor loop:" : "the recipe names both trainer: and loop:")
+    throw Error(trainer.empty() ? "the recipe names neither trainer: nor loop:"
+                                : "the recipe names both trainer: and loop:")
         .at(r.source())
         .hint("set exactly one, e.g. trainer: grpo or loop: rest_em");
   c.kind = trainer.empty() ? loop : trainer;
@@ -98,83 +106,119 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   c.keys_kind = info && !info->reads_keys_of.empty() ? info->reads_keys_of : c.kind;
   const std::string& k = c.keys_kind;
   // ---- run -------------------------------------------------------------------------------
-  c.model_dir = r.get_path("model", "", true, "the model to start from: a Hugging Face directory (config.json, safetensors, tokenizer files)");
+  c.model_dir =
+      r.get_path("model", "", true,
+                 "the model to start from: a Hugging Face directory (config.json, safetensors, tokenizer files)");
   c.output_dir = r.get_path("output_dir", "", false, "run directory: metrics.jsonl, TensorBoard events, final/ model");
   if (c.output_dir.empty()) throw Error("output_dir: required").at(r.source()).hint("set output_dir: runs/NAME");
   c.seed = static_cast<uint64_t>(r.get_int("seed", 42, kNonNegative, "run seed (sampling, shuffling)"));
   c.device = r.get_string("device", "cpu", {}, "cpu | cuda | cuda:N");
   c.dtype = r.get_string("dtype", "float32", {"float32", "bfloat16", "float16"}, "parameter dtype");
-  c.bf16 = r.get_bool("bf16", false,
-                      "mixed precision (HF TrainingArguments): the trainers' forward passes (policy, reference, log-probs of the loss) run under bfloat16 autocast on the device (CUDA or CPU autocast); weights, gradients, optimizer state and the log-prob / loss math stay float32; generation is not autocast. Needs dtype: float32");
+  c.bf16 = r.get_bool(
+      "bf16", false,
+      "mixed precision (HF TrainingArguments): the trainers' forward passes (policy, reference, log-probs of the "
+      "loss) run under bfloat16 autocast on the device (CUDA or CPU autocast); weights, gradients, optimizer state "
+      "and the log-prob / loss math stay float32; generation is not autocast. Needs dtype: float32");
   if (c.bf16 && c.dtype != "float32")
-    throw Error("bf16: true with dtype: " + c.dtype + ": bf16 is mixed precision (float32 master weights, bfloat16 autocast), but dtype: " +
-                c.dtype + " already stores the weights in " + c.dtype)
+    throw Error("bf16: true with dtype: " + c.dtype +
+                ": bf16 is mixed precision (float32 master weights, bfloat16 autocast), but dtype: " + c.dtype +
+                " already stores the weights in " + c.dtype)
         .at(r.location_of("bf16").str())
         .hint("set dtype: float32 for mixed precision, or drop bf16 to train the " + c.dtype + " weights directly");
   c.threads = r.get_int("threads", 0, kNonNegative, "intra-op CPU threads (0 = LibTorch's default)");
-  c.logging_steps = r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
+  c.logging_steps =
+      r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
-  c.overwrite_output_dir = r.get_bool("overwrite_output_dir", false,
-                                      "replace the metrics, TensorBoard events, final/ and checkpoint-*/ of an earlier run in output_dir (else such a run is an error, unless resume_from_checkpoint finds a checkpoint to continue)");
+  c.overwrite_output_dir = r.get_bool(
+      "overwrite_output_dir", false,
+      "replace the metrics, TensorBoard events, final/ and checkpoint-*/ of an earlier run in output_dir (else such "
+      "a run is an error, unless resume_from_checkpoint finds a checkpoint to continue)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
-  c.ddp_timeout = r.get_int("ddp_timeout", 1800, kAtLeastOne,
-                             "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an error naming the missing ranks (HF TrainingArguments)");
-  c.save_steps = r.get_int("save_steps", 0, kNonNegative,
-                           "write output_dir/checkpoint-STEP every N optimizer steps (trainer: grpo / sft / dpo, loop: sec; the other loops: after every N-th iteration, numbered by the run's global step); 0 = off");
-  c.save_total_limit = r.get_int("save_total_limit", 0, kNonNegative, "keep only the newest N checkpoints (0 = keep all)");
-  c.resume_from_checkpoint = r.get_string("resume_from_checkpoint", "", {},
-                                          "auto: continue from the newest complete checkpoint in output_dir (none: start fresh; partial or corrupt ones are skipped with a warning); a path: that checkpoint; empty or never: start fresh");
+  c.ddp_timeout = r.get_int(
+      "ddp_timeout", 1800, kAtLeastOne,
+      "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an "
+      "error naming the missing ranks (HF TrainingArguments)");
+  c.save_steps = r.get_int(
+      "save_steps", 0, kNonNegative,
+      "write output_dir/checkpoint-STEP every N optimizer steps (trainer: grpo / sft / dpo, loop: sec; the other "
+      "loops: after every N-th iteration, numbered by the run's global step); 0 = off");
+  c.save_total_limit =
+      r.get_int("save_total_limit", 0, kNonNegative, "keep only the newest N checkpoints (0 = keep all)");
+  c.resume_from_checkpoint = r.get_string(
+      "resume_from_checkpoint", "", {},
+      "auto: continue from the newest complete checkpoint in output_dir (none: start fresh; partial or corrupt ones "
+      "are skipped with a warning); a path: that checkpoint; empty or never: start fresh");
 
   // ---- data ------------------------------------------------------------------------------
   c.train_file = r.get_path("data.train", "", k != "knowrl",
-                            k == "knowrl" ? "unused by knowrl (tasks come from knowrl.seed_file)" : "training JSONL (prompt | messages | input_ids, optional answer)");
-  c.eval_file = r.get_path("data.eval", "", false, "evaluation JSONL with answer fields (per-iteration evaluation); empty: none");
+                            k == "knowrl" ? "unused by knowrl (tasks come from knowrl.seed_file)"
+                                          : "training JSONL (prompt | messages | input_ids, optional answer)");
+  c.eval_file =
+      r.get_path("data.eval", "", false, "evaluation JSONL with answer fields (per-iteration evaluation); empty: none");
   auto& po = c.prompt_options;
-  po.chat_template = r.get_bool("data.chat_template", false, "wrap prompts as a user message and apply the tokenizer's chat template");
+  po.chat_template =
+      r.get_bool("data.chat_template", false, "wrap prompts as a user message and apply the tokenizer's chat template");
   po.fallback_chat_format = r.get_string("data.fallback_chat_format", "chatml", {"chatml", "llama3", "plain"},
                                          "template when the tokenizer has none");
   po.system_prompt = r.get_string("data.system_prompt", "", {}, "system message (with chat_template)");
   po.prompt_field = r.get_string("data.prompt_field", "prompt", {}, "field holding the prompt text");
-  po.answer_field = r.get_string("data.answer_field", "answer", {}, "field holding the reference answer (verifier, eval only)");
+  po.answer_field =
+      r.get_string("data.answer_field", "answer", {}, "field holding the reference answer (verifier, eval only)");
   po.category_field = r.get_string("data.category_field", "category", {}, "field holding the category (SEC arms)");
   po.max_samples = r.get_int("data.max_train_samples", 0, kNonNegative, "use the first N training rows (0 = all)");
-  if (k == "sft") c.completion_field = r.get_string("data.completion_field", "completion", {}, "SFT: field holding the target completion");
+  if (k == "sft")
+    c.completion_field =
+        r.get_string("data.completion_field", "completion", {}, "SFT: field holding the target completion");
   if (k == "dpo") {
     c.chosen_field = r.get_string("data.chosen_field", "chosen", {}, "DPO: field holding the chosen completion");
-    c.rejected_field = r.get_string("data.rejected_field", "rejected", {}, "DPO: field holding the rejected completion");
+    c.rejected_field =
+        r.get_string("data.rejected_field", "rejected", {}, "DPO: field holding the rejected completion");
   }
-  c.extractor = r.get_string("answer_extractor", k == "knowrl" ? "regex:(infeasible|feasible)" : "last_number", {}, "how answers are read: last_number | boxed | exact | regex:PATTERN");
-  if (!(c.extractor == "last_number" || c.extractor == "boxed" || c.extractor == "exact" || c.extractor.rfind("regex:", 0) == 0))
-    throw Error("answer_extractor: unknown extractor '" + c.extractor + "'; allowed: last_number, boxed, exact, regex:PATTERN")
+  c.extractor = r.get_string("answer_extractor", k == "knowrl" ? "regex:(infeasible|feasible)" : "last_number", {},
+                             "how answers are read: last_number | boxed | exact | regex:PATTERN");
+  if (!(c.extractor == "last_number" || c.extractor == "boxed" || c.extractor == "exact" ||
+        c.extractor.rfind("regex:", 0) == 0))
+    throw Error("answer_extractor: unknown extractor '" + c.extractor +
+                "'; allowed: last_number, boxed, exact, regex:PATTERN")
         .at(r.location_of("answer_extractor").str());
 
   // ---- generation --------------------------------------------------------------------------
   auto& sp = c.sampling;
-  sp.max_new_tokens = r.get_int("max_completion_length", 64, kAtLeastOne, "maximum generated tokens per completion (TRL)");
+  sp.max_new_tokens =
+      r.get_int("max_completion_length", 64, kAtLeastOne, "maximum generated tokens per completion (TRL)");
   if (uses_generation(k)) {
     sp.num_samples = r.get_int("num_generations", 8, {2, kInf}, "GRPO: completions per prompt (TRL)");
     sp.temperature = r.get_double("temperature", 1.0, kPositive, "sampling temperature (TRL)");
     sp.top_p = r.get_double("top_p", 1.0, {0, 1, true, false}, "nucleus sampling mass (TRL)");
     sp.top_k = r.get_int("top_k", 0, kNonNegative, "top-k sampling (0 = off)");
-    sp.min_p = r.get_double("min_p", 0.0, kUnit, "min-p sampling: drop tokens below min_p x the top probability (0 = off; TRL, vLLM)");
-    sp.stop_token_ids = r.get_int_list("stop_token_ids", {}, kNonNegative,
-                                       "token ids that end a completion besides the model's EOS ids, kept in the completion (vLLM)");
+    sp.min_p = r.get_double("min_p", 0.0, kUnit,
+                            "min-p sampling: drop tokens below min_p x the top probability (0 = off; TRL, vLLM)");
+    sp.stop_token_ids =
+        r.get_int_list("stop_token_ids", {}, kNonNegative,
+                       "token ids that end a completion besides the model's EOS ids, kept in the completion (vLLM)");
   }
-  c.generation_batch_size = r.get_int("generation_batch_size", 64, kAtLeastOne, "rows (prompts x samples) decoded together (sampling and evaluation)");
+  c.generation_batch_size = r.get_int("generation_batch_size", 64, kAtLeastOne,
+                                      "rows (prompts x samples) decoded together (sampling and evaluation)");
 
   // ---- optimization --------------------------------------------------------------------
   read_optimizer(r, c, uses_grpo(k) ? 1e-6 : (uses_dpo(k) ? 5e-7 : 2e-5));
-  c.num_train_epochs = r.get_int("num_train_epochs", 1, kAtLeastOne, "SFT (and the SFT step of STaR / ReST-EM / B-STaR): epochs over the data");
-  c.max_steps = r.get_int("max_steps", 0, kNonNegative, "GRPO / SEC: optimizer steps (0 = one pass over the prompts); DPO: steps per pass");
+  c.num_train_epochs = r.get_int("num_train_epochs", 1, kAtLeastOne,
+                                 "SFT (and the SFT step of STaR / ReST-EM / B-STaR): epochs over the data");
+  c.max_steps = r.get_int("max_steps", 0, kNonNegative,
+                          "GRPO / SEC: optimizer steps (0 = one pass over the prompts); DPO: steps per pass");
 
   // ---- grpo ------------------------------------------------------------------------------
   if (uses_grpo(k)) {
     auto& g = c.grpo;
     auto& l = g.loss;
-    l.beta = r.get_double("beta", 0.0, kNonNegative, "GRPO: KL coefficient (k3 estimator); 0 = no reference model (TRL)");
+    l.beta =
+        r.get_double("beta", 0.0, kNonNegative, "GRPO: KL coefficient (k3 estimator); 0 = no reference model (TRL)");
     l.epsilon = r.get_double("epsilon", 0.2, kPositive, "GRPO: lower clip range (TRL)");
-    if (auto eh = r.get_optional_double("epsilon_high", kPositive, "GRPO: upper clip range (DAPO clip-higher); default epsilon")) l.epsilon_high = *eh;
-    if (auto d = r.get_optional_double("delta", {1, kInf, true}, "GRPO: two-sided clipping bound (off by default)")) l.delta = *d;
+    if (auto eh = r.get_optional_double("epsilon_high", kPositive,
+                                        "GRPO: upper clip range (DAPO clip-higher); default epsilon"))
+      l.epsilon_high = *eh;
+    if (auto d = r.get_optional_double("delta", {1, kInf, true}, "GRPO: two-sided clipping bound (off by default)"))
+      l.delta = *d;
     l.loss_type = trainers::parse_grpo_loss_type(
         r.get_string("loss_type", "dapo", {"grpo", "bnpo", "dr_grpo", "dapo"}, "GRPO loss aggregation (TRL)"));
     l.importance_sampling_level = trainers::parse_importance_sampling_level(
@@ -182,26 +226,36 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     g.scale_rewards = trainers::parse_scale_rewards(
         r.get_string("scale_rewards", "group", {"group", "batch", "none"}, "advantage scaling (TRL)"));
     g.num_iterations = r.get_int("num_iterations", 1, kAtLeastOne, "GRPO: update passes per generation batch (μ, TRL)");
-    g.logprob_chunk_size = r.get_int("logprob_chunk_size", 1024, kAtLeastOne,
-                                     "GRPO: rows (batch x positions) per chunk of the log-prob computation; lower it to cut peak memory at large vocabularies");
-    g.mask_truncated_completions = r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
-    g.max_resample_rounds = r.get_int("max_resample_rounds", 0, kNonNegative,
-                                      "GRPO: DAPO dynamic sampling: drop groups whose rewards are all equal and refill the batch with new prompts, for at most N extra generation rounds per step (0 = off; verl's filter_groups with max_num_gen_batches)");
-    c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"},
-                                       reward_funcs_doc());
+    g.logprob_chunk_size = r.get_int(
+        "logprob_chunk_size", 1024, kAtLeastOne,
+        "GRPO: rows (batch x positions) per chunk of the log-prob computation; lower it to cut peak memory at large "
+        "vocabularies");
+    g.mask_truncated_completions =
+        r.get_bool("mask_truncated_completions", false, "GRPO: drop truncated completions from the loss (TRL)");
+    g.max_resample_rounds = r.get_int(
+        "max_resample_rounds", 0, kNonNegative,
+        "GRPO: DAPO dynamic sampling: drop groups whose rewards are all equal and refill the batch with new prompts, "
+        "for at most N extra generation rounds per step (0 = off; verl's filter_groups with max_num_gen_batches)");
+    c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"}, reward_funcs_doc());
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
-    c.eval_steps = r.get_int("eval_steps", 0, kNonNegative, "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");
-    c.dump_rollouts_steps = r.get_int("dump_rollouts_steps", 0, kNonNegative,
-                                      "GRPO: write every completion of every N-th step (ids, log-probs, per-reward scores, advantages, each reward's group info such as the judge's judgements) to output_dir/rollouts/step-NNNNNN.jsonl; 0 = off");
+    c.eval_steps = r.get_int("eval_steps", 0, kNonNegative,
+                             "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");
+    c.dump_rollouts_steps = r.get_int(
+        "dump_rollouts_steps", 0, kNonNegative,
+        "GRPO: write every completion of every N-th step (ids, log-probs, per-reward scores, advantages, each "
+        "reward's group info such as the judge's judgements) to output_dir/rollouts/step-NNNNNN.jsonl; 0 = off");
   } else if (k == "rest_em") {
-    c.reward_funcs = r.get_string_list("reward_funcs", {"verifier"}, "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
+    c.reward_funcs = r.get_string_list(
+        "reward_funcs", {"verifier"}, "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
   }
   if (!c.reward_funcs.empty()) {
     for (const auto& f : c.reward_funcs)
-      if (!rewards::is_registered_reward(f)) throw rewards::unknown_reward_error(f).at(r.location_of("reward_funcs").str());
+      if (!rewards::is_registered_reward(f))
+        throw rewards::unknown_reward_error(f).at(r.location_of("reward_funcs").str());
     if (!c.reward_weights.empty() && c.reward_weights.size() != c.reward_funcs.size())
-      throw Error("reward_weights: " + std::to_string(c.reward_weights.size()) + " weights for " + std::to_string(c.reward_funcs.size()) + " reward_funcs")
+      throw Error("reward_weights: " + std::to_string(c.reward_weights.size()) + " weights for " +
+                  std::to_string(c.reward_funcs.size()) + " reward_funcs")
           .at(r.location_of("reward_weights").str());
     c.borda_power = r.get_double("borda_power", 0.5, kPositive, "borda: rank weight power p in (N - r + 1)^p");
     c.format_pattern = r.get_string("format_pattern", "", {}, "format: the regex a completion must match");
@@ -209,12 +263,20 @@ TrainConfig read_train_config(recipe::Recipe& r) {
       throw Error("reward_funcs has format but format_pattern is empty").at(r.location_of("reward_funcs").str());
     // reward_funcs: [judge] — LLM-as-judge (Self-Rewarding LMs); docs/algorithms.md.
     auto& j = c.judge;
-    j.judge_template = r.get_string("judge.template", "", {}, "judge: prompt with {prompt} and {response}; empty = the additive 5-point rubric (Self-Rewarding LMs)");
-    j.num_judgements = r.get_int("judge.num_judgements", 3, kAtLeastOne, "judge: judgements sampled per completion, parsable ones averaged (cost: num_generations x this extra generations per prompt)");
+    j.judge_template = r.get_string(
+        "judge.template", "", {},
+        "judge: prompt with {prompt} and {response}; empty = the additive 5-point rubric (Self-Rewarding LMs)");
+    j.num_judgements = r.get_int(
+        "judge.num_judgements", 3, kAtLeastOne,
+        "judge: judgements sampled per completion, parsable ones averaged (cost: num_generations x this extra "
+        "generations per prompt)");
     j.temperature = r.get_double("judge.temperature", 0.7, kPositive, "judge: sampling temperature of the judgements");
     j.max_new_tokens = r.get_int("judge.max_new_tokens", 48, kAtLeastOne, "judge: maximum tokens per judgement");
     j.normalize = r.get_bool("judge.normalize", true, "judge: reward = points / 5 in [0, 1] (false: points in [0, 5])");
-    c.judge_model = r.get_path("judge.model", "", false, "judge: a separate frozen judge model directory; empty = the current policy (the judge changes as the policy trains)");
+    c.judge_model = r.get_path(
+        "judge.model", "", false,
+        "judge: a separate frozen judge model directory; empty = the current policy (the judge changes as the policy "
+        "trains)");
     if (!c.judge_model.empty() && !std::filesystem::exists(c.judge_model))
       throw Error("judge.model: '" + c.judge_model + "' does not exist")
           .at(r.location_of("judge.model").str())
@@ -225,39 +287,51 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   if (uses_dpo(k)) {
     auto& l = c.dpo_loss;
     l.beta = r.get_double("beta", 0.1, kPositive, "DPO: inverse temperature of the preference loss (TRL)");
-    l.label_smoothing = r.get_double("label_smoothing", 0.0, {0, 0.5, false, true}, "DPO: conservative-DPO label smoothing (TRL)");
+    l.label_smoothing =
+        r.get_double("label_smoothing", 0.0, {0, 0.5, false, true}, "DPO: conservative-DPO label smoothing (TRL)");
     if (k != "scpo")
-      l.loss_type = {r.get_string("loss_type", "sigmoid", {"sigmoid", "hinge", "ipo", "robust"}, "DPO loss type (TRL)")};
+      l.loss_type = {
+          r.get_string("loss_type", "sigmoid", {"sigmoid", "hinge", "ipo", "robust"}, "DPO loss type (TRL)")};
     l.reference_free = r.get_bool("reference_free", false, "DPO: take the reference log-probs as 0 (TRL)");
   }
 
   // ---- loops -----------------------------------------------------------------------------
   if (is_loop_kind(k) || k == "grpo") {
     if (k != "grpo" && k != "sec")
-      c.iterations = r.get_int("iterations", 3, kAtLeastOne, "loop iterations (each: generate → select → train → evaluate)");
+      c.iterations =
+          r.get_int("iterations", 3, kAtLeastOne, "loop iterations (each: generate → select → train → evaluate)");
   }
   c.eval.samples = r.get_int("eval.samples", 1, kAtLeastOne, "k samples per eval prompt: maj@k and pass@k when > 1");
   c.eval.temperature = r.get_double("eval.temperature", 1.0, kPositive, "temperature of the k eval samples");
-  c.eval.max_samples = r.get_int("eval.max_samples", 0, kNonNegative, "evaluate on the first N rows of data.eval (0 = all)");
-  c.eval.max_new_tokens = r.get_int("eval.max_new_tokens", 0, kNonNegative, "eval completion length (0 = max_completion_length)");
+  c.eval.max_samples =
+      r.get_int("eval.max_samples", 0, kNonNegative, "evaluate on the first N rows of data.eval (0 = all)");
+  c.eval.max_new_tokens =
+      r.get_int("eval.max_new_tokens", 0, kNonNegative, "eval completion length (0 = max_completion_length)");
 
   if (k == "star") {
     c.star.num_samples = r.get_int("star.num_samples", 1, kAtLeastOne, "rationales sampled per problem");
     c.star.rationalize = r.get_bool("star.rationalize", true, "retry failed problems with the answer as a hint");
-    c.star.hint_template = r.get_string("star.hint_template", c.star.hint_template, {}, "rationalization prompt; {prompt} and {answer} are replaced");
-    c.star.from_base = r.get_bool("star.from_base", true, "fine-tune the base model each iteration (STaR) instead of the last one");
+    c.star.hint_template = r.get_string("star.hint_template", c.star.hint_template, {},
+                                        "rationalization prompt; {prompt} and {answer} are replaced");
+    c.star.from_base =
+        r.get_bool("star.from_base", true, "fine-tune the base model each iteration (STaR) instead of the last one");
   } else if (k == "rest_em") {
     c.rest_em.num_samples = r.get_int("rest_em.num_samples", 8, kAtLeastOne, "Grow: samples per problem");
     c.rest_em.max_per_prompt = r.get_int("rest_em.max_per_prompt", 4, kAtLeastOne, "cap on kept solutions per problem");
-    c.rest_em.reward_threshold = r.get_double("rest_em.reward_threshold", 1.0, {}, "keep samples whose weighted reward >= this");
+    c.rest_em.reward_threshold =
+        r.get_double("rest_em.reward_threshold", 1.0, {}, "keep samples whose weighted reward >= this");
     c.rest_em.from_base = r.get_bool("rest_em.from_base", true, "M-step fine-tunes the base model (ReST-EM)");
   } else if (k == "bstar") {
     auto& b = c.bstar;
     b.num_samples = r.get_int("bstar.num_samples", 8, {2, kInf}, "K samples per query");
-    b.temperatures = r.get_double_list("bstar.temperatures", b.temperatures, "temperature grid searched each iteration");
-    b.reward_thresholds = r.get_double_list("bstar.reward_thresholds", b.reward_thresholds, "selection-reward threshold grid");
-    b.selection_funcs = r.get_string_list("bstar.selection_funcs", b.selection_funcs, "the reward that selects samples (consensus | self_certainty | borda | ...)");
-    b.selection_weights = r.get_double_list("bstar.selection_weights", {}, "weights of selection_funcs (default 1 each)");
+    b.temperatures =
+        r.get_double_list("bstar.temperatures", b.temperatures, "temperature grid searched each iteration");
+    b.reward_thresholds =
+        r.get_double_list("bstar.reward_thresholds", b.reward_thresholds, "selection-reward threshold grid");
+    b.selection_funcs = r.get_string_list("bstar.selection_funcs", b.selection_funcs,
+                                          "the reward that selects samples (consensus | self_certainty | borda | ...)");
+    b.selection_weights =
+        r.get_double_list("bstar.selection_weights", {}, "weights of selection_funcs (default 1 each)");
     b.target_correct = r.get_int("bstar.target_correct", 4, kAtLeastOne, "n* of the balance score");
     b.probe_prompts = r.get_int("bstar.probe_prompts", 16, kAtLeastOne, "queries the grid search evaluates");
     b.max_per_prompt = r.get_int("bstar.max_per_prompt", 4, kAtLeastOne, "cap on kept samples per query");
@@ -269,18 +343,24 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     if (b.temperatures.empty() || b.reward_thresholds.empty())
       throw Error("bstar.temperatures and bstar.reward_thresholds must not be empty").at(r.source());
     for (double t : b.temperatures)
-      if (!(t > 0)) throw Error("bstar.temperatures: " + std::to_string(t) + " is out of range; allowed: (0, inf)").at(r.location_of("bstar.temperatures").str());
+      if (!(t > 0))
+        throw Error("bstar.temperatures: " + std::to_string(t) + " is out of range; allowed: (0, inf)")
+            .at(r.location_of("bstar.temperatures").str());
   } else if (k == "self_rewarding_dpo") {
     auto& s = c.self_rewarding;
     s.num_samples = r.get_int("self_rewarding.num_samples", 4, {2, kInf}, "responses per prompt");
     s.judge_samples = r.get_int("self_rewarding.judge_samples", 3, kAtLeastOne, "judgements averaged per response");
-    s.judge_temperature = r.get_double("self_rewarding.judge_temperature", 0.7, kPositive, "judge sampling temperature");
-    s.judge_max_new_tokens = r.get_int("self_rewarding.judge_max_new_tokens", 48, kAtLeastOne, "judge completion length");
+    s.judge_temperature =
+        r.get_double("self_rewarding.judge_temperature", 0.7, kPositive, "judge sampling temperature");
+    s.judge_max_new_tokens =
+        r.get_int("self_rewarding.judge_max_new_tokens", 48, kAtLeastOne, "judge completion length");
     s.min_score_gap = r.get_double("self_rewarding.min_score_gap", 0.0, kNonNegative, "pairs need best - worst > this");
-    s.judge_template = r.get_string("self_rewarding.judge_template", "", {}, "judge prompt with {prompt} and {response}; empty = the additive 5-point rubric");
+    s.judge_template = r.get_string("self_rewarding.judge_template", "", {},
+                                    "judge prompt with {prompt} and {response}; empty = the additive 5-point rubric");
   } else if (k == "scpo") {
     c.scpo.num_samples = r.get_int("scpo.num_samples", 8, {2, kInf}, "k answers voted on per problem");
-    c.scpo.min_vote_share = r.get_double("scpo.min_vote_share", 0.5, kUnit, "keep problems whose top answer has at least this vote share");
+    c.scpo.min_vote_share =
+        r.get_double("scpo.min_vote_share", 0.5, kUnit, "keep problems whose top answer has at least this vote share");
     c.scpo.alpha = r.get_double("scpo.alpha", 1.0, kNonNegative, "NLL coefficient on the chosen response");
   } else if (k == "sec") {
     c.sec.alpha = r.get_double("sec.alpha", 0.5, {0, 1, true, false}, "TD(0) learning rate of the arm values");
@@ -288,15 +368,19 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.sec.initial_q = r.get_double("sec.initial_q", 0.0, {}, "initial arm value");
   } else if (k == "knowrl") {
     auto& kr = c.knowrl;
-    kr.seed_file = r.get_path("knowrl.seed_file", "", true, "seed tasks JSONL: {\"prompt\": task, \"label\": \"feasible\"|\"infeasible\"}");
+    kr.seed_file = r.get_path("knowrl.seed_file", "", true,
+                              "seed tasks JSONL: {\"prompt\": task, \"label\": \"feasible\"|\"infeasible\"}");
     kr.label_field = r.get_string("knowrl.label_field", "label", {}, "field of the seed / eval rows holding the label");
-    kr.tasks_per_category = r.get_int("knowrl.tasks_per_category", 8, kAtLeastOne, "new tasks written per category per iteration");
+    kr.tasks_per_category =
+        r.get_int("knowrl.tasks_per_category", 8, kAtLeastOne, "new tasks written per category per iteration");
     kr.shots = r.get_int("knowrl.shots", 3, kAtLeastOne, "seed tasks shown when writing a new one");
     kr.num_judgements = r.get_int("knowrl.num_judgements", 5, {2, kInf}, "k feasibility judgements per task");
     kr.min_agreement = r.get_double("knowrl.min_agreement", 0.6, kUnit, "vote share needed to keep a generated task");
-    kr.generation_temperature = r.get_double("knowrl.generation_temperature", 1.0, kPositive, "temperature for writing tasks");
+    kr.generation_temperature =
+        r.get_double("knowrl.generation_temperature", 1.0, kPositive, "temperature for writing tasks");
     kr.max_task_tokens = r.get_int("knowrl.max_task_tokens", 48, kAtLeastOne, "length limit of a written task");
-    kr.grpo_steps = r.get_int("knowrl.grpo_steps", 4, kAtLeastOne, "GRPO steps on the consensus-labelled set per iteration");
+    kr.grpo_steps =
+        r.get_int("knowrl.grpo_steps", 4, kAtLeastOne, "GRPO steps on the consensus-labelled set per iteration");
   }
   if (c.keys_kind != c.kind) {  // a program's loop: its own section, for it to read
     r.allow(c.kind);
@@ -311,12 +395,12 @@ std::vector<recipe::KeyDoc> all_documented_keys() {
   std::set<std::string> seen;
   for (const auto& kind : run_kinds()) {
     // Read a minimal recipe of each kind; the getters record every key they look at.
-    auto r = recipe::Recipe::parse(std::string(kind == "grpo" || kind == "sft" || kind == "dpo" ? "trainer: " : "loop: ") + kind +
-                                   "\nmodel: /\noutput_dir: /tmp/x\ndata: {train: /}\nknowrl: {seed_file: /}\n");
+    auto r =
+        recipe::Recipe::parse(std::string(kind == "grpo" || kind == "sft" || kind == "dpo" ? "trainer: " : "loop: ") +
+                              kind + "\nmodel: /\noutput_dir: /tmp/x\ndata: {train: /}\nknowrl: {seed_file: /}\n");
     try {
       read_train_config(r);
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     for (auto d : r.documented_keys()) {
       if (seen.insert(d.key).second) {
         out.push_back(d);

@@ -83,9 +83,10 @@ TensorBoardWriter::TensorBoardWriter(const std::string& run_dir) {
   std::filesystem::create_directories(run_dir);
   char host[256] = "localhost";
   ::gethostname(host, sizeof host - 1);
-  path_ = (std::filesystem::path(run_dir) / ("events.out.tfevents." + std::to_string(static_cast<int64_t>(now_seconds())) +
-                                             "." + host + "." + std::to_string(::getpid())))
-              .string();
+  path_ =
+      (std::filesystem::path(run_dir) / ("events.out.tfevents." + std::to_string(static_cast<int64_t>(now_seconds())) +
+                                         "." + host + "." + std::to_string(::getpid())))
+          .string();
   out_.open(path_, std::ios::binary | std::ios::app);
   if (!out_) throw Error("cannot create TensorBoard event file").at(path_);
   std::string e = event_header(now_seconds(), 0);
@@ -138,7 +139,8 @@ void MetricsLogger::log(int64_t step, const Scalars& scalars, const std::string&
   nlohmann::ordered_json j;
   j["step"] = step;
   j["kind"] = kind;
-  for (const auto& [k, v] : scalars) j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  for (const auto& [k, v] : scalars)
+    j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
   jsonl_ << j.dump() << "\n";
   jsonl_.flush();
   if (tb_) {

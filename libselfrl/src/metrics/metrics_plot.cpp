@@ -21,9 +21,17 @@ namespace {
 namespace fs = std::filesystem;
 
 // What a GRPO / SFT / DPO / loop run logs that is worth a look first (TRL's names).
-const std::vector<std::string> kDefaultMetrics = {
-    "reward", "loss", "kl", "entropy", "self_certainty", "completions/mean_length",
-    "frac_reward_zero_std", "grad_norm", "rewards/accuracies", "eval/accuracy", "eval/maj_at_k"};
+const std::vector<std::string> kDefaultMetrics = {"reward",
+                                                  "loss",
+                                                  "kl",
+                                                  "entropy",
+                                                  "self_certainty",
+                                                  "completions/mean_length",
+                                                  "frac_reward_zero_std",
+                                                  "grad_norm",
+                                                  "rewards/accuracies",
+                                                  "eval/accuracy",
+                                                  "eval/maj_at_k"};
 
 struct Run {
   std::string label, path;
@@ -35,7 +43,9 @@ Run read_run(const std::string& arg) {
   Run run;
   run.path = fs::is_directory(arg) ? (fs::path(arg) / "metrics.jsonl").string() : arg;
   if (!fs::exists(run.path)) {
-    throw Error("no metrics file here").at(run.path).hint("give a run directory holding metrics.jsonl, or the file itself");
+    throw Error("no metrics file here")
+        .at(run.path)
+        .hint("give a run directory holding metrics.jsonl, or the file itself");
   }
   const fs::path p(run.path);
   run.label = (fs::is_directory(arg) ? fs::path(arg) : p.parent_path()).filename().string();
@@ -44,15 +54,19 @@ Run read_run(const std::string& arg) {
   nlohmann::json rec;
   while (reader.next(rec)) {
     if (!rec.is_object() || !rec.contains("step") || !rec["step"].is_number()) {
-      throw Error("record has no numeric \"step\"").at(reader.where()).hint("metrics.jsonl lines are {\"step\": N, ...}");
+      throw Error("record has no numeric \"step\"")
+          .at(reader.where())
+          .hint("metrics.jsonl lines are {\"step\": N, ...}");
     }
     const double step = rec["step"].get<double>();
     const std::string kind = rec.value("kind", std::string("train"));
     for (auto it = rec.begin(); it != rec.end(); ++it) {
       if (it.key() == "step" || it.key() == "kind") continue;
       // null = a non-finite value was logged: keep the gap.
-      if (it->is_number()) run.series[kind][it.key()].push_back({step, it->get<double>()});
-      else if (it->is_null()) run.series[kind][it.key()].push_back({step, std::nan("")});
+      if (it->is_number())
+        run.series[kind][it.key()].push_back({step, it->get<double>()});
+      else if (it->is_null())
+        run.series[kind][it.key()].push_back({step, std::nan("")});
     }
   }
   if (run.series.empty()) throw Error("no metrics in this file").at(run.path).hint("is the run still starting?");
@@ -61,7 +75,8 @@ Run read_run(const std::string& arg) {
 
 }  // namespace
 
-size_t plot_metrics(const std::vector<std::string>& run_paths, const std::string& out, const MetricsPlotOptions& options) {
+size_t plot_metrics(const std::vector<std::string>& run_paths, const std::string& out,
+                    const MetricsPlotOptions& options) {
   const std::string ext = fs::path(out).extension().string();
   if (ext != ".svg" && ext != ".png") {
     throw Error("the plot file must end in .svg or .png, got \"" + out + "\"").hint("e.g. --out run/curves.svg");

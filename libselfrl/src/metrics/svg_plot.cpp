@@ -114,7 +114,8 @@ void render_panel(std::ostringstream& os, const PlotPanel& p, double ox, double 
     if (s.markers)
       for (const auto& [x, y] : s.points)
         if (std::isfinite(x) && std::isfinite(y))
-          os << "<circle cx=\"" << num(sx(x)) << "\" cy=\"" << num(sy(y)) << "\" r=\"2.5\" fill=\"" << color << "\"/>\n";
+          os << "<circle cx=\"" << num(sx(x)) << "\" cy=\"" << num(sy(y)) << "\" r=\"2.5\" fill=\"" << color
+             << "\"/>\n";
     os << "</g>\n";
     if (!s.name.empty()) {
       os << "<line x1=\"" << num(x0 + 8) << "\" y1=\"" << num(legend_y - 4) << "\" x2=\"" << num(x0 + 26) << "\" y2=\""
@@ -149,12 +150,23 @@ std::string xml_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

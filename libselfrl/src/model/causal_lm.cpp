@@ -47,9 +47,8 @@ double initializer_range(const io::ModelConfig& cfg) {
 // grad and back-propagates through it, which accumulates the layer's parameter gradients
 // directly into .grad. Hence it serves loss.backward(), not torch::autograd::grad().
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden,
-                               torch::Tensor cos, torch::Tensor sin, torch::Tensor mask,
-                               int64_t layer_address) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor hidden, torch::Tensor cos,
+                               torch::Tensor sin, torch::Tensor mask, int64_t layer_address) {
     ctx->save_for_backward({hidden, cos, sin, mask});
     ctx->saved_data["layer"] = layer_address;
     // The recomputation in backward replays the forward's autocast state (as torch.utils.checkpoint).
@@ -96,7 +95,8 @@ CausalLM::CausalLM(const io::ModelConfig& cfg, bool init_weights) : cfg_(cfg) {
   inv_freq_ = rope_inv_freq(cfg);  // also validates rope_scaling
   model = register_module("model", TransformerModel(cfg, t.qkv_bias, t.o_bias, t.qk_norm));
   if (!cfg.tie_word_embeddings) {
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+    lm_head = register_module("lm_head",
+                              torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
   }
   // transformers' _init_weights: normal(0, initializer_range) for Linear and Embedding weights,
   // zero biases; RMSNorm weights start at one.
@@ -105,15 +105,16 @@ CausalLM::CausalLM(const io::ModelConfig& cfg, bool init_weights) : cfg_(cfg) {
   const double std = initializer_range(cfg);
   for (auto& p : named_parameters()) {
     const std::string& name = p.key();
-    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.value().zero_();
-    else if (name.find("norm.weight") != std::string::npos) p.value().fill_(1.0);
-    else p.value().normal_(0.0, std);
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+      p.value().zero_();
+    else if (name.find("norm.weight") != std::string::npos)
+      p.value().fill_(1.0);
+    else
+      p.value().normal_(0.0, std);
   }
 }
 
-torch::Tensor CausalLM::lm_head_weight() const {
-  return lm_head ? lm_head->weight : model->embed_tokens->weight;
-}
+torch::Tensor CausalLM::lm_head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 torch::Tensor CausalLM::logits(const torch::Tensor& hidden) const {
   return torch::matmul(hidden, lm_head_weight().t());
@@ -142,8 +143,8 @@ torch::Tensor CausalLM::forward(const torch::Tensor& input_ids, const ForwardOpt
   if (opts.check_ids) {
     const int64_t lo = input_ids.min().item<int64_t>(), hi = input_ids.max().item<int64_t>();
     if (lo < 0 || hi >= cfg_.vocab_size) {
-      throw Error(detail::concat("token id ", lo < 0 ? lo : hi, " is outside the vocabulary [0, ",
-                                 cfg_.vocab_size, ")"))
+      throw Error(
+          detail::concat("token id ", lo < 0 ? lo : hi, " is outside the vocabulary [0, ", cfg_.vocab_size, ")"))
           .hint("check that the tokenizer matches the model");
     }
   }
@@ -160,8 +161,8 @@ torch::Tensor CausalLM::forward(const torch::Tensor& input_ids, const ForwardOpt
     attn_mask = attn_mask.to(dev);
   }
   if (total > cfg_.max_position_embeddings) {
-    throw Error(detail::concat("sequence length ", total, " exceeds max_position_embeddings ",
-                               cfg_.max_position_embeddings));
+    throw Error(
+        detail::concat("sequence length ", total, " exceeds max_position_embeddings ", cfg_.max_position_embeddings));
   }
 
   torch::Tensor positions = opts.position_ids;
@@ -195,8 +196,7 @@ torch::Tensor CausalLM::forward(const torch::Tensor& input_ids, const ForwardOpt
   auto h = model->embed_tokens(input_ids);
   for (size_t i = 0; i < model->layers->size(); ++i) {
     auto layer = model->layers->ptr<DecoderLayerImpl>(i);
-    if (opts.activation_checkpointing && opts.cache == nullptr && torch::GradMode::is_enabled() &&
-        h.requires_grad()) {
+    if (opts.activation_checkpointing && opts.cache == nullptr && torch::GradMode::is_enabled() && h.requires_grad()) {
       h = CheckpointedLayer::apply(h, in.cos, in.sin, in.mask.defined() ? in.mask : torch::Tensor(),
                                    reinterpret_cast<int64_t>(layer.get()));
     } else {

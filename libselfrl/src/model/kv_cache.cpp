@@ -5,10 +5,10 @@
 
 namespace selfrl::model {
 
-KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity,
-                 int64_t head_dim, torch::TensorOptions options) {
-  SELFRL_CHECK(num_layers > 0 && batch > 0 && capacity > 0, "KVCache: layers (", num_layers,
-               "), batch (", batch, ") and capacity (", capacity, ") must be positive");
+KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity, int64_t head_dim,
+                 torch::TensorOptions options) {
+  SELFRL_CHECK(num_layers > 0 && batch > 0 && capacity > 0, "KVCache: layers (", num_layers, "), batch (", batch,
+               ") and capacity (", capacity, ") must be positive");
   keys_.reserve(num_layers);
   values_.reserve(num_layers);
   for (int64_t i = 0; i < num_layers; ++i) {
@@ -17,12 +17,10 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_
   }
 }
 
-std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k,
-                                                        const torch::Tensor& v) {
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v) {
   const int64_t n = k.size(2);
   if (length_ + n > capacity()) {
-    throw Error(detail::concat("KV cache is full: ", length_, " cached + ", n, " new tokens > capacity ",
-                               capacity()))
+    throw Error(detail::concat("KV cache is full: ", length_, " cached + ", n, " new tokens > capacity ", capacity()))
         .hint("allocate the cache with capacity >= prompt length + max_new_tokens");
   }
   SELFRL_CHECK(k.size(0) == batch(), "KV cache holds ", batch(), " rows, got keys for ", k.size(0));
@@ -34,8 +32,7 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const tor
 void KVCache::select_rows(const torch::Tensor& index) {
   // Only the valid prefix is copied; the rest of the capacity stays uninitialized.
   for (size_t i = 0; i < keys_.size(); ++i) {
-    auto k = torch::empty({index.size(0), keys_[i].size(1), keys_[i].size(2), keys_[i].size(3)},
-                          keys_[i].options());
+    auto k = torch::empty({index.size(0), keys_[i].size(1), keys_[i].size(2), keys_[i].size(3)}, keys_[i].options());
     auto v = torch::empty_like(k);
     if (length_ > 0) {
       k.narrow(2, 0, length_).copy_(keys_[i].narrow(2, 0, length_).index_select(0, index));

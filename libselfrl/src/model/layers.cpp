@@ -23,10 +23,14 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 AttentionImpl::AttentionImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_bias, bool qk_norm)
     : num_heads_(cfg.num_attention_heads), num_kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.head_dim) {
   using torch::nn::LinearOptions;
-  q_proj = register_module("q_proj", torch::nn::Linear(LinearOptions(cfg.hidden_size, num_heads_ * head_dim_).bias(qkv_bias)));
-  k_proj = register_module("k_proj", torch::nn::Linear(LinearOptions(cfg.hidden_size, num_kv_heads_ * head_dim_).bias(qkv_bias)));
-  v_proj = register_module("v_proj", torch::nn::Linear(LinearOptions(cfg.hidden_size, num_kv_heads_ * head_dim_).bias(qkv_bias)));
-  o_proj = register_module("o_proj", torch::nn::Linear(LinearOptions(num_heads_ * head_dim_, cfg.hidden_size).bias(o_bias)));
+  q_proj = register_module("q_proj",
+                           torch::nn::Linear(LinearOptions(cfg.hidden_size, num_heads_ * head_dim_).bias(qkv_bias)));
+  k_proj = register_module("k_proj",
+                           torch::nn::Linear(LinearOptions(cfg.hidden_size, num_kv_heads_ * head_dim_).bias(qkv_bias)));
+  v_proj = register_module("v_proj",
+                           torch::nn::Linear(LinearOptions(cfg.hidden_size, num_kv_heads_ * head_dim_).bias(qkv_bias)));
+  o_proj =
+      register_module("o_proj", torch::nn::Linear(LinearOptions(num_heads_ * head_dim_, cfg.hidden_size).bias(o_bias)));
   if (qk_norm) {
     // Qwen3Attention: RMSNorm over head_dim of every query / key head, before RoPE.
     q_norm = register_module("q_norm", RMSNorm(head_dim_, cfg.rms_norm_eps));
@@ -34,8 +38,8 @@ AttentionImpl::AttentionImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_b
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const AttentionInputs& in,
-                                     KVCache* cache, int64_t layer) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache,
+                                     int64_t layer) {
   const int64_t batch = hidden.size(0), seq = hidden.size(1);
   auto q = q_proj(hidden).view({batch, seq, num_heads_, head_dim_});
   auto k = k_proj(hidden).view({batch, seq, num_kv_heads_, head_dim_});
@@ -89,8 +93,8 @@ DecoderLayerImpl::DecoderLayerImpl(const io::ModelConfig& cfg, bool qkv_bias, bo
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& hidden, const AttentionInputs& in,
-                                        KVCache* cache, int64_t layer) {
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache,
+                                        int64_t layer) {
   auto h = hidden + self_attn->forward(input_layernorm(hidden), in, cache, layer);
   return h + mlp(post_attention_layernorm(h));
 }

@@ -24,9 +24,7 @@ std::string shape_str(at::IntArrayRef shape) {
 }
 
 // Tensors transformers itself ignores when loading (older checkpoints stored the RoPE buffer).
-bool ignorable(const std::string& name) {
-  return name.find("rotary_emb.inv_freq") != std::string::npos;
-}
+bool ignorable(const std::string& name) { return name.find("rotary_emb.inv_freq") != std::string::npos; }
 
 // LibTorch 1.13 has no float16 matmul on the CPU ("addmm_impl_cpu_" not implemented for 'Half').
 void check_device_dtype(const c10::Device& device, c10::ScalarType dtype) {
@@ -41,8 +39,8 @@ void check_device_dtype(const c10::Device& device, c10::ScalarType dtype) {
 
 }  // namespace
 
-std::shared_ptr<CausalLM> CausalLM::from_config(const io::ModelConfig& cfg, uint64_t seed,
-                                                const c10::Device& device, c10::ScalarType dtype) {
+std::shared_ptr<CausalLM> CausalLM::from_config(const io::ModelConfig& cfg, uint64_t seed, const c10::Device& device,
+                                                c10::ScalarType dtype) {
   check_device_dtype(device, dtype);
   torch::manual_seed(seed);
   auto m = std::make_shared<CausalLM>(cfg);
@@ -132,13 +130,17 @@ std::vector<int64_t> eos_token_ids(const std::string& dir, const io::ModelConfig
     if (j.contains("eos_token_id")) {
       const auto& e = j["eos_token_id"];
       auto add = [&](const nlohmann::json& v) {
-        if (!v.is_number_integer()) throw Error("eos_token_id must be an integer or a list of integers").at(path.string());
+        if (!v.is_number_integer())
+          throw Error("eos_token_id must be an integer or a list of integers").at(path.string());
         const int64_t id = v.get<int64_t>();
-        if (id < 0 || id >= cfg.vocab_size) throw Error("eos_token_id " + std::to_string(id) + " is outside the vocabulary").at(path.string());
+        if (id < 0 || id >= cfg.vocab_size)
+          throw Error("eos_token_id " + std::to_string(id) + " is outside the vocabulary").at(path.string());
         if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
       };
-      if (e.is_array()) for (const auto& v : e) add(v);
-      else if (!e.is_null()) add(e);
+      if (e.is_array())
+        for (const auto& v : e) add(v);
+      else if (!e.is_null())
+        add(e);
     }
   }
   return ids;

@@ -35,8 +35,7 @@ torch::Tensor rope_inv_freq(const io::ModelConfig& cfg) {
       .hint("supported rope types: default, linear, llama3");
 }
 
-std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq,
-                                                     const torch::Tensor& positions) {
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions) {
   // LlamaRotaryEmbedding.forward: freqs = positions ⊗ inv_freq in float32, emb = cat(freqs, freqs).
   auto freqs = positions.to(torch::kFloat).unsqueeze(-1) * inv_freq.to(positions.device());
   auto emb = torch::cat({freqs, freqs}, -1);

@@ -38,8 +38,8 @@ ChunkStats chunk_log_softmax(const torch::Tensor& h, const torch::Tensor& w, dou
 //   d entropy / d s   = −p ⊙ (log p + H)
 //   d selfcert / d s  = p − 1/V
 struct ChunkedTokenStats : public torch::autograd::Function<ChunkedTokenStats> {
-  static variable_list forward(AutogradContext* ctx, torch::Tensor hidden, torch::Tensor weight,
-                               torch::Tensor targets, double temperature, int64_t chunk) {
+  static variable_list forward(AutogradContext* ctx, torch::Tensor hidden, torch::Tensor weight, torch::Tensor targets,
+                               double temperature, int64_t chunk) {
     ctx->save_for_backward({hidden, weight, targets});
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
@@ -93,17 +93,16 @@ struct ChunkedTokenStats : public torch::autograd::Function<ChunkedTokenStats> {
         grad_w.add_(torch::matmul(grad_s.t(), h.to(torch::kFloat)));
       }
     }
-    return {grad_h.to(hidden.scalar_type()), grad_w.to(weight.scalar_type()), torch::Tensor(),
-            torch::Tensor(), torch::Tensor()};
+    return {grad_h.to(hidden.scalar_type()), grad_w.to(weight.scalar_type()), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
-void check_args(const torch::Tensor& hidden, const torch::Tensor& w, const torch::Tensor& targets,
-                double temperature) {
+void check_args(const torch::Tensor& hidden, const torch::Tensor& w, const torch::Tensor& targets, double temperature) {
   SELFRL_CHECK(w.dim() == 2 && hidden.size(-1) == w.size(1), "token_logprobs: hidden ", hidden.sizes(),
                " does not match lm_head weight ", w.sizes());
-  SELFRL_CHECK(hidden.numel() / hidden.size(-1) == targets.numel(), "token_logprobs: ",
-               targets.numel(), " targets for ", hidden.numel() / hidden.size(-1), " positions");
+  SELFRL_CHECK(hidden.numel() / hidden.size(-1) == targets.numel(), "token_logprobs: ", targets.numel(),
+               " targets for ", hidden.numel() / hidden.size(-1), " positions");
   SELFRL_CHECK(temperature > 0, "token_logprobs: temperature must be > 0, got ", temperature);
   if (targets.numel() > 0) {
     const int64_t lo = targets.min().item<int64_t>(), hi = targets.max().item<int64_t>();

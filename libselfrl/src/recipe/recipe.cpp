@@ -49,9 +49,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 namespace {
 
-Location loc_of(const YAML::Mark& m, const std::string& file) {
-  return {file, m.line + 1, m.column + 1};
-}
+Location loc_of(const YAML::Mark& m, const std::string& file) { return {file, m.line + 1, m.column + 1}; }
 
 Node convert(const YAML::Node& y, const std::string& file) {
   Node n;
@@ -72,7 +70,8 @@ Node convert(const YAML::Node& y, const std::string& file) {
     case YAML::NodeType::Map:
       n.kind = Node::Kind::kMap;
       for (auto it = y.begin(); it != y.end(); ++it) {
-        if (!it->first.IsScalar()) throw Error("mapping keys must be plain names").at(loc_of(it->first.Mark(), file).str());
+        if (!it->first.IsScalar())
+          throw Error("mapping keys must be plain names").at(loc_of(it->first.Mark(), file).str());
         const std::string key = it->first.Scalar();
         if (n.find(key) != nullptr) {
           throw Error("key '" + key + "' appears twice in the same mapping").at(loc_of(it->first.Mark(), file).str());
@@ -311,10 +310,11 @@ std::vector<Recipe::Effective> Recipe::effective() const {
     const Node* n = nullptr;
     try {
       n = lookup(d.key);
-    } catch (const Error&) {
-    }
-    if (n != nullptr) out.push_back({d.key, yaml_text(*n), n->loc.str()});
-    else out.push_back({d.key, d.default_value, "default"});
+    } catch (const Error&) {}
+    if (n != nullptr)
+      out.push_back({d.key, yaml_text(*n), n->loc.str()});
+    else
+      out.push_back({d.key, d.default_value, "default"});
   }
   return out;
 }
@@ -345,7 +345,8 @@ nlohmann::json node_json(const Node& n) {
       for (const auto& [k, v] : n.map) o[k] = node_json(v);
       return o;
     }
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 }  // namespace
@@ -458,7 +459,8 @@ std::vector<std::string> Recipe::get_string_list(const std::string& key, const s
   return out;
 }
 
-std::vector<double> Recipe::get_double_list(const std::string& key, const std::vector<double>& def, const std::string& doc) {
+std::vector<double> Recipe::get_double_list(const std::string& key, const std::vector<double>& def,
+                                            const std::string& doc) {
   std::string d;
   for (double v : def) d += (d.empty() ? "" : ", ") + fmt_number(v);
   record(key, "list of numbers", "[" + d + "]", "", doc);
@@ -499,7 +501,8 @@ std::string Recipe::get_path(const std::string& key, const std::string& def, boo
   record(key, "path", def.empty() ? "\"\"" : def, must_exist ? "an existing file or directory" : "", doc);
   const Node* n = lookup(key);
   if (n == nullptr) {
-    if (must_exist && def.empty()) throw Error(key + ": required").at(source_).hint("set " + key + " in the recipe or as " + key + "=PATH");
+    if (must_exist && def.empty())
+      throw Error(key + ": required").at(source_).hint("set " + key + " in the recipe or as " + key + "=PATH");
     if (must_exist && !fs::exists(def)) throw Error(key + ": '" + def + "' does not exist").at(source_);
     return def;
   }
@@ -507,7 +510,8 @@ std::string Recipe::get_path(const std::string& key, const std::string& def, boo
   fs::path p(n->scalar);
   if (p.is_relative() && n->loc.line > 0) p = fs::path(n->loc.file).parent_path() / p;  // relative to its recipe
   if (must_exist && !fs::exists(p)) {
-    throw value_error(key, *n, "'" + p.string() + "' does not exist").hint("paths are relative to the recipe file that sets them");
+    throw value_error(key, *n, "'" + p.string() + "' does not exist")
+        .hint("paths are relative to the recipe file that sets them");
   }
   return p.lexically_normal().string();
 }
@@ -521,9 +525,8 @@ void Recipe::finish() const {
       if (allowed) continue;
       const bool known = std::find(known_.begin(), known_.end(), key) != known_.end();
       if (known) continue;
-      const bool is_section = std::any_of(known_.begin(), known_.end(), [&](const std::string& kk) {
-        return kk.rfind(key + ".", 0) == 0;
-      });
+      const bool is_section =
+          std::any_of(known_.begin(), known_.end(), [&](const std::string& kk) { return kk.rfind(key + ".", 0) == 0; });
       if (is_section && v.kind == Node::Kind::kMap) {
         walk(v, key);
         continue;

@@ -100,8 +100,8 @@ AnswerExtractor AnswerExtractor::create(const std::string& kind, const std::stri
     int code = 0;
     PCRE2_SIZE offset = 0;
     auto re = std::make_shared<Regex>();
-    re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(), PCRE2_UTF | PCRE2_UCP, &code,
-                             &offset, nullptr);
+    re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                             &code, &offset, nullptr);
     if (re->code == nullptr) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(code, msg, sizeof msg);
@@ -118,9 +118,15 @@ AnswerExtractor AnswerExtractor::create(const std::string& kind, const std::stri
 std::optional<std::string> AnswerExtractor::extract(const std::string& completion) const {
   std::optional<std::string> raw;
   switch (kind_) {
-    case ExtractorKind::kLastNumber: raw = last_number(completion); break;
-    case ExtractorKind::kBoxed: raw = last_boxed(completion); break;
-    case ExtractorKind::kExact: raw = completion; break;
+    case ExtractorKind::kLastNumber:
+      raw = last_number(completion);
+      break;
+    case ExtractorKind::kBoxed:
+      raw = last_boxed(completion);
+      break;
+    case ExtractorKind::kExact:
+      raw = completion;
+      break;
     case ExtractorKind::kRegex: {
       pcre2_match_data* md = pcre2_match_data_create_from_pattern(regex_->code, nullptr);
       PCRE2_SIZE start = 0;

@@ -113,7 +113,8 @@ class BordaReward : public Reward {
     }
     const auto win = votes.winner();
     GroupScores out;
-    for (size_t i = 0; i < n; ++i) out.scores.push_back(win && votes.answers[i] && *votes.answers[i] == *win ? 1.0 : 0.0);
+    for (size_t i = 0; i < n; ++i)
+      out.scores.push_back(win && votes.answers[i] && *votes.answers[i] == *win ? 1.0 : 0.0);
     out.info = {{"winner", win ? nlohmann::json(*win) : nlohmann::json(nullptr)}};
     return out;
   }
@@ -197,7 +198,9 @@ RewardPtr make_function_reward(std::string name, std::function<std::vector<doubl
 }
 RewardPtr make_self_certainty_reward() { return std::make_shared<SelfCertaintyReward>(); }
 RewardPtr make_consensus_reward(AnswerExtractor e) { return std::make_shared<ConsensusReward>(std::move(e)); }
-RewardPtr make_borda_reward(AnswerExtractor e, double power) { return std::make_shared<BordaReward>(std::move(e), power); }
+RewardPtr make_borda_reward(AnswerExtractor e, double power) {
+  return std::make_shared<BordaReward>(std::move(e), power);
+}
 RewardPtr make_verifier_reward(AnswerExtractor e, std::string key) {
   return std::make_shared<VerifierReward>(std::move(e), std::move(key));
 }
@@ -214,26 +217,30 @@ RewardPtr make_length_penalty_reward(int64_t max_len) {
 
 // The names recipes use (reward_registry.h).
 namespace {
-const RegisterReward kConsensus("consensus", [](const RewardArgs& a) { return make_consensus_reward(a.extractor); },
-                                "1 when the sample's answer is its group's majority answer (TTRL)");
-const RegisterReward kSelfCertainty("self_certainty", [](const RewardArgs&) { return make_self_certainty_reward(); },
-                                    "mean per-token KL(U || p) of the completion (Intuitor)");
-const RegisterReward kBorda("borda", [](const RewardArgs& a) { return make_borda_reward(a.extractor, a.borda_power); },
-                            "1 for the answer winning self-certainty-ranked Borda voting (borda_power)");
-const RegisterReward kVerifier("verifier",
-                               [](const RewardArgs& a) { return make_verifier_reward(a.extractor, a.answer_field); },
-                               "1 when the answer equals the row's reference answer (data.answer_field)");
-const RegisterReward kFormat("format", [](const RewardArgs& a) { return make_format_reward(a.format_pattern); },
-                             "1 when the completion matches format_pattern");
+const RegisterReward kConsensus(
+    "consensus", [](const RewardArgs& a) { return make_consensus_reward(a.extractor); },
+    "1 when the sample's answer is its group's majority answer (TTRL)");
+const RegisterReward kSelfCertainty(
+    "self_certainty", [](const RewardArgs&) { return make_self_certainty_reward(); },
+    "mean per-token KL(U || p) of the completion (Intuitor)");
+const RegisterReward kBorda(
+    "borda", [](const RewardArgs& a) { return make_borda_reward(a.extractor, a.borda_power); },
+    "1 for the answer winning self-certainty-ranked Borda voting (borda_power)");
+const RegisterReward kVerifier(
+    "verifier", [](const RewardArgs& a) { return make_verifier_reward(a.extractor, a.answer_field); },
+    "1 when the answer equals the row's reference answer (data.answer_field)");
+const RegisterReward kFormat(
+    "format", [](const RewardArgs& a) { return make_format_reward(a.format_pattern); },
+    "1 when the completion matches format_pattern");
 const RegisterReward kSoftOverlong(
     "soft_overlong",
     [](const RewardArgs& a) {
       return make_soft_overlong_reward(a.max_completion_length, std::max<int64_t>(1, a.max_completion_length / 4));
     },
     "DAPO's soft overlong punishment (cache = max_completion_length / 4)");
-const RegisterReward kLengthPenalty("length_penalty",
-                                    [](const RewardArgs& a) { return make_length_penalty_reward(a.max_completion_length); },
-                                    "-tokens / max_completion_length");
+const RegisterReward kLengthPenalty(
+    "length_penalty", [](const RewardArgs& a) { return make_length_penalty_reward(a.max_completion_length); },
+    "-tokens / max_completion_length");
 }  // namespace
 
 }  // namespace selfrl::rewards

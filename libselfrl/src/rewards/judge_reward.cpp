@@ -32,9 +32,11 @@ std::optional<double> parse_judge_score(const std::string& j) {
   static const std::regex score_re(R"([Ss][Cc][Oo][Rr][Ee]\s*:\s*(-?\d+(?:\.\d+)?))");
   static const std::regex num_re(R"(-?\d+(?:\.\d+)?)");
   std::optional<double> v;
-  for (auto it = std::sregex_iterator(j.begin(), j.end(), score_re); it != std::sregex_iterator(); ++it) v = std::stod((*it)[1]);
+  for (auto it = std::sregex_iterator(j.begin(), j.end(), score_re); it != std::sregex_iterator(); ++it)
+    v = std::stod((*it)[1]);
   if (!v)
-    for (auto it = std::sregex_iterator(j.begin(), j.end(), num_re); it != std::sregex_iterator(); ++it) v = std::stod((*it)[0]);
+    for (auto it = std::sregex_iterator(j.begin(), j.end(), num_re); it != std::sregex_iterator(); ++it)
+      v = std::stod((*it)[0]);
   if (!v || *v < 0 || *v > 5) return std::nullopt;
   return v;
 }
@@ -109,8 +111,11 @@ std::vector<GroupScores> judge_groups(const JudgeFn& judge, const std::vector<Gr
     }
     const double asked = static_cast<double>(g.samples.size()) * static_cast<double>(o.num_judgements);
     const double rate = asked > 0 ? parsed / asked : 0.0;
-    gs.info = {{"judgements", std::move(judgements)}, {"judge_scores", std::move(points)}, {"parse_rate", rate},
-               {"parsed", parsed}, {"asked", asked}};
+    gs.info = {{"judgements", std::move(judgements)},
+               {"judge_scores", std::move(points)},
+               {"parse_rate", rate},
+               {"parsed", parsed},
+               {"asked", asked}};
     gs.metrics = {{"parse_rate", rate}};
     out.push_back(std::move(gs));
   }
@@ -124,9 +129,11 @@ class JudgeReward : public Reward {
   JudgeReward(JudgeFn judge, JudgeOptions opts, std::string name)
       : judge_(std::move(judge)), opts_(std::move(opts)), name_(std::move(name)) {
     SELFRL_CHECK(judge_ != nullptr, "make_judge_reward: no judge callable");
-    SELFRL_CHECK(opts_.num_judgements >= 1, "make_judge_reward: num_judgements must be >= 1, got ", opts_.num_judgements);
+    SELFRL_CHECK(opts_.num_judgements >= 1, "make_judge_reward: num_judgements must be >= 1, got ",
+                 opts_.num_judgements);
     SELFRL_CHECK(opts_.temperature > 0, "make_judge_reward: temperature must be > 0, got ", opts_.temperature);
-    SELFRL_CHECK(opts_.max_new_tokens >= 1, "make_judge_reward: max_new_tokens must be >= 1, got ", opts_.max_new_tokens);
+    SELFRL_CHECK(opts_.max_new_tokens >= 1, "make_judge_reward: max_new_tokens must be >= 1, got ",
+                 opts_.max_new_tokens);
   }
   std::string name() const override { return name_; }
   std::vector<std::string> metric_names() const override { return {"parse_rate"}; }
@@ -159,7 +166,8 @@ namespace {
 const RegisterReward kJudge(
     "judge",
     [](const RewardArgs& a) {
-      if (!a.judge_fn) throw Error("reward 'judge' needs a judge model").hint("run it inside selfrl train (the policy judges)");
+      if (!a.judge_fn)
+        throw Error("reward 'judge' needs a judge model").hint("run it inside selfrl train (the policy judges)");
       return make_judge_reward(a.judge_fn(), a.judge);
     },
     "LLM-as-judge: mean of judge.num_judgements 0-5 judgements by the policy or judge.model");

@@ -46,9 +46,7 @@ std::vector<std::string> RewardPipeline::metric_names() const {
   return out;
 }
 
-torch::Tensor RewardPipeline::weights() const {
-  return torch::tensor(weights_, torch::kDouble);
-}
+torch::Tensor RewardPipeline::weights() const { return torch::tensor(weights_, torch::kDouble); }
 
 PipelineResult RewardPipeline::score(const std::vector<Group>& groups) {
   SELFRL_CHECK(!rewards_.empty(), "RewardPipeline has no rewards");
@@ -90,7 +88,8 @@ PipelineResult RewardPipeline::score(const std::vector<Group>& groups) {
         if (!warned_[reward->name()]) {
           warned_[reward->name()] = true;
           SELFRL_WARN("reward '" << reward->name() << "' could not score a group"
-                                 << (g.step >= 0 ? " at step " + std::to_string(g.step) : std::string()) << " (" << problem
+                                 << (g.step >= 0 ? " at step " + std::to_string(g.step) : std::string()) << " ("
+                                 << problem
                                  << "); its samples count as unscorable. Further failures are only counted.");
         }
       }

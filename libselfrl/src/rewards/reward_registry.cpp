@@ -58,7 +58,8 @@ void register_reward(const std::string& name, RewardFactory factory, const std::
 bool unregister_reward(const std::string& name) {
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  auto it = std::find_if(r.entries.begin(), r.entries.end(), [&](const RewardInfo& e) { return e.name == name && !e.builtin; });
+  auto it = std::find_if(r.entries.begin(), r.entries.end(),
+                         [&](const RewardInfo& e) { return e.name == name && !e.builtin; });
   if (it == r.entries.end()) return false;
   r.entries.erase(it);
   return true;
@@ -90,9 +91,12 @@ Error unknown_reward_error(const std::string& name) {
   }
   Error e("unknown reward '" + name + "'; known: " + list);
   if (!best.empty() && recipe::edit_distance(best, name) <= std::max<size_t>(2, name.size() / 3))
-    e.hint("did you mean '" + best + "'? (a program's own rewards must be registered with register_reward before the recipe is read)");
+    e.hint("did you mean '" + best +
+           "'? (a program's own rewards must be registered with register_reward before the recipe is read)");
   else
-    e.hint("a program's own rewards must be registered with selfrl::rewards::register_reward (Python: selfrl.register_reward) before the recipe is read");
+    e.hint(
+        "a program's own rewards must be registered with selfrl::rewards::register_reward (Python: "
+        "selfrl.register_reward) before the recipe is read");
   return e;
 }
 

@@ -17,7 +17,7 @@ namespace selfrl::tokenizer::detail {
 class BpeModel {
  public:
   std::unordered_map<std::string, int> vocab;  // raw bytes when byte_level
-  std::vector<std::string> pieces;              // id -> vocab key ("" for ids not in vocab)
+  std::vector<std::string> pieces;             // id -> vocab key ("" for ids not in vocab)
   // (left id << 32 | right id) -> (rank, merged id)
   std::unordered_map<uint64_t, std::pair<int, int>> merges;
   bool byte_level = false, byte_fallback = false, fuse_unk = false, ignore_merges = false;

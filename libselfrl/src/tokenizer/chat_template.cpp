@@ -19,25 +19,33 @@ using namespace jinja;
 
 namespace {
 
-struct LoopSignal { enum { kNone, kBreak, kContinue } what = kNone; };
+struct LoopSignal {
+  enum { kNone, kBreak, kContinue } what = kNone;
+};
 
 std::string repr(const Value& v);
 
 // Python's str().
 std::string str(const Value& v) {
   switch (v.kind) {
-    case Value::kUndefined: return "";
-    case Value::kNone: return "None";
-    case Value::kBool: return v.b ? "True" : "False";
-    case Value::kInt: return std::to_string(v.i);
+    case Value::kUndefined:
+      return "";
+    case Value::kNone:
+      return "None";
+    case Value::kBool:
+      return v.b ? "True" : "False";
+    case Value::kInt:
+      return std::to_string(v.i);
     case Value::kFloat: {
       if (std::floor(v.f) == v.f && std::fabs(v.f) < 1e16) return std::to_string(static_cast<int64_t>(v.f)) + ".0";
       char buf[32];
       std::snprintf(buf, sizeof(buf), "%.17g", v.f);
       return buf;
     }
-    case Value::kString: return v.s;
-    default: return repr(v);
+    case Value::kString:
+      return v.s;
+    default:
+      return repr(v);
   }
 }
 
@@ -46,7 +54,10 @@ std::string quote_py(const std::string& s) {
   std::string out(1, q);
   for (char c : s) {
     if (c == q || c == '\\') out += '\\';
-    if (c == '\n') { out += "\\n"; continue; }
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     out += c;
   }
   return out + q;
@@ -76,13 +87,27 @@ void json_string(const std::string& s, std::string* out) {
   *out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\b':
+        *out += "\\b";
+        break;
+      case '\f':
+        *out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -107,13 +132,26 @@ void to_json(const Value& v, int indent, int depth, std::string* out) {
   const char* item_sep = indent < 0 ? ", " : ",";
   switch (v.kind) {
     case Value::kUndefined:
-    case Value::kNone: *out += "null"; break;
-    case Value::kBool: *out += v.b ? "true" : "false"; break;
-    case Value::kInt: *out += std::to_string(v.i); break;
-    case Value::kFloat: *out += str(v); break;
-    case Value::kString: json_string(v.s, out); break;
+    case Value::kNone:
+      *out += "null";
+      break;
+    case Value::kBool:
+      *out += v.b ? "true" : "false";
+      break;
+    case Value::kInt:
+      *out += std::to_string(v.i);
+      break;
+    case Value::kFloat:
+      *out += str(v);
+      break;
+    case Value::kString:
+      json_string(v.s, out);
+      break;
     case Value::kList:
-      if (v.list->empty()) { *out += "[]"; break; }
+      if (v.list->empty()) {
+        *out += "[]";
+        break;
+      }
       *out += '[';
       for (size_t i = 0; i < v.list->size(); ++i) {
         if (i) *out += item_sep;
@@ -124,7 +162,10 @@ void to_json(const Value& v, int indent, int depth, std::string* out) {
       *out += ']';
       break;
     case Value::kDict: {
-      if (v.dict->empty()) { *out += "{}"; break; }
+      if (v.dict->empty()) {
+        *out += "{}";
+        break;
+      }
       *out += '{';
       bool first = true;
       for (const auto& [k, x] : *v.dict) {
@@ -139,27 +180,38 @@ void to_json(const Value& v, int indent, int depth, std::string* out) {
       *out += '}';
       break;
     }
-    case Value::kFunction: throw Error("tojson: a function is not JSON serializable");
+    case Value::kFunction:
+      throw Error("tojson: a function is not JSON serializable");
   }
 }
 
 bool truthy(const Value& v) {
   switch (v.kind) {
     case Value::kUndefined:
-    case Value::kNone: return false;
-    case Value::kBool: return v.b;
-    case Value::kInt: return v.i != 0;
-    case Value::kFloat: return v.f != 0;
-    case Value::kString: return !v.s.empty();
-    case Value::kList: return !v.list->empty();
-    case Value::kDict: return v.is_namespace || !v.dict->empty();
-    case Value::kFunction: return true;
+    case Value::kNone:
+      return false;
+    case Value::kBool:
+      return v.b;
+    case Value::kInt:
+      return v.i != 0;
+    case Value::kFloat:
+      return v.f != 0;
+    case Value::kString:
+      return !v.s.empty();
+    case Value::kList:
+      return !v.list->empty();
+    case Value::kDict:
+      return v.is_namespace || !v.dict->empty();
+    case Value::kFunction:
+      return true;
   }
   return false;
 }
 
 bool is_number(const Value& v) { return v.kind == Value::kInt || v.kind == Value::kFloat || v.kind == Value::kBool; }
-double as_double(const Value& v) { return v.kind == Value::kFloat ? v.f : v.kind == Value::kBool ? v.b : static_cast<double>(v.i); }
+double as_double(const Value& v) {
+  return v.kind == Value::kFloat ? v.f : v.kind == Value::kBool ? v.b : static_cast<double>(v.i);
+}
 
 bool equals(const Value& a, const Value& b) {
   if (is_number(a) && is_number(b)) return as_double(a) == as_double(b);
@@ -168,7 +220,8 @@ bool equals(const Value& a, const Value& b) {
            (b.kind == Value::kNone || b.kind == Value::kUndefined) && a.kind == b.kind;
   }
   switch (a.kind) {
-    case Value::kString: return a.s == b.s;
+    case Value::kString:
+      return a.s == b.s;
     case Value::kList:
       if (a.list->size() != b.list->size()) return false;
       for (size_t i = 0; i < a.list->size(); ++i)
@@ -181,15 +234,18 @@ bool equals(const Value& a, const Value& b) {
         if (!y || !equals(x, *y)) return false;
       }
       return true;
-    default: return true;  // none == none, undefined == undefined
+    default:
+      return true;  // none == none, undefined == undefined
   }
 }
 
 std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
   const std::string set = chars.empty() ? std::string(" \t\n\r\f\v") : chars;
   size_t b = 0, e = s.size();
-  if (left) while (b < e && set.find(s[b]) != std::string::npos) ++b;
-  if (right) while (e > b && set.find(s[e - 1]) != std::string::npos) --e;
+  if (left)
+    while (b < e && set.find(s[b]) != std::string::npos) ++b;
+  if (right)
+    while (e > b && set.find(s[e - 1]) != std::string::npos) --e;
   return s.substr(b, e - b);
 }
 
@@ -215,8 +271,12 @@ class Renderer {
       if (sig->what != LoopSignal::kNone) return;
       line_ = s->line;
       switch (s->kind) {
-        case Stmt::kText: *out += s->text; break;
-        case Stmt::kOutput: *out += str(eval(*s->expr)); break;
+        case Stmt::kText:
+          *out += s->text;
+          break;
+        case Stmt::kOutput:
+          *out += str(eval(*s->expr));
+          break;
         case Stmt::kIf: {
           bool done = false;
           for (const auto& [cond, b] : s->branches) {
@@ -229,14 +289,18 @@ class Renderer {
           if (!done) exec(s->else_body, out, sig);
           break;
         }
-        case Stmt::kFor: exec_for(*s, out); break;
+        case Stmt::kFor:
+          exec_for(*s, out);
+          break;
         case Stmt::kSet: {
           Value v = eval(*s->expr);
           if (s->attr.empty()) {
             scopes_.back()[s->targets[0]] = std::move(v);
           } else {
             Value ns = lookup(s->targets[0]);
-            if (!ns.is_namespace) fail(s->line, "{% set " + s->targets[0] + "." + s->attr + " %}: '" + s->targets[0] + "' is not a namespace()");
+            if (!ns.is_namespace)
+              fail(s->line,
+                   "{% set " + s->targets[0] + "." + s->attr + " %}: '" + s->targets[0] + "' is not a namespace()");
             ns.set(s->attr, std::move(v));
           }
           break;
@@ -272,13 +336,21 @@ class Renderer {
   void exec_for(const Stmt& s, std::string* out) {
     Value seq = eval(*s.expr);
     List items;
-    if (seq.kind == Value::kList) items = *seq.list;
-    else if (seq.kind == Value::kDict) for (const auto& kv : *seq.dict) items.push_back(Value::string(kv.first));
-    else if (seq.kind == Value::kString) for (char c : seq.s) items.push_back(Value::string(std::string(1, c)));
-    else if (seq.kind == Value::kUndefined || seq.kind == Value::kNone) items.clear();
-    else fail(s.line, "{% for %}: " + repr(seq) + " is not iterable");
+    if (seq.kind == Value::kList)
+      items = *seq.list;
+    else if (seq.kind == Value::kDict)
+      for (const auto& kv : *seq.dict) items.push_back(Value::string(kv.first));
+    else if (seq.kind == Value::kString)
+      for (char c : seq.s) items.push_back(Value::string(std::string(1, c)));
+    else if (seq.kind == Value::kUndefined || seq.kind == Value::kNone)
+      items.clear();
+    else
+      fail(s.line, "{% for %}: " + repr(seq) + " is not iterable");
     auto bind = [&](std::unordered_map<std::string, Value>& scope, const Value& item) {
-      if (s.targets.size() == 1) { scope[s.targets[0]] = item; return; }
+      if (s.targets.size() == 1) {
+        scope[s.targets[0]] = item;
+        return;
+      }
       if (item.kind != Value::kList || item.list->size() != s.targets.size())
         fail(s.line, "{% for %}: cannot unpack " + repr(item) + " into " + std::to_string(s.targets.size()) + " names");
       for (size_t k = 0; k < s.targets.size(); ++k) scope[s.targets[k]] = (*item.list)[k];
@@ -304,9 +376,12 @@ class Renderer {
       scopes_.emplace_back();
       auto& scope = scopes_.back();
       bind(scope, items[k]);
-      Value loop = Value::make_dict({{"index0", Value::integer(k)}, {"index", Value::integer(k + 1)},
-                                     {"revindex0", Value::integer(n - k - 1)}, {"revindex", Value::integer(n - k)},
-                                     {"first", Value::boolean(k == 0)}, {"last", Value::boolean(k == n - 1)},
+      Value loop = Value::make_dict({{"index0", Value::integer(k)},
+                                     {"index", Value::integer(k + 1)},
+                                     {"revindex0", Value::integer(n - k - 1)},
+                                     {"revindex", Value::integer(n - k)},
+                                     {"first", Value::boolean(k == 0)},
+                                     {"last", Value::boolean(k == n - 1)},
                                      {"length", Value::integer(n)},
                                      {"previtem", k > 0 ? items[k - 1] : Value()},
                                      {"nextitem", k + 1 < n ? items[k + 1] : Value()}});
@@ -321,11 +396,16 @@ class Renderer {
 
   Value eval(const Expr& e) {
     switch (e.kind) {
-      case Expr::kLiteral: return e.literal;
-      case Expr::kName: return lookup(e.name);
-      case Expr::kAttr: return attribute(eval(*e.a), e.name, e.line);
-      case Expr::kItem: return item(eval(*e.a), eval(*e.b), e.line);
-      case Expr::kSlice: return slice(e);
+      case Expr::kLiteral:
+        return e.literal;
+      case Expr::kName:
+        return lookup(e.name);
+      case Expr::kAttr:
+        return attribute(eval(*e.a), e.name, e.line);
+      case Expr::kItem:
+        return item(eval(*e.a), eval(*e.b), e.line);
+      case Expr::kSlice:
+        return slice(e);
       case Expr::kCall: {
         Value f = eval(*e.a);
         if (f.kind != Value::kFunction) fail(e.line, "calling " + describe(*e.a) + ", which is not a function");
@@ -340,16 +420,20 @@ class Renderer {
           throw;
         }
       }
-      case Expr::kFilter: return filter(e);
-      case Expr::kTest: return Value::boolean(test(e) != e.negated);
-      case Expr::kNot: return Value::boolean(!truthy(eval(*e.a)));
+      case Expr::kFilter:
+        return filter(e);
+      case Expr::kTest:
+        return Value::boolean(test(e) != e.negated);
+      case Expr::kNot:
+        return Value::boolean(!truthy(eval(*e.a)));
       case Expr::kNeg: {
         Value v = eval(*e.a);
         if (v.kind == Value::kInt) return Value::integer(-v.i);
         if (v.kind == Value::kFloat) return Value::number(-v.f);
         fail(e.line, "unary '-' needs a number, got " + repr(v));
       }
-      case Expr::kBinary: return binary(e);
+      case Expr::kBinary:
+        return binary(e);
       case Expr::kCond:
         if (truthy(eval(*e.b))) return eval(*e.a);
         return e.c ? eval(*e.c) : Value();
@@ -405,9 +489,12 @@ class Renderer {
     }
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
       int c;
-      if (is_number(l) && is_number(r)) c = as_double(l) < as_double(r) ? -1 : as_double(l) > as_double(r) ? 1 : 0;
-      else if (l.kind == Value::kString && r.kind == Value::kString) c = l.s.compare(r.s);
-      else fail(e.line, "cannot compare " + repr(l) + " " + op + " " + repr(r));
+      if (is_number(l) && is_number(r))
+        c = as_double(l) < as_double(r) ? -1 : as_double(l) > as_double(r) ? 1 : 0;
+      else if (l.kind == Value::kString && r.kind == Value::kString)
+        c = l.s.compare(r.s);
+      else
+        fail(e.line, "cannot compare " + repr(l) + " " + op + " " + repr(r));
       return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
     }
     if (op == "+") {
@@ -493,8 +580,10 @@ class Renderer {
     List l;
     std::string s;
     for (int64_t i = b; step > 0 ? i < en : i > en; i += step) {
-      if (obj.kind == Value::kList) l.push_back((*obj.list)[i]);
-      else s += obj.s[i];
+      if (obj.kind == Value::kList)
+        l.push_back((*obj.list)[i]);
+      else
+        s += obj.s[i];
     }
     return obj.kind == Value::kList ? Value::make_list(std::move(l)) : Value::string(s);
   }

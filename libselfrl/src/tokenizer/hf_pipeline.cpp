@@ -85,11 +85,9 @@ struct StripNormalizer : Normalizer {
 
 // ---- pre-tokenizers --------------------------------------------------------------------
 
-const char* kGpt2Pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const char* kGpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-void split_pieces(std::vector<std::string>* pieces, const Regex& re, const std::string& behavior,
-                  bool invert) {
+void split_pieces(std::vector<std::string>* pieces, const Regex& re, const std::string& behavior, bool invert) {
   std::vector<std::string> out;
   out.reserve(pieces->size() * 2);
   std::vector<std::pair<size_t, size_t>> m;
@@ -213,8 +211,8 @@ struct StripDecoder : Decoder {
     for (auto& s : *t) {
       size_t b = 0, e = s.size();
       for (size_t i = 0; i < start && s.compare(b, content.size(), content) == 0; ++i) b += content.size();
-      for (size_t i = 0; i < stop && e >= b + content.size() &&
-                         s.compare(e - content.size(), content.size(), content) == 0; ++i)
+      for (size_t i = 0;
+           i < stop && e >= b + content.size() && s.compare(e - content.size(), content.size(), content) == 0; ++i)
         e -= content.size();
       s = s.substr(b, e - b);
     }
@@ -242,11 +240,13 @@ std::string prepend_scheme_of(const json& j) {
 
 }  // namespace
 
-std::vector<std::pair<size_t, size_t>> split_ranges(size_t size,
-                                                    const std::vector<std::pair<size_t, size_t>>& matches,
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t size, const std::vector<std::pair<size_t, size_t>>& matches,
                                                     const std::string& behavior, bool invert) {
   // Segments covering [0, size), each flagged as a delimiter match or not.
-  struct Seg { size_t b, e; bool match; };
+  struct Seg {
+    size_t b, e;
+    bool match;
+  };
   std::vector<Seg> segs;
   size_t last = 0;
   for (auto [b, e] : matches) {
@@ -265,22 +265,28 @@ std::vector<std::pair<size_t, size_t>> split_ranges(size_t size,
   } else if (behavior == "MergedWithPrevious") {
     bool prev_open = false;
     for (const auto& s : segs) {
-      if (s.match && prev_open) out.back().second = s.e;
-      else out.emplace_back(s.b, s.e);
+      if (s.match && prev_open)
+        out.back().second = s.e;
+      else
+        out.emplace_back(s.b, s.e);
       prev_open = !s.match;
     }
   } else if (behavior == "MergedWithNext") {
     bool pending = false;
     for (const auto& s : segs) {
-      if (pending) out.back().second = s.e;
-      else out.emplace_back(s.b, s.e);
+      if (pending)
+        out.back().second = s.e;
+      else
+        out.emplace_back(s.b, s.e);
       pending = s.match;
     }
   } else if (behavior == "Contiguous") {
     bool prev_match = false;
     for (const auto& s : segs) {
-      if (s.match && prev_match) out.back().second = s.e;
-      else out.emplace_back(s.b, s.e);
+      if (s.match && prev_match)
+        out.back().second = s.e;
+      else
+        out.emplace_back(s.b, s.e);
       prev_match = s.match;
     }
   } else {

@@ -47,8 +47,7 @@ PostProcessor make_post_processor(const nlohmann::json& j);
 
 // Splits [0, size) at `matches` according to a Split behaviour (Isolated, Removed,
 // MergedWithPrevious, MergedWithNext, Contiguous); returns the pieces' ranges.
-std::vector<std::pair<size_t, size_t>> split_ranges(size_t size,
-                                                    const std::vector<std::pair<size_t, size_t>>& matches,
+std::vector<std::pair<size_t, size_t>> split_ranges(size_t size, const std::vector<std::pair<size_t, size_t>>& matches,
                                                     const std::string& behavior, bool invert);
 
 }  // namespace selfrl::tokenizer::detail

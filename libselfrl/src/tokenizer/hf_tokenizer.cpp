@@ -59,8 +59,7 @@ uint32_t char_before(std::string_view s, size_t i) {
 
 // Splits `text` at matches of `m`; lstrip/rstrip swallow whitespace around a match, single_word
 // requires non-word characters (or the ends) on both sides.
-void split_added(std::string_view text, const AddedMatcher& m, bool first_is_start,
-                 std::vector<Segment>* out) {
+void split_added(std::string_view text, const AddedMatcher& m, bool first_is_start, std::vector<Segment>* out) {
   size_t seg_start = 0, i = 0;
   while (i < text.size()) {
     const auto& cands = m.by_first[static_cast<unsigned char>(text[i])];
@@ -147,14 +146,14 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
   std::unique_ptr<HfTokenizer> tok(new HfTokenizer());
   Impl& im = *tok->impl_;
   try {
-    SELFRL_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(),
-                 "missing \"model\" object");
+    SELFRL_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(), "missing \"model\" object");
     const json& m = j["model"];
     const std::string type = m.value("type", std::string(m.contains("merges") ? "BPE" : ""));
     if (type != "BPE")
       throw Error("model.type \"" + type + "\" is not supported")
-          .hint("only BPE tokenizer.json models are implemented (GPT-2, Llama-2/3, Mistral, Qwen); "
-                "for a sentencepiece Unigram model use its tokenizer.model");
+          .hint(
+              "only BPE tokenizer.json models are implemented (GPT-2, Llama-2/3, Mistral, Qwen); "
+              "for a sentencepiece Unigram model use its tokenizer.model");
     if (m.contains("dropout") && !m["dropout"].is_null() && m["dropout"].get<double>() != 0.0)
       throw Error("model.dropout is set: BPE dropout is training-only and not supported");
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -211,8 +210,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
       if (mj.is_string()) {
         const std::string s = mj.get<std::string>();
         const size_t sp = s.find(' ', 1);
-        if (sp == std::string::npos)
-          throw Error(concat("model.merges[", r, "] = \"", s, "\" is not \"left right\""));
+        if (sp == std::string::npos) throw Error(concat("model.merges[", r, "] = \"", s, "\" is not \"left right\""));
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       } else if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string()) {
@@ -256,7 +254,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
   } catch (Error& e) {
     throw e.at(source);
   } catch (const json::exception& e) {
-    throw Error(concat("unexpected structure: ", e.what())).at(source).hint("compare with a tokenizer.json saved by Hugging Face tokenizers");
+    throw Error(concat("unexpected structure: ", e.what()))
+        .at(source)
+        .hint("compare with a tokenizer.json saved by Hugging Face tokenizers");
   }
   tok->config_ = std::move(config);
   tok->resolve_special_ids();
@@ -272,8 +272,10 @@ std::vector<int> HfTokenizer::encode(std::string_view text, bool add_special_tok
   ids.reserve(text.size() / 3 + 4);
   if (add_special_tokens) ids = im.post.prefix;
   std::vector<Segment> segs;
-  if (im.raw_matcher.empty) segs.push_back({std::string(text), -1});
-  else split_added(text, im.raw_matcher, true, &segs);
+  if (im.raw_matcher.empty)
+    segs.push_back({std::string(text), -1});
+  else
+    split_added(text, im.raw_matcher, true, &segs);
   bool first = true;
   for (auto& seg : segs) {
     if (seg.added_id >= 0) {
@@ -328,8 +330,8 @@ std::string HfTokenizer::decode(const std::vector<int>& ids, bool skip_special_t
   if (config_.clean_up_tokenization_spaces) {
     // transformers PreTrainedTokenizerBase.clean_up_tokenization
     static const std::pair<const char*, const char*> kRules[] = {
-        {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-        {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+        {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+        {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     for (const auto& [from, to] : kRules) {
       const std::string f(from), t(to);
       std::string res;

@@ -29,14 +29,53 @@ struct Value {
   std::shared_ptr<Function> fn;
   bool is_namespace = false;
 
-  static Value none() { Value v; v.kind = kNone; return v; }
-  static Value boolean(bool x) { Value v; v.kind = kBool; v.b = x; return v; }
-  static Value integer(int64_t x) { Value v; v.kind = kInt; v.i = x; return v; }
-  static Value number(double x) { Value v; v.kind = kFloat; v.f = x; return v; }
-  static Value string(std::string x) { Value v; v.kind = kString; v.s = std::move(x); return v; }
-  static Value make_list(List l = {}) { Value v; v.kind = kList; v.list = std::make_shared<List>(std::move(l)); return v; }
-  static Value make_dict(Dict d = {}) { Value v; v.kind = kDict; v.dict = std::make_shared<Dict>(std::move(d)); return v; }
-  static Value function(Function f) { Value v; v.kind = kFunction; v.fn = std::make_shared<Function>(std::move(f)); return v; }
+  static Value none() {
+    Value v;
+    v.kind = kNone;
+    return v;
+  }
+  static Value boolean(bool x) {
+    Value v;
+    v.kind = kBool;
+    v.b = x;
+    return v;
+  }
+  static Value integer(int64_t x) {
+    Value v;
+    v.kind = kInt;
+    v.i = x;
+    return v;
+  }
+  static Value number(double x) {
+    Value v;
+    v.kind = kFloat;
+    v.f = x;
+    return v;
+  }
+  static Value string(std::string x) {
+    Value v;
+    v.kind = kString;
+    v.s = std::move(x);
+    return v;
+  }
+  static Value make_list(List l = {}) {
+    Value v;
+    v.kind = kList;
+    v.list = std::make_shared<List>(std::move(l));
+    return v;
+  }
+  static Value make_dict(Dict d = {}) {
+    Value v;
+    v.kind = kDict;
+    v.dict = std::make_shared<Dict>(std::move(d));
+    return v;
+  }
+  static Value function(Function f) {
+    Value v;
+    v.kind = kFunction;
+    v.fn = std::make_shared<Function>(std::move(f));
+    return v;
+  }
 
   const Value* find(const std::string& key) const {
     if (kind != kDict) return nullptr;
@@ -46,7 +85,10 @@ struct Value {
   }
   void set(const std::string& key, Value v) {
     for (auto& [k, old] : *dict)
-      if (k == key) { old = std::move(v); return; }
+      if (k == key) {
+        old = std::move(v);
+        return;
+      }
     dict->emplace_back(key, std::move(v));
   }
 };
@@ -56,8 +98,20 @@ using ExprPtr = std::unique_ptr<Expr>;
 
 struct Expr {
   enum Kind {
-    kLiteral, kName, kAttr, kItem, kSlice, kCall, kFilter, kTest, kNot, kNeg, kBinary, kCond,
-    kListLit, kDictLit
+    kLiteral,
+    kName,
+    kAttr,
+    kItem,
+    kSlice,
+    kCall,
+    kFilter,
+    kTest,
+    kNot,
+    kNeg,
+    kBinary,
+    kCond,
+    kListLit,
+    kDictLit
   } kind;
   int line = 0;
   Value literal;
@@ -65,7 +119,7 @@ struct Expr {
   ExprPtr a, b, c;   // operands (kSlice: a=object, b=start, c=stop, step in args[0])
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
-  bool negated = false;  // kTest: "is not"
+  bool negated = false;                            // kTest: "is not"
   std::vector<std::pair<ExprPtr, ExprPtr>> items;  // kDictLit
   Expr(Kind k, int l) : kind(k), line(l) {}
 };
@@ -76,13 +130,13 @@ using Body = std::vector<std::unique_ptr<Stmt>>;
 struct Stmt {
   enum Kind { kText, kOutput, kIf, kFor, kSet, kBreak, kContinue } kind;
   int line = 0;
-  std::string text;                            // kText
-  ExprPtr expr;                                // kOutput, kSet value, kFor iterable
+  std::string text;                                // kText
+  ExprPtr expr;                                    // kOutput, kSet value, kFor iterable
   std::vector<std::pair<ExprPtr, Body>> branches;  // kIf: (condition, body)...
-  Body body, else_body;                        // kFor, kIf else
-  std::vector<std::string> targets;            // kFor loop variables, kSet name
-  std::string attr;                            // kSet "ns.attr": attribute name
-  ExprPtr filter;                              // kFor "if" clause
+  Body body, else_body;                            // kFor, kIf else
+  std::vector<std::string> targets;                // kFor loop variables, kSet name
+  std::string attr;                                // kSet "ns.attr": attribute name
+  ExprPtr filter;                                  // kFor "if" clause
   Stmt(Kind k, int l) : kind(k), line(l) {}
 };
 

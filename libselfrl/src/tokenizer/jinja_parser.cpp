@@ -47,7 +47,10 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
     size_t p = pos;
     while (true) {
       p = src.find('{', p);
-      if (p == std::string::npos || p + 1 >= n) { p = std::string::npos; break; }
+      if (p == std::string::npos || p + 1 >= n) {
+        p = std::string::npos;
+        break;
+      }
       const char c = src[p + 1];
       if (c == '{' || c == '%' || c == '#') break;
       ++p;
@@ -59,8 +62,10 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
       while (k < text.size() && std::isspace(static_cast<unsigned char>(text[k]))) ++k;
       text.erase(0, k);
     } else if (trim_nl) {
-      if (text.compare(0, 1, "\n") == 0) text.erase(0, 1);
-      else if (text.compare(0, 2, "\r\n") == 0) text.erase(0, 2);
+      if (text.compare(0, 1, "\n") == 0)
+        text.erase(0, 1);
+      else if (text.compare(0, 2, "\r\n") == 0)
+        text.erase(0, 2);
     }
     if (p == std::string::npos) {
       if (!text.empty()) parts.push_back({true, false, text, {}, text_line});
@@ -102,11 +107,31 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
     bool closed = false;
     while (q < n) {
       const char c = src[q];
-      if (c == '\n') { ++line; ++q; continue; }
-      if (std::isspace(static_cast<unsigned char>(c))) { ++q; continue; }
-      if (src.compare(q, 2, close) == 0) { q += 2; closed = true; break; }
-      if (c == '-' && src.compare(q + 1, 2, close) == 0) { q += 3; closed = true; trim_ws = true; break; }
-      if (c == '+' && src.compare(q + 1, 2, close) == 0) { q += 3; closed = true; break; }
+      if (c == '\n') {
+        ++line;
+        ++q;
+        continue;
+      }
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        ++q;
+        continue;
+      }
+      if (src.compare(q, 2, close) == 0) {
+        q += 2;
+        closed = true;
+        break;
+      }
+      if (c == '-' && src.compare(q + 1, 2, close) == 0) {
+        q += 3;
+        closed = true;
+        trim_ws = true;
+        break;
+      }
+      if (c == '+' && src.compare(q + 1, 2, close) == 0) {
+        q += 3;
+        closed = true;
+        break;
+      }
       if (c == '\'' || c == '"') {
         std::string s;
         size_t k = q + 1;
@@ -114,13 +139,27 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
           if (src[k] == '\\' && k + 1 < n) {
             const char e = src[++k];
             switch (e) {
-              case 'n': s += '\n'; break;
-              case 't': s += '\t'; break;
-              case 'r': s += '\r'; break;
-              case '\\': s += '\\'; break;
-              case '\'': s += '\''; break;
-              case '"': s += '"'; break;
-              default: s += '\\'; s += e;
+              case 'n':
+                s += '\n';
+                break;
+              case 't':
+                s += '\t';
+                break;
+              case 'r':
+                s += '\r';
+                break;
+              case '\\':
+                s += '\\';
+                break;
+              case '\'':
+                s += '\'';
+                break;
+              case '"':
+                s += '"';
+                break;
+              default:
+                s += '\\';
+                s += e;
             }
           } else {
             if (src[k] == '\n') ++line;
@@ -135,8 +174,9 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
       if (std::isdigit(static_cast<unsigned char>(c))) {
         size_t k = q;
         bool is_float = false;
-        while (k < n && (std::isdigit(static_cast<unsigned char>(src[k])) ||
-                         (src[k] == '.' && !is_float && k + 1 < n && std::isdigit(static_cast<unsigned char>(src[k + 1]))))) {
+        while (k < n &&
+               (std::isdigit(static_cast<unsigned char>(src[k])) ||
+                (src[k] == '.' && !is_float && k + 1 < n && std::isdigit(static_cast<unsigned char>(src[k + 1]))))) {
           is_float |= src[k] == '.';
           ++k;
         }
@@ -178,8 +218,7 @@ std::vector<Part> lex(const std::string& src, const std::string& name) {
 
 class ExprParser {
  public:
-  ExprParser(const std::vector<Tok>& toks, size_t start, const std::string& name)
-      : t_(toks), i_(start), name_(name) {}
+  ExprParser(const std::vector<Tok>& toks, size_t start, const std::string& name) : t_(toks), i_(start), name_(name) {}
 
   ExprPtr parse_expression() {
     ExprPtr e = parse_or();
@@ -224,12 +263,18 @@ class ExprParser {
   }
   ExprPtr parse_or() {
     ExprPtr l = parse_and();
-    while (is_name("or")) { const int ln = next().line; l = binary("or", std::move(l), parse_and(), ln); }
+    while (is_name("or")) {
+      const int ln = next().line;
+      l = binary("or", std::move(l), parse_and(), ln);
+    }
     return l;
   }
   ExprPtr parse_and() {
     ExprPtr l = parse_not();
-    while (is_name("and")) { const int ln = next().line; l = binary("and", std::move(l), parse_not(), ln); }
+    while (is_name("and")) {
+      const int ln = next().line;
+      l = binary("and", std::move(l), parse_not(), ln);
+    }
     return l;
   }
   ExprPtr parse_not() {
@@ -271,7 +316,10 @@ class ExprParser {
   }
   ExprPtr parse_concat() {
     ExprPtr l = parse_math2();
-    while (is_op("~")) { const int ln = next().line; l = binary("~", std::move(l), parse_math2(), ln); }
+    while (is_op("~")) {
+      const int ln = next().line;
+      l = binary("~", std::move(l), parse_math2(), ln);
+    }
     return l;
   }
   ExprPtr parse_math2() {
@@ -289,7 +337,10 @@ class ExprParser {
       e->a = parse_unary();
       return e;
     }
-    if (is_op("+")) { next(); return parse_unary(); }
+    if (is_op("+")) {
+      next();
+      return parse_unary();
+    }
     return parse_filters(parse_postfix(parse_primary()));
   }
   void parse_call_args(Expr* e) {
@@ -328,9 +379,18 @@ class ExprParser {
       }
       case Tok::kName: {
         auto e = std::make_unique<Expr>(Expr::kLiteral, t.line);
-        if (t.text == "true" || t.text == "True") { e->literal = Value::boolean(true); return e; }
-        if (t.text == "false" || t.text == "False") { e->literal = Value::boolean(false); return e; }
-        if (t.text == "none" || t.text == "None") { e->literal = Value::none(); return e; }
+        if (t.text == "true" || t.text == "True") {
+          e->literal = Value::boolean(true);
+          return e;
+        }
+        if (t.text == "false" || t.text == "False") {
+          e->literal = Value::boolean(false);
+          return e;
+        }
+        if (t.text == "none" || t.text == "None") {
+          e->literal = Value::none();
+          return e;
+        }
         e->kind = Expr::kName;
         e->name = t.text;
         return e;
@@ -421,7 +481,10 @@ class ExprParser {
       } else if (is_name("is")) {
         next();
         auto t = std::make_unique<Expr>(Expr::kTest, ln);
-        if (is_name("not")) { next(); t->negated = true; }
+        if (is_name("not")) {
+          next();
+          t->negated = true;
+        }
         t->name = expect_name();
         t->a = std::move(e);
         if (is_op("(")) parse_call_args(t.get());
@@ -551,8 +614,9 @@ class StmtParser {
       } else if (kw == "generation" || kw == "endgeneration") {
         // transformers' AssistantTracker marks assistant spans; it renders nothing itself.
       } else {
-        fail(name_, p.line, "unsupported Jinja feature: {% " + kw + " %}",
-             "supported tags: if/elif/else, for/else (loop.*, break, continue), set (namespace attributes), generation");
+        fail(
+            name_, p.line, "unsupported Jinja feature: {% " + kw + " %}",
+            "supported tags: if/elif/else, for/else (loop.*, break, continue), set (namespace attributes), generation");
       }
     }
     stop->clear();

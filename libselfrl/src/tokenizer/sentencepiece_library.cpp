@@ -59,7 +59,8 @@ const Api& api() {
     a.train = reinterpret_cast<decltype(a.train)>(sym("selfrl_spm_train"));
   });
   if (!failure.empty()) {
-    throw Error(failure).hint("reinstall libselfrl: libselfrl_spm.so must sit next to libselfrl.so, and libsentencepiece0 be installed");
+    throw Error(failure).hint(
+        "reinstall libselfrl: libselfrl_spm.so must sit next to libselfrl.so, and libsentencepiece0 be installed");
   }
   return a;
 }
@@ -81,7 +82,9 @@ std::shared_ptr<SentencePieceModel> SentencePieceModel::load(const std::string& 
   char err[1024] = {0};
   void* handle = nullptr;
   if (a.load(path.c_str(), &handle, err, sizeof err) != 0) {
-    throw Error(std::string("cannot load sentencepiece model: ") + err).at(path).hint("is it a sentencepiece .model file?");
+    throw Error(std::string("cannot load sentencepiece model: ") + err)
+        .at(path)
+        .hint("is it a sentencepiece .model file?");
   }
   std::shared_ptr<SentencePieceModel> m(new SentencePieceModel());
   m->handle_ = handle;
@@ -108,7 +111,8 @@ std::string SentencePieceModel::decode(const std::vector<int>& ids) const {
   const int size = piece_size();
   for (int id : ids) {
     if (id < 0 || id >= size)
-      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(size) + ")").at(path_);
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(size) + ")")
+          .at(path_);
   }
   char err[1024] = {0};
   char* text = nullptr;
@@ -126,7 +130,9 @@ std::string SentencePieceModel::id_to_piece(int id) const {
   char* piece = nullptr;
   size_t len = 0;
   if (api().id_to_piece(handle_, id, &piece, &len) != 0)
-    throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(piece_size()) + ")").at(path_);
+    throw Error("token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(piece_size()) +
+                ")")
+        .at(path_);
   std::string out(piece, len);
   api().release(piece);
   return out;

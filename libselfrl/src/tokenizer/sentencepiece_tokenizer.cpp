@@ -30,7 +30,8 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
 std::vector<int> SentencePieceTokenizer::encode(std::string_view text, bool add_special_tokens) const {
   const size_t bad = io::find_invalid_utf8(text);
   if (bad != std::string_view::npos)
-    throw Error(detail::concat("text is not valid UTF-8 at byte ", bad)).hint("decode the input as UTF-8 before tokenizing");
+    throw Error(detail::concat("text is not valid UTF-8 at byte ", bad))
+        .hint("decode the input as UTF-8 before tokenizing");
   std::vector<int> ids;
   // LlamaTokenizer (slow) semantics: add_bos_token defaults to true, add_eos_token to false.
   if (add_special_tokens && config_.add_bos_token.value_or(true) && bos_id_) ids.push_back(*bos_id_);
@@ -76,8 +77,7 @@ std::string train_sentencepiece(const std::string& corpus_path, const std::strin
   std::ostringstream args;
   args << "--input=" << corpus_path << " --model_prefix=" << out_prefix << " --vocab_size=" << o.vocab_size
        << " --model_type=" << o.model_type << " --character_coverage=" << o.character_coverage
-       << " --byte_fallback=" << (o.byte_fallback ? "true" : "false")
-       << " --hard_vocab_limit=false --minloglevel=2";
+       << " --byte_fallback=" << (o.byte_fallback ? "true" : "false") << " --hard_vocab_limit=false --minloglevel=2";
   try {
     train_sentencepiece(args.str());
   } catch (Error& e) {

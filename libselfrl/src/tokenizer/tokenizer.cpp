@@ -57,8 +57,10 @@ TokenizerConfig read_tokenizer_config(const std::string& dir) {
     if (auto v = token_string(j, "eos_token")) c.eos_token = v;
     if (auto v = token_string(j, "pad_token")) c.pad_token = v;
     if (auto v = token_string(j, "unk_token")) c.unk_token = v;
-    if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean()) c.add_bos_token = j["add_bos_token"].get<bool>();
-    if (j.contains("add_eos_token") && j["add_eos_token"].is_boolean()) c.add_eos_token = j["add_eos_token"].get<bool>();
+    if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
+      c.add_bos_token = j["add_bos_token"].get<bool>();
+    if (j.contains("add_eos_token") && j["add_eos_token"].is_boolean())
+      c.add_eos_token = j["add_eos_token"].get<bool>();
     // transformers' default for clean_up_tokenization_spaces has changed over versions; we take
     // the file's value and false when absent (transformers >= 4.45).
     c.clean_up_tokenization_spaces = j.value("clean_up_tokenization_spaces", false);
@@ -100,7 +102,9 @@ bool has_tokenizer_files(const std::string& dir) {
 
 std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& dir) {
   if (!fs::is_directory(dir))
-    throw Error("tokenizer directory does not exist").at(dir).hint("pass a model directory holding tokenizer.json or tokenizer.model");
+    throw Error("tokenizer directory does not exist")
+        .at(dir)
+        .hint("pass a model directory holding tokenizer.json or tokenizer.model");
   TokenizerConfig config = read_tokenizer_config(dir);
   if (fs::exists(dir + "/tokenizer.json")) return HfTokenizer::load(dir + "/tokenizer.json", std::move(config));
   if (fs::exists(dir + "/tokenizer.model"))
@@ -119,8 +123,8 @@ std::string Tokenizer::decode_generated(const std::vector<int64_t>& ids, bool sk
   return decode(known, skip_special_tokens);
 }
 
-std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::string>& texts,
-                                                      bool add_special_tokens, unsigned num_threads) const {
+std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::string>& texts, bool add_special_tokens,
+                                                      unsigned num_threads) const {
   std::vector<std::vector<int>> out(texts.size());
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   num_threads = static_cast<unsigned>(std::min<size_t>(num_threads, texts.size()));

@@ -13,21 +13,20 @@ namespace selfrl::tokenizer::detail {
 namespace {
 
 constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
-constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount,
-                   kSCount = kLCount * kNCount;
+constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
 
 uint8_t ccc(uint32_t cp) {
   if (cp < 0x300) return 0;
   const auto* end = kCombiningClasses + kNumCombiningClasses;
-  const auto* it = std::lower_bound(kCombiningClasses, end, cp,
-                                    [](const CombiningClass& c, uint32_t v) { return c.cp < v; });
+  const auto* it =
+      std::lower_bound(kCombiningClasses, end, cp, [](const CombiningClass& c, uint32_t v) { return c.cp < v; });
   return it != end && it->cp == cp ? it->ccc : 0;
 }
 
 const Decomposition* find_decomposition(uint32_t cp) {
   const auto* end = kDecompositions + kNumDecompositions;
-  const auto* it = std::lower_bound(kDecompositions, end, cp,
-                                    [](const Decomposition& d, uint32_t v) { return d.cp < v; });
+  const auto* it =
+      std::lower_bound(kDecompositions, end, cp, [](const Decomposition& d, uint32_t v) { return d.cp < v; });
   return it != end && it->cp == cp ? it : nullptr;
 }
 
@@ -52,14 +51,12 @@ void decompose(uint32_t cp, std::vector<uint32_t>& out) {
 uint32_t compose_pair(uint32_t a, uint32_t b) {
   if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
     return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
-  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase &&
-      b < kTBase + kTCount)
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
     return a + (b - kTBase);
   const auto* end = kCompositions + kNumCompositions;
   const auto* it = std::lower_bound(kCompositions, end, std::make_pair(a, b),
                                     [](const Composition& c, const std::pair<uint32_t, uint32_t>& v) {
-                                      return c.first < v.first ||
-                                             (c.first == v.first && c.second < v.second);
+                                      return c.first < v.first || (c.first == v.first && c.second < v.second);
                                     });
   return it != end && it->first == a && it->second == b ? it->composite : 0;
 }
@@ -89,7 +86,10 @@ std::string nfc(std::string_view text) {
   // combining mark, which is itself >= U+0300.
   bool simple = true;
   for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0xC3) { simple = false; break; }
+    if (static_cast<unsigned char>(c) >= 0xC3) {
+      simple = false;
+      break;
+    }
   }
   if (simple) return std::string(text);
 
@@ -102,11 +102,13 @@ std::string nfc(std::string_view text) {
   }
   // Canonical ordering: stable sort of each run of non-starters by combining class.
   for (size_t i = 0; i < cps.size();) {
-    if (ccc(cps[i]) == 0) { ++i; continue; }
+    if (ccc(cps[i]) == 0) {
+      ++i;
+      continue;
+    }
     size_t j = i;
     while (j < cps.size() && ccc(cps[j]) != 0) ++j;
-    std::stable_sort(cps.begin() + i, cps.begin() + j,
-                     [](uint32_t a, uint32_t b) { return ccc(a) < ccc(b); });
+    std::stable_sort(cps.begin() + i, cps.begin() + j, [](uint32_t a, uint32_t b) { return ccc(a) < ccc(b); });
     i = j;
   }
   // Canonical composition.
@@ -141,8 +143,20 @@ std::string nfc(std::string_view text) {
 
 bool is_whitespace(uint32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -196,13 +210,29 @@ std::string utf8_lossy(std::string_view s) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   for (size_t i = 0; i < s.size();) {
     const unsigned char b = byte(i);
-    if (b < 0x80) { out += static_cast<char>(b); ++i; continue; }
+    if (b < 0x80) {
+      out += static_cast<char>(b);
+      ++i;
+      continue;
+    }
     size_t need = 0;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) need = 1;
-    else if (b >= 0xE0 && b <= 0xEF) { need = 2; if (b == 0xE0) lo = 0xA0; if (b == 0xED) hi = 0x9F; }
-    else if (b >= 0xF0 && b <= 0xF4) { need = 3; if (b == 0xF0) lo = 0x90; if (b == 0xF4) hi = 0x8F; }
-    if (need == 0) { out += "\xEF\xBF\xBD"; ++i; continue; }
+    if (b >= 0xC2 && b <= 0xDF)
+      need = 1;
+    else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    }
+    if (need == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
     size_t j = 1;
     for (; j <= need && i + j < s.size(); ++j) {
       const unsigned char c = byte(i + j);

@@ -11,20 +11,23 @@ namespace selfrl::tokenizer::detail {
 // Decodes the code point starting at text[i] (text must be valid UTF-8) and its byte length.
 inline uint32_t utf8_decode(std::string_view text, size_t i, size_t* len) {
   const auto b = static_cast<unsigned char>(text[i]);
-  if (b < 0x80) { *len = 1; return b; }
-  if (b < 0xE0) { *len = 2; return ((b & 0x1F) << 6) | (text[i + 1] & 0x3F); }
+  if (b < 0x80) {
+    *len = 1;
+    return b;
+  }
+  if (b < 0xE0) {
+    *len = 2;
+    return ((b & 0x1F) << 6) | (text[i + 1] & 0x3F);
+  }
   if (b < 0xF0) {
     *len = 3;
     return ((b & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) | (text[i + 2] & 0x3F);
   }
   *len = 4;
-  return ((b & 0x07) << 18) | ((text[i + 1] & 0x3F) << 12) | ((text[i + 2] & 0x3F) << 6) |
-         (text[i + 3] & 0x3F);
+  return ((b & 0x07) << 18) | ((text[i + 1] & 0x3F) << 12) | ((text[i + 2] & 0x3F) << 6) | (text[i + 3] & 0x3F);
 }
 
-inline size_t utf8_length(unsigned char lead) {
-  return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-}
+inline size_t utf8_length(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
 
 void utf8_append(std::string& out, uint32_t cp);
 

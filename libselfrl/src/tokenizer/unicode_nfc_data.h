@@ -6,9 +6,16 @@
 
 namespace selfrl::tokenizer::detail {
 
-struct CombiningClass { uint32_t cp; uint8_t ccc; };
-struct Decomposition { uint32_t cp, first, second; };  // second == 0: singleton
-struct Composition { uint32_t first, second, composite; };  // sorted by (first, second)
+struct CombiningClass {
+  uint32_t cp;
+  uint8_t ccc;
+};
+struct Decomposition {
+  uint32_t cp, first, second;
+};  // second == 0: singleton
+struct Composition {
+  uint32_t first, second, composite;
+};  // sorted by (first, second)
 
 extern const CombiningClass kCombiningClasses[];
 extern const size_t kNumCombiningClasses;

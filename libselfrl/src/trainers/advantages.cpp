@@ -16,9 +16,12 @@ ScaleRewards parse_scale_rewards(const std::string& name) {
 
 std::string to_string(ScaleRewards s) {
   switch (s) {
-    case ScaleRewards::kGroup: return "group";
-    case ScaleRewards::kBatch: return "batch";
-    default: return "none";
+    case ScaleRewards::kGroup:
+      return "group";
+    case ScaleRewards::kBatch:
+      return "batch";
+    default:
+      return "none";
   }
 }
 
@@ -46,7 +49,8 @@ Advantages compute_advantages(const torch::Tensor& rewards_per_func, const torch
   auto r = rewards_per_func.detach().to(torch::kCPU, torch::kDouble);
   auto w = reward_weights.defined() ? reward_weights.detach().to(torch::kCPU, torch::kDouble)
                                     : torch::ones({f}, torch::kDouble);
-  SELFRL_CHECK(w.dim() == 1 && w.size(0) == f, "reward_weights has ", w.numel(), " entries for ", f, " reward functions");
+  SELFRL_CHECK(w.dim() == 1 && w.size(0) == f, "reward_weights has ", w.numel(), " entries for ", f,
+               " reward functions");
 
   Advantages out;
   const auto finite = r.isfinite();

@@ -44,10 +44,9 @@ typename Map::key_type optimizer_state_key(const Map&, const torch::Tensor& p) {
 constexpr int kFormatVersion = 1;
 constexpr const char* kMarker = "COMPLETE";
 
-const char* const kTokenizerFiles[] = {"tokenizer.json",      "tokenizer_config.json", "special_tokens_map.json",
-                                       "tokenizer.model",     "vocab.json",            "merges.txt",
-                                       "added_tokens.json",   "generation_config.json", "chat_template.jinja",
-                                       "chat_template.json"};
+const char* const kTokenizerFiles[] = {
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",     "vocab.json",
+    "merges.txt",     "added_tokens.json",     "generation_config.json",  "chat_template.jinja", "chat_template.json"};
 
 void fsync_path(const fs::path& p) {
   const int fd = ::open(p.c_str(), O_RDONLY);
@@ -150,8 +149,8 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
   const int size = dist ? world->size() : 1;
   // ---- every rank's RNG state reaches rank 0 --------------------------------------------------
   auto local_rng = rng_state_cpu().contiguous();
-  torch::Tensor all_rng = dist ? world->all_gather(local_rng, "checkpoint RNG states").view({size, -1})
-                               : local_rng.view({1, -1});
+  torch::Tensor all_rng =
+      dist ? world->all_gather(local_rng, "checkpoint RNG states").view({size, -1}) : local_rng.view({1, -1});
 #ifdef SELFRL_WITH_CUDA
   torch::Tensor all_cuda;
   if (torch::cuda::is_available()) {
@@ -215,7 +214,8 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
                            {"steps_skipped", optimizer.steps_skipped()},
                            {"adam_steps", adam_steps}}},
                          {"scheduler",
-                          {{"type", static_cast<int>(sch.type)}, {"learning_rate", sch.learning_rate},
+                          {{"type", static_cast<int>(sch.type)},
+                           {"learning_rate", sch.learning_rate},
                            {"warmup_steps", sch.warmup_steps},
                            {"total_steps", sch.total_steps},
                            {"next_learning_rate", sch.at(optimizer.steps_taken())}}}};
@@ -344,7 +344,7 @@ TrainerState load(const std::string& dir, model::CausalLM& model, trainers::Trai
       const auto& p = params[i];
       const auto it = names.find(p.unsafeGetTensorImpl());
       SELFRL_CHECK(it != names.end(), "checkpoint::load: an optimizer parameter is not a parameter of the model");
-      if (!steps.contains(it->second)) continue;  // saved before its first step
+      if (!steps.contains(it->second)) continue;                           // saved before its first step
       if (optimizer.sharded() && optimizer.owner_of(i) != rank) continue;  // ZeRO-1: another rank's share
       auto s = std::make_unique<torch::optim::AdamWParamState>();
       s->step(steps.at(it->second).get<int64_t>());

@@ -14,7 +14,8 @@ namespace selfrl::trainers {
 namespace {
 
 // Summed completion log-probs and token counts for rows of (prompt, completion).
-std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk, bool bf16) {
+std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk,
+                                                       bool bf16) {
   const auto stats = completion_token_stats(m, b, 1.0, false, chunk, bf16);
   const auto mask = b.completion_mask.to(stats.logprobs.device());
   return {(stats.logprobs * mask).sum(1), mask.sum(1)};
@@ -40,7 +41,8 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
   if (world_) world_->set_step(step_);
   const int64_t n = static_cast<int64_t>(pairs.size());
   // The mean runs over the global number of pairs.
-  const double global_n = world_ ? world_->all_reduce_sum(static_cast<double>(n), "DPO pair count") : static_cast<double>(n);
+  const double global_n =
+      world_ ? world_->all_reduce_sum(static_cast<double>(n), "DPO pair count") : static_cast<double>(n);
   const int64_t micro = std::max<int64_t>(1, cfg_.per_device_train_batch_size);
   policy_->train();
   double loss = 0, chosen = 0, rejected = 0, margins = 0, acc = 0;

@@ -17,10 +17,14 @@ GRPOLossType parse_grpo_loss_type(const std::string& name) {
 
 std::string to_string(GRPOLossType t) {
   switch (t) {
-    case GRPOLossType::kGrpo: return "grpo";
-    case GRPOLossType::kBnpo: return "bnpo";
-    case GRPOLossType::kDrGrpo: return "dr_grpo";
-    default: return "dapo";
+    case GRPOLossType::kGrpo:
+      return "grpo";
+    case GRPOLossType::kBnpo:
+      return "bnpo";
+    case GRPOLossType::kDrGrpo:
+      return "dr_grpo";
+    default:
+      return "dapo";
   }
 }
 
@@ -30,11 +34,15 @@ ImportanceSamplingLevel parse_importance_sampling_level(const std::string& name)
   throw Error("unknown importance_sampling_level '" + name + "'").hint("use token or sequence");
 }
 
-double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens, int64_t max_completion_length) {
+double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens,
+                              int64_t max_completion_length) {
   switch (type) {
-    case GRPOLossType::kGrpo: return std::max(1.0, num_sequences);
-    case GRPOLossType::kDrGrpo: return std::max(1.0, num_sequences) * static_cast<double>(max_completion_length);
-    default: return std::max(1.0, num_tokens);
+    case GRPOLossType::kGrpo:
+      return std::max(1.0, num_sequences);
+    case GRPOLossType::kDrGrpo:
+      return std::max(1.0, num_sequences) * static_cast<double>(max_completion_length);
+    default:
+      return std::max(1.0, num_tokens);
   }
 }
 
@@ -85,22 +93,23 @@ GRPOLossOutput grpo_loss(const GRPOLossInputs& in, const GRPOLossConfig& cfg) {
                                ? ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)).sum()
                                : (per_token_loss * mask).sum();
     loss = numerator / in.global_normalizer;
-  } else switch (cfg.loss_type) {
-    case GRPOLossType::kGrpo:
-      loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)).mean() / ga;
-      break;
-    case GRPOLossType::kBnpo:
-      loss = (per_token_loss * mask).sum() / token_count / ga;
-      break;
-    case GRPOLossType::kDrGrpo:
-      loss = (per_token_loss * mask).sum() / (static_cast<double>(logps.size(0)) * cfg.max_completion_length) / ga;
-      break;
-    case GRPOLossType::kDapo: {
-      const double items = in.num_items_in_batch > 0 ? in.num_items_in_batch : token_count.item<double>();
-      loss = (per_token_loss * mask).sum() / (items / static_cast<double>(in.num_processes));
-      break;
+  } else
+    switch (cfg.loss_type) {
+      case GRPOLossType::kGrpo:
+        loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)).mean() / ga;
+        break;
+      case GRPOLossType::kBnpo:
+        loss = (per_token_loss * mask).sum() / token_count / ga;
+        break;
+      case GRPOLossType::kDrGrpo:
+        loss = (per_token_loss * mask).sum() / (static_cast<double>(logps.size(0)) * cfg.max_completion_length) / ga;
+        break;
+      case GRPOLossType::kDapo: {
+        const double items = in.num_items_in_batch > 0 ? in.num_items_in_batch : token_count.item<double>();
+        loss = (per_token_loss * mask).sum() / (items / static_cast<double>(in.num_processes));
+        break;
+      }
     }
-  }
   out.loss = loss;
   out.per_token_loss = per_token_loss;
 

@@ -47,10 +47,10 @@ struct GRPOTrainer::Groups {
   std::vector<PromptExample> examples;
   std::vector<generation::Rollout> rollouts;
   std::vector<nlohmann::json> info;
-  std::vector<torch::Tensor> reward_rows;  // [G, F] per kept group
-  torch::Tensor rewards_per_func;          // [kept × G, F] float64, once collection is done
-  std::map<std::string, int64_t> failures;                          // every round, kept or not
-  std::map<std::string, std::pair<double, double>> metric_sums;     // every round, kept or not
+  std::vector<torch::Tensor> reward_rows;                        // [G, F] per kept group
+  torch::Tensor rewards_per_func;                                // [kept × G, F] float64, once collection is done
+  std::map<std::string, int64_t> failures;                       // every round, kept or not
+  std::map<std::string, std::pair<double, double>> metric_sums;  // every round, kept or not
   int64_t dropped = 0;
   double dropped_reward_sum = 0, dropped_rewards = 0;  // weighted rewards of the dropped groups
   bool empty() const { return examples.empty(); }
@@ -87,7 +87,7 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
   SELFRL_CHECK(rewards_.size() > 0, "GRPOTrainer: the reward pipeline is empty");
   cfg_.sampling.validate();
   cfg_.loss.max_completion_length = cfg_.max_completion_length();  // dr_grpo's constant
-  if (cfg_.loss.beta != 0) ref_ = clone_model(model);  // TRL loads no reference when beta == 0
+  if (cfg_.loss.beta != 0) ref_ = clone_model(model);              // TRL loads no reference when beta == 0
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg_.generation_batch_size, cfg_.num_generations());
   eo.eos_token_ids = policy_.stop_ids();
@@ -109,7 +109,9 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts, cons
     // Every group had zero reward variance even after resampling: nothing to learn from. The
     // step is logged as skipped, with the mean reward of the groups it dropped.
     SELFRL_WARN("step " << step_ << ": every group was dropped by dynamic sampling; no update");
-    metrics::Scalars m = {{"frac_reward_zero_std", 1.0}, {"dropped_groups", kept[1]}, {"skipped_steps", 1.0},
+    metrics::Scalars m = {{"frac_reward_zero_std", 1.0},
+                          {"dropped_groups", kept[1]},
+                          {"skipped_steps", 1.0},
                           {"reward", kept[3] > 0 ? kept[2] / kept[3] : std::nan("")}};
     if (logger_) logger_->log(step_, m);
     ++step_;
@@ -146,8 +148,8 @@ GRPOTrainer::Groups GRPOTrainer::generate_and_score(const std::vector<PromptExam
   // ranks) mix in the rank instead.
   uint64_t prompt_offset = 0;
   if (world_) {
-    const auto counts = world_->all_gather(torch::tensor({static_cast<double>(prompts.size())}, torch::kDouble),
-                                           "GRPO prompt offsets");
+    const auto counts =
+        world_->all_gather(torch::tensor({static_cast<double>(prompts.size())}, torch::kDouble), "GRPO prompt offsets");
     for (int r = 0; r < world_->rank(); ++r) prompt_offset += static_cast<uint64_t>(counts[r].item<double>());
   }
   Groups groups;
@@ -236,8 +238,9 @@ Advantages GRPOTrainer::advantages(const Groups& groups) {
   if (global_batch_std) {
     // scale_rewards: batch divides by the std of every reward of the global batch (Bessel).
     const auto r = adv.rewards.masked_select(adv.rewards.isfinite());
-    const auto s = world_->all_reduce_sum(
-        {r.sum().item<double>(), r.pow(2).sum().item<double>(), static_cast<double>(r.numel())}, "GRPO batch reward std");
+    const auto s =
+        world_->all_reduce_sum({r.sum().item<double>(), r.pow(2).sum().item<double>(), static_cast<double>(r.numel())},
+                               "GRPO batch reward std");
     const double var = s[2] > 1 ? std::max(0.0, (s[1] - s[0] * s[0] / s[2]) / (s[2] - 1)) : 0.0;
     adv.advantages = adv.advantages / (std::sqrt(var) + kAdvantageEps);
   }
@@ -278,9 +281,11 @@ GRPOTrainer::OldLogprobs GRPOTrainer::old_and_ref_logprobs(const Batch& batch, b
   policy_.model->eval();
   const double T = cfg_.sampling.temperature;
   if (cfg_.num_iterations > 1 || dump_now) {
-    o.old_logps = completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+    o.old_logps =
+        completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
   }
-  if (ref_) o.ref_logps = completion_token_stats(*ref_, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+  if (ref_)
+    o.ref_logps = completion_token_stats(*ref_, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
   return o;
 }
 
@@ -306,8 +311,8 @@ void GRPOTrainer::update(const Batch& batch, const OldLogprobs& old, dist::Named
     for (int64_t b0 = 0; b0 < N; b0 += micro) {
       const int64_t b1 = std::min(N, b0 + micro);
       const auto mb = slice_rows(batch.seq, b0, b1);
-      const auto stats = completion_token_stats(*policy_.model, mb, cfg_.sampling.temperature, cfg_.gradient_checkpointing,
-                                                cfg_.logprob_chunk_size, cfg_.bf16);
+      const auto stats = completion_token_stats(*policy_.model, mb, cfg_.sampling.temperature,
+                                                cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
       const auto dev = stats.logprobs.device();
       GRPOLossInputs in;
       in.logps = stats.logprobs;
@@ -352,10 +357,10 @@ void GRPOTrainer::update(const Batch& batch, const OldLogprobs& old, dist::Named
 // pipeline), so that every rank reduces the same entries on every path.
 dist::NamedReduction GRPOTrainer::declare_step_sums() const {
   dist::NamedReduction s;
-  for (const char* k : {"loss", "kl", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "entropy",
-                        "self_certainty", "loss_tokens", "reward_sum", "reward_count", "group_std_sum", "groups",
-                        "zero_std_groups", "num_unscorable", "dropped_groups", "completion_tokens", "completions",
-                        "clipped_completions", "step_tokens"})
+  for (const char* k :
+       {"loss", "kl", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "entropy",
+        "self_certainty", "loss_tokens", "reward_sum", "reward_count", "group_std_sum", "groups", "zero_std_groups",
+        "num_unscorable", "dropped_groups", "completion_tokens", "completions", "clipped_completions", "step_tokens"})
     s.declare(k);
   s.declare("completions/max_length", dist::NamedReduction::Op::kMax);
   s.declare("completions/min_length_negated", dist::NamedReduction::Op::kMax);

@@ -26,7 +26,8 @@ int64_t resolve_warmup_steps(int64_t warmup_steps, double warmup_ratio, int64_t 
 double LrSchedule::at(int64_t step) const {
   const double lr = learning_rate;
   if (type == LrSchedulerType::kConstant) return lr;
-  if (step < warmup_steps) return lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
+  if (step < warmup_steps)
+    return lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
   if (type == LrSchedulerType::kConstantWithWarmup) return lr;
   const double span = static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
   const double progress = static_cast<double>(step - warmup_steps) / span;

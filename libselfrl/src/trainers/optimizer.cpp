@@ -17,9 +17,9 @@ struct TrainingOptimizer::Overlap {
   std::vector<std::vector<size_t>> buckets;
   std::vector<size_t> bucket_of, offset_of;
   std::vector<torch::Tensor> flat;
-  std::vector<int64_t> missing;   // gradients still to arrive, per bucket
-  std::vector<bool> arrived;      // per parameter
-  size_t next = 0;                // next bucket to start
+  std::vector<int64_t> missing;  // gradients still to arrive, per bucket
+  std::vector<bool> arrived;     // per parameter
+  size_t next = 0;               // next bucket to start
   bool armed = false;
 };
 
@@ -27,7 +27,8 @@ TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const Op
                                      std::shared_ptr<dist::World> world)
     : params_(std::move(params)), max_grad_norm_(cfg.max_grad_norm), world_(std::move(world)) {
   if (world_ && !world_->distributed()) world_.reset();
-  schedule_ = LrSchedule{cfg.lr_scheduler_type, cfg.learning_rate, cfg.warmup_steps, std::max<int64_t>(1, cfg.total_steps)};
+  schedule_ =
+      LrSchedule{cfg.lr_scheduler_type, cfg.learning_rate, cfg.warmup_steps, std::max<int64_t>(1, cfg.total_steps)};
   torch::optim::AdamWOptions o(cfg.learning_rate);
   o.betas({cfg.adam_beta1, cfg.adam_beta2}).eps(cfg.adam_epsilon).weight_decay(cfg.weight_decay);
   SELFRL_CHECK(cfg.zero_stage == 0 || cfg.zero_stage == 1, "zero_stage must be 0 or 1, got ", cfg.zero_stage);
@@ -40,7 +41,8 @@ TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const Op
     std::vector<torch::Tensor> owned;
     for (const auto& p : params_) {
       const int64_t mid = before + p.numel() / 2;
-      const int owner = static_cast<int>(std::min<int64_t>(world_->size() - 1, mid * world_->size() / std::max<int64_t>(1, total)));
+      const int owner =
+          static_cast<int>(std::min<int64_t>(world_->size() - 1, mid * world_->size() / std::max<int64_t>(1, total)));
       owner_.push_back(owner);
       if (owner == world_->rank()) owned.push_back(p);
       before += p.numel();
@@ -58,7 +60,8 @@ TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const Op
     for (size_t k = params_.size(); k-- > 0;) {
       const auto& p = params_[k];
       const size_t nb = static_cast<size_t>(p.numel()) * p.element_size();
-      const bool same_kind = !ov.buckets.empty() && params_[ov.buckets.back()[0]].options().dtype() == p.options().dtype() &&
+      const bool same_kind = !ov.buckets.empty() &&
+                             params_[ov.buckets.back()[0]].options().dtype() == p.options().dtype() &&
                              params_[ov.buckets.back()[0]].device() == p.device();
       if (ov.buckets.empty() || !same_kind || bytes + nb > world_->bucket_bytes()) {
         ov.buckets.emplace_back();
@@ -89,7 +92,8 @@ TrainingOptimizer::TrainingOptimizer(std::vector<torch::Tensor> params, const Op
         ov->arrived[k] = true;
         if (--ov->missing[b] == 0) {
           while (ov->next < ov->buckets.size() && ov->missing[ov->next] == 0) {
-            world->start_all_reduce(ov->flat[ov->next], "gradient all-reduce (bucket " + std::to_string(ov->next) + ")");
+            world->start_all_reduce(ov->flat[ov->next],
+                                    "gradient all-reduce (bucket " + std::to_string(ov->next) + ")");
             ++ov->next;
           }
         }
@@ -135,9 +139,10 @@ void TrainingOptimizer::reduce_gradients(bool& loss_finite) {
   world_->wait_all();
   for (size_t k = 0; k < params_.size(); ++k) {
     auto& p = params_[k];
-    const auto v = ov.flat[ov.bucket_of[k]]
-                       .slice(0, static_cast<int64_t>(ov.offset_of[k]), static_cast<int64_t>(ov.offset_of[k]) + p.numel())
-                       .view_as(p);
+    const auto v =
+        ov.flat[ov.bucket_of[k]]
+            .slice(0, static_cast<int64_t>(ov.offset_of[k]), static_cast<int64_t>(ov.offset_of[k]) + p.numel())
+            .view_as(p);
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     p.mutable_grad().copy_(v);
   }
@@ -185,8 +190,8 @@ StepReport TrainingOptimizer::step(bool loss_finite) {
   if (!loss_finite || !std::isfinite(r.grad_norm)) {
     r.skipped = true;
     ++skipped_;
-    SELFRL_WARN("non-finite " << (loss_finite ? "gradient" : "loss") << " at step " << step_
-                              << ": update skipped (" << skipped_ << " skipped so far)");
+    SELFRL_WARN("non-finite " << (loss_finite ? "gradient" : "loss") << " at step " << step_ << ": update skipped ("
+                              << skipped_ << " skipped so far)");
     zero_grad();
     ++step_;
     return r;
@@ -196,7 +201,8 @@ StepReport TrainingOptimizer::step(bool loss_finite) {
     for (auto& p : params_)
       if (p.grad().defined()) p.mutable_grad().mul_(scale);
   }
-  for (auto& group : adamw_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(r.learning_rate);
+  for (auto& group : adamw_->param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(r.learning_rate);
   adamw_->step();
   if (sharded()) gather_sharded_params();
   zero_grad();

@@ -11,7 +11,8 @@ namespace {
 const std::vector<std::string> kDpoLossTypes = {"sigmoid", "hinge", "ipo", "robust", "sft"};
 
 void check_batch(const PreferenceBatch& b, bool need_ref) {
-  SELFRL_CHECK(b.chosen_logps.defined() && b.rejected_logps.defined(), "preference loss: chosen/rejected logps missing");
+  SELFRL_CHECK(b.chosen_logps.defined() && b.rejected_logps.defined(),
+               "preference loss: chosen/rejected logps missing");
   SELFRL_CHECK(b.chosen_logps.dim() == 1 && b.chosen_logps.sizes() == b.rejected_logps.sizes(),
                "preference loss: chosen_logps and rejected_logps must both be [P]");
   if (need_ref) {

@@ -71,8 +71,8 @@ model::TokenStats completion_token_stats(model::CausalLM& model, const SequenceB
   const int64_t p = batch.prompt_length, c = batch.completion_ids.size(1);
   // Position t predicts token t + 1: completion token j is predicted at column p − 1 + j.
   const auto h = hidden.slice(1, p - 1, p - 1 + c);
-  return model::token_logprobs(h, model.lm_head_weight(), batch.completion_ids.to(dev), temperature > 0 ? temperature : 1.0,
-                               chunk_size);
+  return model::token_logprobs(h, model.lm_head_weight(), batch.completion_ids.to(dev),
+                               temperature > 0 ? temperature : 1.0, chunk_size);
 }
 
 std::shared_ptr<model::CausalLM> clone_model(const model::CausalLM& src) {

@@ -53,7 +53,8 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
   bool finite = true;
   for (int64_t b0 = 0; b0 < n; b0 += micro) {
     const auto mb = slice_rows(batch, b0, std::min(n, b0 + micro));
-    const auto stats = completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
+    const auto stats =
+        completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
     const auto mask = mb.completion_mask.to(stats.logprobs.device());
     const auto l = sft_loss(stats.logprobs, mask, num_items);
     const double lv = l.item<double>();
@@ -86,7 +87,8 @@ std::vector<metrics::Scalars> SFTTrainer::train(const std::vector<SFTExample>& d
   std::vector<metrics::Scalars> out;
   const size_t ranks = world_ ? static_cast<size_t>(world_->size()) : 1;
   const size_t rank = world_ ? static_cast<size_t>(world_->rank()) : 0;
-  const size_t per_step = ranks * static_cast<size_t>(cfg_.per_device_train_batch_size * cfg_.gradient_accumulation_steps);
+  const size_t per_step =
+      ranks * static_cast<size_t>(cfg_.per_device_train_batch_size * cfg_.gradient_accumulation_steps);
   int64_t skip = skip_batches_;  // batches trained on before a resume
   skip_batches_ = 0;
   for (int64_t epoch = 0; epoch < cfg_.num_train_epochs; ++epoch) {

@@ -34,7 +34,8 @@ TEST(PromptDataset, ReadsPromptMessagesAndInputIds) {
   EXPECT_FALSE(p[2].answer);
   o.chat_template = true;
   const auto q = data::load_prompts(d.file("a.jsonl"), tok.get(), o);
-  EXPECT_EQ(q[0].ids, data::to_ids64(tok->encode(tok->apply_chat_template({{"user", "2 + 3 ="}}, true, "chatml"), false)));
+  EXPECT_EQ(q[0].ids,
+            data::to_ids64(tok->encode(tok->apply_chat_template({{"user", "2 + 3 ="}}, true, "chatml"), false)));
 }
 
 TEST(PromptDataset, ErrorsNameFileAndLine) {
@@ -59,7 +60,8 @@ TEST(PromptDataset, RecipeRunReportsEmptyDatasetAndOverlongPrompt) {
   write_bytes(d.file("empty.jsonl"), "");
   write_bytes(d.file("long.jsonl"), "{\"prompt\": \"" + std::string(200, '1') + " + 1 =\", \"answer\": \"2\"}\n");
   auto run = [&](const std::string& train, const std::string& extra) {
-    write_bytes(d.file("r.yaml"), "loop: star\nmodel: " + f.model + "\noutput_dir: out\ndata:\n  train: " + train + "\n" + extra);
+    write_bytes(d.file("r.yaml"),
+                "loop: star\nmodel: " + f.model + "\noutput_dir: out\ndata:\n  train: " + train + "\n" + extra);
     auto r = recipe::Recipe::load(d.file("r.yaml"));
     loops::run_training(loops::read_train_config(r));
   };

@@ -20,9 +20,11 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   const auto r = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 3 --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* stage : {"base", "ttrl", "intuitor", "rest_em", "introspect", "control"}) {
-    EXPECT_NE(r.output.find(std::string("| ") + stage), std::string::npos) << "table lacks " << stage << ":\n" << r.output;
+    EXPECT_NE(r.output.find(std::string("| ") + stage), std::string::npos) << "table lacks " << stage << ":\n"
+                                                                           << r.output;
     const std::string sdir = out + "/" + stage;
-    for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json", "metrics.jsonl"})
+    for (const char* f :
+         {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json", "metrics.jsonl"})
       EXPECT_TRUE(fs::exists(sdir + "/" + f)) << sdir << "/" << f;
     const auto rows = io::read_jsonl(sdir + "/metrics.jsonl");
     ASSERT_FALSE(rows.empty());
@@ -40,7 +42,8 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   for (const char* split : {"seed", "unlabelled", "eval_dev", "eval_test"}) {
     const auto rows = io::read_jsonl(out + "/data/" + split + ".jsonl");
     ASSERT_FALSE(rows.empty()) << split;
-    for (const char* key : {"prompt", "answer", "difficulty"}) EXPECT_TRUE(rows[0].contains(key)) << split << " " << key;
+    for (const char* key : {"prompt", "answer", "difficulty"})
+      EXPECT_TRUE(rows[0].contains(key)) << split << " " << key;
   }
   // summary.json and the plot.
   std::ifstream sf(out + "/summary.json");
@@ -79,7 +82,8 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_TRUE(summary["stages"][1]["notes"].contains("sft_examples"));
   EXPECT_FALSE(fs::exists(out + "/ttrl"));
 
-  const auto bad = test::run_command(test::selfrl_cli() + " demo --quick --quiet --out " + out + "2 --set rest_epoch=2");
+  const auto bad =
+      test::run_command(test::selfrl_cli() + " demo --quick --quiet --out " + out + "2 --set rest_epoch=2");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;

@@ -18,8 +18,9 @@ nlohmann::json read_json(const std::string& path) {
 TEST(CliEval, WritesAccuracyMajAndPassAtK) {
   auto& f = loop_fixture();
   TempDir d;
-  const auto r = run_command(selfrl_cli() + " eval --model " + f.model + " --data " + f.eval +
-                             " --samples 3 --max-new-tokens 4 --extractor last_number --per-example --out " + d.file("e.json"));
+  const auto r =
+      run_command(selfrl_cli() + " eval --model " + f.model + " --data " + f.eval +
+                  " --samples 3 --max-new-tokens 4 --extractor last_number --per-example --out " + d.file("e.json"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = read_json(d.file("e.json"));
   EXPECT_EQ(j["num_examples"], 4);
@@ -34,7 +35,8 @@ TEST(CliEval, WritesAccuracyMajAndPassAtK) {
   for (const auto& e : j["examples"]) acc += e["greedy_correct"].get<bool>(), maj += e["majority_correct"].get<bool>();
   EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), acc / 4);
   EXPECT_DOUBLE_EQ(j["maj@3"].get<double>(), maj / 4);
-  const auto bad = run_command(selfrl_cli() + " eval --model " + f.model + " --data " + f.eval + " --extractor lastnum");
+  const auto bad =
+      run_command(selfrl_cli() + " eval --model " + f.model + " --data " + f.eval + " --extractor lastnum");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("unknown answer extractor"), std::string::npos) << bad.output;
 }
@@ -86,8 +88,8 @@ TEST(CliEval, DefaultCompletionLengthFitsASmallContext) {
   EXPECT_EQ(j["num_examples"], 4);
   EXPECT_GT(j["mean_completion_tokens"].get<double>(), 0.0);
   EXPECT_LE(j["mean_completion_tokens"].get<double>(), 16.0);
-  const auto bad = run_command(selfrl_cli() + " eval --model " + d.file("small") + " --data " + f.eval +
-                               " --max-new-tokens 256");
+  const auto bad =
+      run_command(selfrl_cli() + " eval --model " + d.file("small") + " --data " + f.eval + " --max-new-tokens 256");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("config.json"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("16-token context"), std::string::npos) << bad.output;

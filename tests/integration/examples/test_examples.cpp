@@ -36,7 +36,8 @@ TEST(Examples, GenerateGreedyAndSampled) {
 TEST(Examples, GrpoWithACppRewardTrainsAndSaves) {
   auto& f = loop_fixture();
   TempDir out;
-  const auto r = run_command(example("grpo_custom_reward") + " " + f.model + " " + f.unlabelled + " " + out.path() + " 3");
+  const auto r =
+      run_command(example("grpo_custom_reward") + " " + f.model + " " + f.unlabelled + " " + out.path() + " 3");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(count(r.output, "brevity "), 3) << r.output;
   // brevity = -tokens/16 with at most 8 tokens: in [-0.5, 0].
@@ -58,8 +59,8 @@ TEST(Examples, BestOfNSelfDistillationLoop) {
 
 std::string plugin_recipe(const LoopFixture& f, const std::string& out) {
   const std::string path = out + ".yaml";
-  std::ofstream(path) << "trainer: grpo\nmodel: " << f.model << "\noutput_dir: " << out << "\ndata: {train: "
-                      << f.unlabelled
+  std::ofstream(path) << "trainer: grpo\nmodel: " << f.model << "\noutput_dir: " << out
+                      << "\ndata: {train: " << f.unlabelled
                       << "}\nreward_funcs: [shorter_is_better, self_certainty]\nreward_weights: [1.0, 0.1]\n"
                          "num_generations: 4\nper_device_train_batch_size: 8\nmax_completion_length: 8\nmax_steps: 2\n"
                          "learning_rate: 1.0e-3\nseed: 3\n";
@@ -69,7 +70,8 @@ std::string plugin_recipe(const LoopFixture& f, const std::string& out) {
 TEST(Examples, RecipeWithAProgramRegisteredReward) {
   auto& f = loop_fixture();
   TempDir dir;
-  const auto ok = run_command("OMP_NUM_THREADS=1 " + example("recipe_with_plugin") + " " + plugin_recipe(f, dir.file("one")));
+  const auto ok =
+      run_command("OMP_NUM_THREADS=1 " + example("recipe_with_plugin") + " " + plugin_recipe(f, dir.file("one")));
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("done: 2 steps"), std::string::npos) << ok.output;
   const auto lines = lines_of(dir.file("one/metrics.jsonl"), "grpo");
@@ -82,10 +84,11 @@ TEST(Examples, RecipeWithAProgramRegisteredReward) {
   EXPECT_NE(cli.output.find("register_reward"), std::string::npos) << cli.output;
 
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
-  const auto mpi = run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 60 mpirun "
-                               "--oversubscribe --bind-to none -np 2 -x OMP_NUM_THREADS=1 -x MASTER_PORT=" +
-                               std::to_string(free_port()) + " " + example("recipe_with_plugin") + " " +
-                               plugin_recipe(f, dir.file("two")) + " per_device_train_batch_size=4");
+  const auto mpi = run_command(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 60 mpirun "
+      "--oversubscribe --bind-to none -np 2 -x OMP_NUM_THREADS=1 -x MASTER_PORT=" +
+      std::to_string(free_port()) + " " + example("recipe_with_plugin") + " " + plugin_recipe(f, dir.file("two")) +
+      " per_device_train_batch_size=4");
   ASSERT_EQ(mpi.exit_code, 0) << mpi.output;
   const auto two = lines_of(dir.file("two/metrics.jsonl"), "grpo");
   ASSERT_EQ(two.size(), 2u);

@@ -12,7 +12,8 @@ using selfrl::test::selfrl_cli;
 
 TEST(CliInspect, ListsTensorsOfAShardedCheckpoint) {
   selfrl::test::TempDir dir;
-  selfrl::io::save_safetensors_checkpoint(dir.path(), {{"a", torch::ones({300})}, {"b", torch::ones({2, 3}, torch::kBFloat16)}}, 1000);
+  selfrl::io::save_safetensors_checkpoint(
+      dir.path(), {{"a", torch::ones({300})}, {"b", torch::ones({2, 3}, torch::kBFloat16)}}, 1000);
   const auto r = run_command(selfrl_cli() + " --log-level error inspect " + dir.path() + " 2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
@@ -50,5 +51,6 @@ TEST(Cli, InfoReportsOpenBlas) {
   const auto j = nlohmann::json::parse(r.output);
   // Debian's LibTorch runs on libblas.so.3, which scripts/setup.sh points at OpenBLAS; the
   // LibTorch of a PyTorch wheel carries MKL inside.
-  EXPECT_EQ(j["blas"], at::hasMKL() ? "mkl" : "openblas") << "scripts/setup.sh should have selected OpenBLAS: " << r.output;
+  EXPECT_EQ(j["blas"], at::hasMKL() ? "mkl" : "openblas")
+      << "scripts/setup.sh should have selected OpenBLAS: " << r.output;
 }

@@ -27,7 +27,8 @@ struct LoopFixture {
     namespace fs = std::filesystem;
     std::vector<std::string> lines;
     for (int a = 0; a < 10; ++a)
-      for (int b = 0; b < 10; ++b) lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
+      for (int b = 0; b < 10; ++b)
+        lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
     for (int i = 0; i < 20; ++i) {
       lines.push_back(introspection::judge_prompt("what is 2 + 3 ? feasible infeasible"));
       lines.push_back(introspection::writer_prompt("feasible", {"what is 1 + 1 ?"}));
@@ -40,32 +41,63 @@ struct LoopFixture {
     model = dir.file("base");
     fs::create_directories(model);
     fs::copy_file(spm, model + "/tokenizer.model");
-    nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 160},
-                          {"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 2},
-                          {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 512},
-                          {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
-                          {"bos_token_id", 1}, {"eos_token_id", 2}, {"initializer_range", 0.2}};
+    nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                          {"model_type", "llama"},
+                          {"vocab_size", 160},
+                          {"hidden_size", 32},
+                          {"intermediate_size", 64},
+                          {"num_hidden_layers", 2},
+                          {"num_attention_heads", 4},
+                          {"num_key_value_heads", 2},
+                          {"max_position_embeddings", 512},
+                          {"rms_norm_eps", 1e-5},
+                          {"rope_theta", 10000.0},
+                          {"tie_word_embeddings", false},
+                          {"bos_token_id", 1},
+                          {"eos_token_id", 2},
+                          {"initializer_range", 0.2}};
     auto m = model::CausalLM::from_config(io::ModelConfig::from_json(cfg, "fixture"), 7);
     m->save_pretrained(model);
-    train = write("train.jsonl", [](int i) {
-      const int a = i % 10, b = (i * 3) % 10;
-      return nlohmann::json{{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="}, {"answer", std::to_string(a + b)},
-                            {"difficulty", a + b < 10 ? "easy" : "hard"}};
-    }, 8);
-    unlabelled = write("unlabelled.jsonl", [](int i) {
-      return nlohmann::json{{"prompt", std::to_string(i) + " + " + std::to_string(9 - i) + " ="}, {"difficulty", i < 4 ? "easy" : "hard"}};
-    }, 6);
-    eval = write("eval.jsonl", [](int i) {
-      return nlohmann::json{{"prompt", std::to_string(i) + " + 1 ="}, {"answer", std::to_string(i + 1)}};
-    }, 4);
-    seeds = write("seeds.jsonl", [](int i) {
-      return i % 2 == 0 ? nlohmann::json{{"prompt", "what is " + std::to_string(i) + " + 1 ?"}, {"label", "feasible"}}
-                        : nlohmann::json{{"prompt", "what will happen on day " + std::to_string(i) + " ?"}, {"label", "infeasible"}};
-    }, 6);
-    knowrl_eval = write("knowrl_eval.jsonl", [](int i) {
-      return i % 2 == 0 ? nlohmann::json{{"prompt", "what is 3 + " + std::to_string(i) + " ?"}, {"label", "feasible"}}
-                        : nlohmann::json{{"prompt", "what will happen in year " + std::to_string(i) + " ?"}, {"label", "infeasible"}};
-    }, 4);
+    train = write(
+        "train.jsonl",
+        [](int i) {
+          const int a = i % 10, b = (i * 3) % 10;
+          return nlohmann::json{{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="},
+                                {"answer", std::to_string(a + b)},
+                                {"difficulty", a + b < 10 ? "easy" : "hard"}};
+        },
+        8);
+    unlabelled = write(
+        "unlabelled.jsonl",
+        [](int i) {
+          return nlohmann::json{{"prompt", std::to_string(i) + " + " + std::to_string(9 - i) + " ="},
+                                {"difficulty", i < 4 ? "easy" : "hard"}};
+        },
+        6);
+    eval = write(
+        "eval.jsonl",
+        [](int i) {
+          return nlohmann::json{{"prompt", std::to_string(i) + " + 1 ="}, {"answer", std::to_string(i + 1)}};
+        },
+        4);
+    seeds = write(
+        "seeds.jsonl",
+        [](int i) {
+          return i % 2 == 0
+                     ? nlohmann::json{{"prompt", "what is " + std::to_string(i) + " + 1 ?"}, {"label", "feasible"}}
+                     : nlohmann::json{{"prompt", "what will happen on day " + std::to_string(i) + " ?"},
+                                      {"label", "infeasible"}};
+        },
+        6);
+    knowrl_eval = write(
+        "knowrl_eval.jsonl",
+        [](int i) {
+          return i % 2 == 0
+                     ? nlohmann::json{{"prompt", "what is 3 + " + std::to_string(i) + " ?"}, {"label", "feasible"}}
+                     : nlohmann::json{{"prompt", "what will happen in year " + std::to_string(i) + " ?"},
+                                      {"label", "infeasible"}};
+        },
+        4);
   }
 
   template <typename F>

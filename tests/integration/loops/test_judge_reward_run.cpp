@@ -30,14 +30,15 @@ TEST(JudgeRewardRun, GrpoWithAFrozenJudgeModelLogsWhatTheDumpShows) {
   {
     std::ofstream rows(d.file("judge_sft.jsonl"));
     for (int i = 0; i < 8; ++i)
-      rows << nlohmann::json{{"prompt", "Question: " + std::to_string(i) + " + " + std::to_string(i % 3) + " =\nResponse: " +
-                                            std::to_string(i * 7 % 10) + "\nconclude with Score:"},
+      rows << nlohmann::json{{"prompt", "Question: " + std::to_string(i) + " + " + std::to_string(i % 3) +
+                                            " =\nResponse: " + std::to_string(i * 7 % 10) + "\nconclude with Score:"},
                              {"completion", " Score: 4"}}
                   .dump()
            << "\n";
   }
   write_bytes(d.file("sft.yaml"), "trainer: sft\nmodel: " + f.model + "\noutput_dir: " + d.file("judge") +
-                                      "\ndata: {train: " + d.file("judge_sft.jsonl") + "}\nthreads: 1\n"
+                                      "\ndata: {train: " + d.file("judge_sft.jsonl") +
+                                      "}\nthreads: 1\n"
                                       "per_device_train_batch_size: 4\nnum_train_epochs: 40\nlearning_rate: 1e-2\n"
                                       "lr_scheduler_type: constant\nreport_to_tensorboard: false\n");
   auto sft = recipe::Recipe::load(d.file("sft.yaml"));
@@ -46,9 +47,12 @@ TEST(JudgeRewardRun, GrpoWithAFrozenJudgeModelLogsWhatTheDumpShows) {
 
   // 2. GRPO with reward_funcs [judge, consensus] and that judge.
   write_bytes(d.file("grpo.yaml"), std::string("trainer: grpo\nmodel: ") + f.model + "\noutput_dir: " + d.file("out") +
-                                       "\ndata: {train: " + f.train + "}\nthreads: 1\n"
+                                       "\ndata: {train: " + f.train +
+                                       "}\nthreads: 1\n"
                                        "reward_funcs: [judge, consensus]\nreward_weights: [1.0, 0.5]\n"
-                                       "judge:\n  model: " + d.file("judge/final") + "\n  template: \"" + kTemplate + "\"\n"
+                                       "judge:\n  model: " +
+                                       d.file("judge/final") + "\n  template: \"" + kTemplate +
+                                       "\"\n"
                                        "  num_judgements: 2\n  temperature: 0.05\n  max_new_tokens: 16\n"
                                        "num_generations: 4\nper_device_train_batch_size: 8\nmax_steps: 2\n"
                                        "max_completion_length: 6\nlearning_rate: 1e-3\ndump_rollouts_steps: 1\n"
@@ -62,8 +66,8 @@ TEST(JudgeRewardRun, GrpoWithAFrozenJudgeModelLogsWhatTheDumpShows) {
   ASSERT_EQ(steps.size(), 2u);
   for (int s = 0; s < 2; ++s) {
     const auto& m = steps[static_cast<size_t>(s)];
-    for (const char* k : {"rewards/judge/mean", "rewards/judge/std", "rewards/judge/parse_rate", "rewards/judge/unscorable",
-                          "rewards/consensus/mean"})
+    for (const char* k : {"rewards/judge/mean", "rewards/judge/std", "rewards/judge/parse_rate",
+                          "rewards/judge/unscorable", "rewards/consensus/mean"})
       ASSERT_TRUE(m.contains(k)) << k;
     char name[64];
     std::snprintf(name, sizeof name, "rollouts/step-%06d.jsonl", s);
@@ -108,8 +112,11 @@ TEST(JudgeRewardRun, PolicyJudgeWithAJudgePromptLongerThanTheContext) {
   for (int i = 0; i < 3; ++i) long_template += loops::default_judge_template();
   nlohmann::json escaped = long_template;
   write_bytes(d.file("grpo.yaml"), std::string("trainer: grpo\nmodel: ") + f.model + "\noutput_dir: " + d.file("out") +
-                                       "\ndata: {train: " + f.train + "}\nthreads: 1\nreward_funcs: [judge]\n"
-                                       "judge:\n  template: " + escaped.dump() + "\n  num_judgements: 1\n  max_new_tokens: 4\n"
+                                       "\ndata: {train: " + f.train +
+                                       "}\nthreads: 1\nreward_funcs: [judge]\n"
+                                       "judge:\n  template: " +
+                                       escaped.dump() +
+                                       "\n  num_judgements: 1\n  max_new_tokens: 4\n"
                                        "num_generations: 2\nper_device_train_batch_size: 4\nmax_steps: 1\n"
                                        "max_completion_length: 4\nreport_to_tensorboard: false\n");
   auto r = recipe::Recipe::load(d.file("grpo.yaml"));
@@ -125,7 +132,8 @@ TEST(JudgeRewardRun, PolicyJudgeWithAJudgePromptLongerThanTheContext) {
 TEST(JudgeRewardRun, UnknownRewardAndJudgeKeysAreRejected) {
   auto& f = loop_fixture();
   TempDir d;
-  const std::string base = "trainer: grpo\nmodel: " + f.model + "\noutput_dir: " + d.file("out") + "\ndata: {train: " + f.train + "}\n";
+  const std::string base =
+      "trainer: grpo\nmodel: " + f.model + "\noutput_dir: " + d.file("out") + "\ndata: {train: " + f.train + "}\n";
   write_bytes(d.file("a.yaml"), base + "reward_funcs: [judgee]\n");
   auto a = recipe::Recipe::load(d.file("a.yaml"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(a), "unknown reward 'judgee'", "did you mean 'judge'");

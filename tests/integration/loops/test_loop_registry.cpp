@@ -39,9 +39,11 @@ class BestOfN : public loops::SelfImprovementLoop {
 
 std::string write_recipe(const LoopFixture& f, const std::string& dir, const std::string& extra) {
   const std::string path = dir + "/r.yaml";
-  std::ofstream(path) << "loop: best_of_n_test\nmodel: " << f.model << "\noutput_dir: " << dir << "/run\ndata: {train: "
-                      << f.unlabelled << ", eval: " << f.eval << "}\niterations: 2\nmax_completion_length: 4\n"
-                      << "num_train_epochs: 1\n" << extra;
+  std::ofstream(path) << "loop: best_of_n_test\nmodel: " << f.model << "\noutput_dir: " << dir
+                      << "/run\ndata: {train: " << f.unlabelled << ", eval: " << f.eval
+                      << "}\niterations: 2\nmax_completion_length: 4\n"
+                      << "num_train_epochs: 1\n"
+                      << extra;
   return path;
 }
 
@@ -73,12 +75,14 @@ TEST(LoopRegistry, AProgramsLoopRunsFromARecipe) {
   auto typo = recipe::Recipe::parse("loop: best_of_n_tset\nmodel: /\noutput_dir: /tmp/x\n");
   EXPECT_SELFRL_ERROR(loops::read_train_config(typo), "unknown kind 'best_of_n_tset'", "best_of_n_test");
   // Built-in names are taken; the base kind must be a built-in.
-  EXPECT_SELFRL_ERROR(loops::register_loop({"star", "", [](const loops::TrainConfig&) { return std::make_unique<BestOfN>(); },
-                                            "rest_em"}),
-                      "built-in");
-  EXPECT_SELFRL_ERROR(loops::register_loop({"x_loop", "", [](const loops::TrainConfig&) { return std::make_unique<BestOfN>(); },
-                                            "nope"}),
-                      "not a built-in kind");
+  EXPECT_SELFRL_ERROR(
+      loops::register_loop(
+          {"star", "", [](const loops::TrainConfig&) { return std::make_unique<BestOfN>(); }, "rest_em"}),
+      "built-in");
+  EXPECT_SELFRL_ERROR(
+      loops::register_loop(
+          {"x_loop", "", [](const loops::TrainConfig&) { return std::make_unique<BestOfN>(); }, "nope"}),
+      "not a built-in kind");
   EXPECT_TRUE(loops::unregister_loop("best_of_n_test"));
   EXPECT_FALSE(loops::unregister_loop("star"));
 }

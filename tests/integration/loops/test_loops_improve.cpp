@@ -26,14 +26,17 @@ struct Toy {
       std::ofstream out(data);
       for (int i = 0; i < 16; ++i) {
         const int a = (i * 7) % 10, b = (i * 3) % 10;
-        out << nlohmann::json{{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="}, {"answer", std::to_string(a + b)}}.dump()
+        out << nlohmann::json{{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="},
+                              {"answer", std::to_string(a + b)}}
+                   .dump()
             << "\n";
       }
     }
-    auto r = recipe::Recipe::load(source_dir() + "/recipes/tiny/sft.yaml",
-                                  {"model=" + f.model, "output_dir=" + dir.file("sft"), "data.train=" + data, "data.eval=" + data,
-                                   "num_train_epochs=2", "eval.samples=1", "max_completion_length=4", "learning_rate=3e-3",
-                                   "per_device_train_batch_size=4", "threads=1"});
+    auto r =
+        recipe::Recipe::load(source_dir() + "/recipes/tiny/sft.yaml",
+                             {"model=" + f.model, "output_dir=" + dir.file("sft"), "data.train=" + data,
+                              "data.eval=" + data, "num_train_epochs=2", "eval.samples=1", "max_completion_length=4",
+                              "learning_rate=3e-3", "per_device_train_batch_size=4", "threads=1"});
     base = loops::run_training(loops::read_train_config(r)).final_model_dir;
   }
 };
@@ -58,10 +61,11 @@ class LoopImproves : public ::testing::TestWithParam<std::string> {};
 TEST_P(LoopImproves, MajorityAndGreedyAccuracyRise) {
   auto& t = toy();
   TempDir out;
-  auto r = recipe::Recipe::load(source_dir() + "/recipes/tiny/" + GetParam() + ".yaml",
-                                {"model=" + t.base, "output_dir=" + out.path(), "data.train=" + t.data, "data.eval=" + t.data,
-                                 "iterations=2", "eval.samples=8", "max_completion_length=4", "learning_rate=3e-3",
-                                 "per_device_train_batch_size=4", "num_train_epochs=2", "threads=1"});
+  auto r =
+      recipe::Recipe::load(source_dir() + "/recipes/tiny/" + GetParam() + ".yaml",
+                           {"model=" + t.base, "output_dir=" + out.path(), "data.train=" + t.data,
+                            "data.eval=" + t.data, "iterations=2", "eval.samples=8", "max_completion_length=4",
+                            "learning_rate=3e-3", "per_device_train_batch_size=4", "num_train_epochs=2", "threads=1"});
   const auto res = loops::run_training(loops::read_train_config(r));
   const auto it = iterations(res.metrics_path);
   ASSERT_EQ(it.size(), 3u);

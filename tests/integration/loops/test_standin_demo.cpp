@@ -25,7 +25,8 @@ TEST(StandIn, DISABLED_WriteStandInDemo) {
     for (int i = 0; i < n; ++i) {
       const int a = (i * 7 + offset) % 10, b = (i * 3 + offset / 2) % 10;
       nlohmann::json j = {{"prompt", std::to_string(a) + " + " + std::to_string(b) + " ="},
-                          {"difficulty", a + b < 10 ? "easy" : "hard"}, {"answer", std::to_string(a + b)}};
+                          {"difficulty", a + b < 10 ? "easy" : "hard"},
+                          {"answer", std::to_string(a + b)}};
       if (!answer) j.erase("answer");
       out << j.dump() << "\n";
     }

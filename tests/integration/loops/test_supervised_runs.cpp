@@ -18,16 +18,20 @@ TEST(SupervisedRuns, DpoOnChosenRejectedRows) {
   ProgressBar::set_enabled_override(0);
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("pairs.jsonl"), "{\"prompt\": \"1 + 1 =\", \"chosen\": \" 2\", \"rejected\": \" 3\"}\n"
-                                     "{\"prompt\": \"2 + 2 =\", \"good\": \" 4\", \"rejected\": \" 5\"}\n");
-  write_bytes(d.file("r.yaml"), "trainer: dpo\nmodel: " + f.model + "\noutput_dir: out\ndata: {train: pairs.jsonl}\n"
-                                "per_device_train_batch_size: 2\nlearning_rate: 1e-3\nbeta: 0.1\n");
+  write_bytes(d.file("pairs.jsonl"),
+              "{\"prompt\": \"1 + 1 =\", \"chosen\": \" 2\", \"rejected\": \" 3\"}\n"
+              "{\"prompt\": \"2 + 2 =\", \"good\": \" 4\", \"rejected\": \" 5\"}\n");
+  write_bytes(d.file("r.yaml"), "trainer: dpo\nmodel: " + f.model +
+                                    "\noutput_dir: out\ndata: {train: pairs.jsonl}\n"
+                                    "per_device_train_batch_size: 2\nlearning_rate: 1e-3\nbeta: 0.1\n");
   auto r = recipe::Recipe::load(d.file("r.yaml"));
   const auto cfg = loops::read_train_config(r);
   EXPECT_SELFRL_ERROR(loops::run_training(cfg), "pairs.jsonl:2", "no string field \"chosen\"");
-  auto r2 = recipe::Recipe::load(d.file("r.yaml"), {"data.train=" + f.dir.file("pairs_ok.jsonl"), "output_dir=" + d.file("out2")});
-  write_bytes(f.dir.file("pairs_ok.jsonl"), "{\"prompt\": \"1 + 1 =\", \"chosen\": \" 2\", \"rejected\": \" 3\"}\n"
-                                            "{\"prompt\": \"2 + 2 =\", \"chosen\": \" 4\", \"rejected\": \" 5\"}\n");
+  auto r2 = recipe::Recipe::load(d.file("r.yaml"),
+                                 {"data.train=" + f.dir.file("pairs_ok.jsonl"), "output_dir=" + d.file("out2")});
+  write_bytes(f.dir.file("pairs_ok.jsonl"),
+              "{\"prompt\": \"1 + 1 =\", \"chosen\": \" 2\", \"rejected\": \" 3\"}\n"
+              "{\"prompt\": \"2 + 2 =\", \"chosen\": \" 4\", \"rejected\": \" 5\"}\n");
   const auto cfg2 = loops::read_train_config(r2);
   const auto res = loops::run_training(cfg2);
   const auto steps = lines_of(res.metrics_path, "dpo");
@@ -41,8 +45,9 @@ TEST(SupervisedRuns, SftOnPromptCompletionRows) {
   auto& f = loop_fixture();
   TempDir d;
   write_bytes(d.file("r.yaml"), "trainer: sft\nmodel: " + f.model + "\noutput_dir: out\ndata: {train: " + f.train +
-                                ", eval: " + f.eval + ", completion_field: answer}\nper_device_train_batch_size: 4\n"
-                                "num_train_epochs: 3\nlearning_rate: 1e-2\nlr_scheduler_type: constant\n");
+                                    ", eval: " + f.eval +
+                                    ", completion_field: answer}\nper_device_train_batch_size: 4\n"
+                                    "num_train_epochs: 3\nlearning_rate: 1e-2\nlr_scheduler_type: constant\n");
   auto r = recipe::Recipe::load(d.file("r.yaml"));
   const auto res = loops::run_training(loops::read_train_config(r));
   const auto steps = lines_of(res.metrics_path, "sft");
@@ -51,7 +56,8 @@ TEST(SupervisedRuns, SftOnPromptCompletionRows) {
 
   // A second run into the same output_dir is refused, or replaces the first with overwrite_output_dir.
   auto again = recipe::Recipe::load(d.file("r.yaml"));
-  EXPECT_SELFRL_ERROR(loops::run_training(loops::read_train_config(again)), "already holds a run", "overwrite_output_dir=true");
+  EXPECT_SELFRL_ERROR(loops::run_training(loops::read_train_config(again)), "already holds a run",
+                      "overwrite_output_dir=true");
   auto over = recipe::Recipe::load(d.file("r.yaml"), {"overwrite_output_dir=true", "num_train_epochs=1"});
   const auto res2 = loops::run_training(loops::read_train_config(over));
   EXPECT_EQ(lines_of(res2.metrics_path, "sft").size(), 2u);  // only the new run's steps
@@ -64,17 +70,19 @@ TEST(SupervisedRuns, Bf16RecipesTrain) {
   ProgressBar::set_enabled_override(0);
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("sft.yaml"), "trainer: sft\nmodel: " + f.model + "\noutput_dir: sft\nbf16: true\ndata: {train: " + f.train +
+  write_bytes(d.file("sft.yaml"), "trainer: sft\nmodel: " + f.model +
+                                      "\noutput_dir: sft\nbf16: true\ndata: {train: " + f.train +
                                       ", completion_field: answer}\nper_device_train_batch_size: 4\nthreads: 1\n"
                                       "num_train_epochs: 10\nlearning_rate: 1e-2\nlr_scheduler_type: constant\n");
   auto r = recipe::Recipe::load(d.file("sft.yaml"));
   const auto steps = lines_of(loops::run_training(loops::read_train_config(r)).metrics_path, "sft");
   ASSERT_EQ(steps.size(), 20u);
   EXPECT_LT(steps.back()["loss"].get<double>(), 0.5 * steps.front()["loss"].get<double>());
-  write_bytes(d.file("grpo.yaml"), "trainer: grpo\nmodel: " + f.model + "\noutput_dir: grpo\nbf16: true\ndata: {train: " +
-                                       f.train + "}\nthreads: 1\nreward_funcs: [consensus]\nbeta: 0.04\n"
-                                       "gradient_checkpointing: true\nnum_generations: 4\nper_device_train_batch_size: 8\n"
-                                       "max_steps: 2\nmax_completion_length: 6\nlearning_rate: 1e-3\n");
+  write_bytes(d.file("grpo.yaml"),
+              "trainer: grpo\nmodel: " + f.model + "\noutput_dir: grpo\nbf16: true\ndata: {train: " + f.train +
+                  "}\nthreads: 1\nreward_funcs: [consensus]\nbeta: 0.04\n"
+                  "gradient_checkpointing: true\nnum_generations: 4\nper_device_train_batch_size: 8\n"
+                  "max_steps: 2\nmax_completion_length: 6\nlearning_rate: 1e-3\n");
   auto g = recipe::Recipe::load(d.file("grpo.yaml"));
   const auto cfg = loops::read_train_config(g);
   EXPECT_TRUE(loops::grpo_config(cfg, 2).bf16);

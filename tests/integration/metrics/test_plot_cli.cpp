@@ -31,10 +31,11 @@ TEST(PlotCli, SvgHasAPanelPerMetricAndALinePerRun) {
                        " --metrics reward,loss --kind train --out " + d.file("c.svg"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Independent check: parse the XML, count polylines, collect the texts.
-  const std::string check = python() + " -c \"import sys, xml.etree.ElementTree as E; t = E.parse(sys.argv[1]); "
-                                       "ns = '{http://www.w3.org/2000/svg}'; "
-                                       "print(len(list(t.iter(ns + 'polyline'))), "
-                                       "'|' + '|'.join(sorted(set(x.text or '' for x in t.iter(ns + 'text')))) + '|')\" " +
+  const std::string check = python() +
+                            " -c \"import sys, xml.etree.ElementTree as E; t = E.parse(sys.argv[1]); "
+                            "ns = '{http://www.w3.org/2000/svg}'; "
+                            "print(len(list(t.iter(ns + 'polyline'))), "
+                            "'|' + '|'.join(sorted(set(x.text or '' for x in t.iter(ns + 'text')))) + '|')\" " +
                             d.file("c.svg");
   r = run_command(check);
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -73,8 +73,8 @@ class HFParity : public ::testing::TestWithParam<Case> {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     write_lines(dir_->file("seqs.jsonl"), kSeqs);
-    write_lines(dir_->file("prompts.jsonl"), {R"({"input_ids": [1, 5, 9, 22, 40, 3]})", R"({"input_ids": [4, 3]})",
-                                              R"({"input_ids": [7]})"});
+    write_lines(dir_->file("prompts.jsonl"),
+                {R"({"input_ids": [1, 5, 9, 22, 40, 3]})", R"({"input_ids": [4, 3]})", R"({"input_ids": [7]})"});
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -131,8 +131,8 @@ TEST_P(HFParity, GreedyGenerateMatchesReference) {
   for (size_t i = 0; i < ref.size(); ++i) {
     ASSERT_EQ(ours[i]["completions"].size(), 2u);
     for (const auto& c : ours[i]["completions"]) {
-      EXPECT_EQ(c["token_ids"], ref[i]["token_ids"]) << "prompt " << i << " (reference min top-2 margin "
-                                                      << ref[i]["min_margin"] << ")";
+      EXPECT_EQ(c["token_ids"], ref[i]["token_ids"])
+          << "prompt " << i << " (reference min top-2 margin " << ref[i]["min_margin"] << ")";
       EXPECT_EQ(c["logprobs"].size(), c["token_ids"].size());
     }
   }
@@ -174,8 +174,9 @@ TEST(ModelCli, SampledGenerateIsReproducibleAndHasStats) {
   TempDir dir;
   must_run(reference() + " make-model --arch llama --seed 1 --out " + dir.file("m"));
   write_lines(dir.file("p.jsonl"), {R"({"input_ids": [4, 3]})", R"({"input_ids": [1, 2, 3]})"});
-  const std::string cmd = selfrl_cli() + " generate --temperature 0.9 --top-p 0.95 --top-k 40 --min-p 0.01 "
-                                         "--num-samples 3 --max-new-tokens 6 --seed 7 --with-stats --model " +
+  const std::string cmd = selfrl_cli() +
+                          " generate --temperature 0.9 --top-p 0.95 --top-k 40 --min-p 0.01 "
+                          "--num-samples 3 --max-new-tokens 6 --seed 7 --with-stats --model " +
                           dir.file("m") + " --in " + dir.file("p.jsonl") + " --out ";
   must_run(cmd + dir.file("a.jsonl"));
   must_run(cmd + dir.file("b.jsonl"));
@@ -215,10 +216,12 @@ TEST(ModelCli, GenerateAcceptsPromptTextThroughTheTokenizer) {
   must_run(reference() + " make-model --arch llama --seed 2 --out " + dir.file("m"));
   std::vector<std::string> lines;
   for (int a = 0; a < 40; ++a)
-    for (int b = 0; b < 10; ++b) lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
+    for (int b = 0; b < 10; ++b)
+      lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
   selfrl::tokenizer::SentencePieceTrainOptions opt;
   opt.vocab_size = 40;  // < the model's 97 ids
-  std::filesystem::copy_file(selfrl::tokenizer::train_sentencepiece(lines, dir.file("tok"), opt), dir.file("m/tokenizer.model"));
+  std::filesystem::copy_file(selfrl::tokenizer::train_sentencepiece(lines, dir.file("tok"), opt),
+                             dir.file("m/tokenizer.model"));
   auto tok = selfrl::tokenizer::Tokenizer::from_pretrained(dir.file("m"));
 
   // The same prompt as text and as the ids our tokenizer gives: identical greedy completions.
@@ -226,7 +229,8 @@ TEST(ModelCli, GenerateAcceptsPromptTextThroughTheTokenizer) {
   const auto ids = tok->encode(text, false);
   write_lines(dir.file("text.jsonl"), {json{{"prompt", text}}.dump()});
   write_lines(dir.file("ids.jsonl"), {json{{"input_ids", ids}}.dump()});
-  const std::string gen = selfrl_cli() + " generate --temperature 0 --max-new-tokens 6 --ignore-eos --model " + dir.file("m");
+  const std::string gen =
+      selfrl_cli() + " generate --temperature 0 --max-new-tokens 6 --ignore-eos --model " + dir.file("m");
   must_run(gen + " --in " + dir.file("text.jsonl") + " --out " + dir.file("a.jsonl"));
   must_run(gen + " --in " + dir.file("ids.jsonl") + " --out " + dir.file("b.jsonl"));
   auto a = read(dir.file("a.jsonl")), b = read(dir.file("b.jsonl"));

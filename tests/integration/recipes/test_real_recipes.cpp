@@ -39,7 +39,8 @@ namespace selfrl::test {
 TEST(RealRecipes, CheckFlagValidatesWithoutTraining) {
   const std::string recipe = source_dir() + "/recipes/real/ttrl_qwen2.5-7b.yaml";
   TempDir out;
-  const auto r = run_command(selfrl_cli() + " train " + recipe + " --check model=/ data.train=/ output_dir=" + out.file("run"));
+  const auto r =
+      run_command(selfrl_cli() + " train " + recipe + " --check model=/ data.train=/ output_dir=" + out.file("run"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ok (trainer grpo)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("reward_funcs: [consensus]"), std::string::npos) << r.output;

@@ -42,8 +42,8 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   auto& f = loop_fixture();
   const Case& c = GetParam();
   TempDir out;
-  std::vector<std::string> ov = {"model=" + f.model, "output_dir=" + out.path(), "threads=1", "eval.max_samples=3",
-                                 "eval.samples=2", "max_completion_length=6"};
+  std::vector<std::string> ov = {"model=" + f.model,   "output_dir=" + out.path(), "threads=1",
+                                 "eval.max_samples=3", "eval.samples=2",           "max_completion_length=6"};
   if (c.recipe != "knowrl") {
     ov.push_back("data.train=" + (c.labelled ? f.train : f.unlabelled));
     ov.push_back("data.eval=" + f.eval);
@@ -74,7 +74,8 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   }
   EXPECT_EQ(iterations, 2) << "iteration 0 (before training) and iteration 1";
   bool tb = false;
-  for (const auto& e : fs::directory_iterator(out.path())) tb |= e.path().filename().string().rfind("events.out.tfevents", 0) == 0;
+  for (const auto& e : fs::directory_iterator(out.path()))
+    tb |= e.path().filename().string().rfind("events.out.tfevents", 0) == 0;
   EXPECT_TRUE(tb);
   // The curves of the run, drawn from its metrics.jsonl: an SVG with at least one line.
   ASSERT_EQ(res.plot_path, (fs::path(out.path()) / "curves.svg").string());
@@ -90,7 +91,8 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   auto m = model::CausalLM::from_pretrained(res.final_model_dir);
   auto tok = tokenizer::Tokenizer::from_pretrained(res.final_model_dir);
   EXPECT_EQ(m->config().vocab_size, 160);
-  if (c.recipe != "knowrl" && c.recipe != "self_rewarding" && c.recipe != "scpo" && c.recipe != "ttrl" && c.recipe != "intuitor") {
+  if (c.recipe != "knowrl" && c.recipe != "self_rewarding" && c.recipe != "scpo" && c.recipe != "ttrl" &&
+      c.recipe != "intuitor") {
     EXPECT_GT(steps, 0) << "a training step was logged";
   }
   if (c.recipe == "sec") {
@@ -104,7 +106,8 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   }
   if (c.recipe == "bstar") {
     const auto& it1 = lines.back();
-    EXPECT_TRUE(it1.contains("bstar/temperature") && it1.contains("bstar/reward_threshold") && it1.contains("bstar/balance_score"));
+    EXPECT_TRUE(it1.contains("bstar/temperature") && it1.contains("bstar/reward_threshold") &&
+                it1.contains("bstar/balance_score"));
     EXPECT_TRUE(it1.contains("bstar/grid/T0.7_thr0.5")) << it1.dump();
   }
   if (c.recipe == "knowrl") {
@@ -120,27 +123,40 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
 
 INSTANTIATE_TEST_SUITE_P(
     Recipes, TinyRecipe,
-    ::testing::Values(Case{"sft", {"num_train_epochs=1"}},
-                      // DAPO refills from the loop's own prompt stream, and extra stop ids, on the way
-                      Case{"ttrl", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
-                                    "max_resample_rounds=2", "stop_token_ids=[7]"}, false},
-                      Case{"intuitor", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
-                      Case{"judge_grpo", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
-                                          "dump_rollouts_steps=1", "judge.max_new_tokens=6"}, false},
-                      Case{"star", {"iterations=1", "num_train_epochs=1", "star.num_samples=1"}},
-                      Case{"rest_em", {"iterations=1", "num_train_epochs=1", "rest_em.num_samples=3",
-                                       // the random model is never right: accept everything so the M-step runs
-                                       "rest_em.reward_threshold=-1"}},
-                      Case{"bstar", {"iterations=1", "num_train_epochs=1", "bstar.num_samples=2", "bstar.temperatures=[0.7, 1.2]",
-                                     "bstar.probe_prompts=3", "answer_extractor=regex:(\\d)"}},
-                      Case{"self_rewarding", {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_samples=2",
-                                              "self_rewarding.judge_max_new_tokens=12"}, false},
-                      Case{"scpo", {"iterations=1", "scpo.num_samples=3", "scpo.min_vote_share=0", "answer_extractor=regex:(\\d)"}, false},
-                      Case{"sec", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
-                                    "max_resample_rounds=1"}},
-                      Case{"knowrl", {"iterations=1", "knowrl.tasks_per_category=2", "knowrl.num_judgements=2",
-                                      "knowrl.min_agreement=0", "knowrl.grpo_steps=1", "num_generations=2",
-                                      "per_device_train_batch_size=2", "max_completion_length=4", "knowrl.max_task_tokens=8"}}),
+    ::testing::Values(
+        Case{"sft", {"num_train_epochs=1"}},
+        // DAPO refills from the loop's own prompt stream, and extra stop ids, on the way
+        Case{"ttrl",
+             {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+              "max_resample_rounds=2", "stop_token_ids=[7]"},
+             false},
+        Case{"intuitor", {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4"}, false},
+        Case{"judge_grpo",
+             {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+              "dump_rollouts_steps=1", "judge.max_new_tokens=6"},
+             false},
+        Case{"star", {"iterations=1", "num_train_epochs=1", "star.num_samples=1"}},
+        Case{"rest_em",
+             {"iterations=1", "num_train_epochs=1", "rest_em.num_samples=3",
+              // the random model is never right: accept everything so the M-step runs
+              "rest_em.reward_threshold=-1"}},
+        Case{"bstar",
+             {"iterations=1", "num_train_epochs=1", "bstar.num_samples=2", "bstar.temperatures=[0.7, 1.2]",
+              "bstar.probe_prompts=3", "answer_extractor=regex:(\\d)"}},
+        Case{"self_rewarding",
+             {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_samples=2",
+              "self_rewarding.judge_max_new_tokens=12"},
+             false},
+        Case{"scpo",
+             {"iterations=1", "scpo.num_samples=3", "scpo.min_vote_share=0", "answer_extractor=regex:(\\d)"},
+             false},
+        Case{"sec",
+             {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
+              "max_resample_rounds=1"}},
+        Case{"knowrl",
+             {"iterations=1", "knowrl.tasks_per_category=2", "knowrl.num_judgements=2", "knowrl.min_agreement=0",
+              "knowrl.grpo_steps=1", "num_generations=2", "per_device_train_batch_size=2", "max_completion_length=4",
+              "knowrl.max_task_tokens=8"}}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.recipe; });
 
 }  // namespace

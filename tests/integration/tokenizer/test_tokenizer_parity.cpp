@@ -165,7 +165,8 @@ TEST_P(TokenizerParity, ChatTemplateMatchesReference) {
     const std::string prompt = tok->apply_chat_template({{"user", (*texts_)[i]}}, true);
     const std::string want_prompt = ref()[i].at("chat_prompt").get<std::string>();
     if (prompt != want_prompt) {
-      *d = "prompt want " + json(want_prompt).dump().substr(0, 300) + "\n prompt got " + json(prompt).dump().substr(0, 300);
+      *d = "prompt want " + json(want_prompt).dump().substr(0, 300) + "\n prompt got " +
+           json(prompt).dump().substr(0, 300);
       return false;
     }
     const auto ids = tok->encode(prompt, false);
@@ -188,11 +189,12 @@ TEST_P(TokenizerParity, CliMatchesReference) {
   const auto rows = io::read_jsonl(out);
   ASSERT_EQ(rows.size(), texts_->size());
   size_t ok = 0;
-  for (size_t i = 0; i < rows.size(); ++i) ok += rows[i].at("input_ids") == ref()[i].at(chat ? "chat_ids" : "ids_special");
+  for (size_t i = 0; i < rows.size(); ++i)
+    ok += rows[i].at("input_ids") == ref()[i].at(chat ? "chat_ids" : "ids_special");
   EXPECT_EQ(ok, rows.size());
   const std::string decoded = dir_->file("cli_dec_" + GetParam() + ".jsonl");
-  const auto d = run_command(selfrl_cli() + " tokenize --tokenizer '" + dir + "' --decode --skip-special-tokens --in '" +
-                             out + "' --out '" + decoded + "'");
+  const auto d = run_command(selfrl_cli() + " tokenize --tokenizer '" + dir +
+                             "' --decode --skip-special-tokens --in '" + out + "' --out '" + decoded + "'");
   ASSERT_EQ(d.exit_code, 0) << d.output;
   EXPECT_EQ(io::read_jsonl(decoded).size(), rows.size());
 }
@@ -207,7 +209,8 @@ TEST(TokenizerCli, BadInputsAreClearErrors) {
   EXPECT_NE(r.output.find("no tokenizer.json or tokenizer.model"), std::string::npos) << r.output;
   if (!fs::exists(fixtures_dir())) GTEST_SKIP() << "tokenizer fixtures missing (scripts/fetch_test_fixtures.sh)";
   write_bytes(d.file("in.jsonl"), "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
-  r = run_command(selfrl_cli() + " tokenize --tokenizer '" + fixtures_dir() + "/qwen3' --in '" + d.file("in.jsonl") + "'");
+  r = run_command(selfrl_cli() + " tokenize --tokenizer '" + fixtures_dir() + "/qwen3' --in '" + d.file("in.jsonl") +
+                  "'");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("in.jsonl:2"), std::string::npos) << r.output;
   write_bytes(d.file("ids.jsonl"), "{\"input_ids\": [1, 99999999]}\n");
@@ -233,8 +236,8 @@ TEST(TokenizerChatTemplate, MultiTurnMatchesReference) {
   for (const char* name : {"qwen3", "llama3"}) {
     TempDir d;
     const std::string dir = fixtures_dir() + "/" + name;
-    const auto r = run_command("node '" + source_dir() + "/tests/reference/tokenizer/reference_chat.js' '" + dir + "' '" +
-                               conv_path + "' '" + d.file("out.json") + "'");
+    const auto r = run_command("node '" + source_dir() + "/tests/reference/tokenizer/reference_chat.js' '" + dir +
+                               "' '" + conv_path + "' '" + d.file("out.json") + "'");
     ASSERT_EQ(r.exit_code, 0) << r.output.substr(r.output.size() > 2000 ? r.output.size() - 2000 : 0);
     std::ifstream rin(d.file("out.json"));
     const json want = json::parse(rin);

@@ -20,10 +20,9 @@ namespace {
 
 // vocab 16, tied embeddings, EOS 15.
 std::shared_ptr<model::CausalLM> tiny_llama(uint64_t seed) {
-  return test::tiny_model_with("tied", 16,
-                               {{"intermediate_size", 64}, {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6},
-                                {"eos_token_id", 15}},
-                               seed);
+  return test::tiny_model_with(
+      "tied", 16,
+      {{"intermediate_size", 64}, {"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6}, {"eos_token_id", 15}}, seed);
 }
 
 // Reward: fraction of completion tokens equal to 5.
@@ -192,7 +191,8 @@ TEST(GRPOTrainer, DynamicSamplingDropsFlatGroupsAndRefills) {
     const auto m = trainer.step(batch, more).metrics;
     std::set<std::string> dumped;
     size_t rows = 0;
-    for (const auto& j : io::read_jsonl(cfg.rollouts_dir + "/step-000000.jsonl")) dumped.insert(j["prompt"].get<std::string>()), ++rows;
+    for (const auto& j : io::read_jsonl(cfg.rollouts_dir + "/step-000000.jsonl"))
+      dumped.insert(j["prompt"].get<std::string>()), ++rows;
     EXPECT_EQ(rows, 4u * 4u);  // the batch is full: 4 groups of G = 4
     if (rounds == 0) {
       EXPECT_EQ(m.at("dropped_groups"), 0.0);

@@ -25,8 +25,8 @@ class LossReference : public ::testing::Test {
     auto mask = torch::ones({B, T}, opts);
     for (int64_t b = 0; b < B; ++b) mask.index_put_({b, torch::indexing::Slice(3 + b, torch::indexing::None)}, 0.0);
     auto rpf = torch::randint(0, 3, {16, 2}, opts);
-    rpf.index_put_({1, 0}, std::nan(""));  // one function fails on one sample
-    rpf.index_put_({6}, std::nan(""));    // a sample no function can score
+    rpf.index_put_({1, 0}, std::nan(""));                  // one function fails on one sample
+    rpf.index_put_({6}, std::nan(""));                     // a sample no function can score
     rpf.index_put_({torch::indexing::Slice(8, 12)}, 1.0);  // a zero-std group
     inputs_ = {
         {"logps", logps},

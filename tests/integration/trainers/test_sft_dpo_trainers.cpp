@@ -13,8 +13,8 @@ using namespace selfrl;
 namespace {
 // vocab 20, EOS 19.
 std::shared_ptr<model::CausalLM> tiny(uint64_t seed) {
-  return test::tiny_model_with("qwen2", 20, {{"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6}, {"eos_token_id", 19}},
-                               seed);
+  return test::tiny_model_with("qwen2", 20,
+                               {{"max_position_embeddings", 64}, {"rms_norm_eps", 1e-6}, {"eos_token_id", 19}}, seed);
 }
 }  // namespace
 

@@ -25,9 +25,9 @@ using namespace selfrl;
 
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                                               \
-  do {                                                                    \
-    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";   \
+#define SKIP_WITHOUT_CUDA()                                             \
+  do {                                                                  \
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
 const c10::Device kCuda(c10::DeviceType::CUDA, 0);

@@ -19,7 +19,8 @@ namespace {
 std::string add_strings(const std::string& x, const std::string& y) {
   std::string out;
   int carry = 0;
-  for (int i = static_cast<int>(x.size()) - 1, j = static_cast<int>(y.size()) - 1; i >= 0 || j >= 0 || carry; --i, --j) {
+  for (int i = static_cast<int>(x.size()) - 1, j = static_cast<int>(y.size()) - 1; i >= 0 || j >= 0 || carry;
+       --i, --j) {
     const int s = (i >= 0 ? x[i] - '0' : 0) + (j >= 0 ? y[j] - '0' : 0) + carry;
     out.insert(out.begin(), static_cast<char>('0' + s % 10));
     carry = s / 10;

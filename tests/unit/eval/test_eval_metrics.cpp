@@ -26,7 +26,8 @@ TEST(PassAtK, MatchesTheCombinatorialDefinition) {
   for (int64_t n = 1; n <= 12; ++n)
     for (int64_t c = 0; c <= n; ++c)
       for (int64_t k = 1; k <= n; ++k)
-        EXPECT_NEAR(eval::pass_at_k(n, c, k), 1.0 - choose(n - c, k) / choose(n, k), 1e-12) << n << " " << c << " " << k;
+        EXPECT_NEAR(eval::pass_at_k(n, c, k), 1.0 - choose(n - c, k) / choose(n, k), 1e-12)
+            << n << " " << c << " " << k;
   EXPECT_SELFRL_ERROR(eval::pass_at_k(3, 1, 4), "1 <= k <= n");
 }
 
@@ -46,9 +47,9 @@ TEST(EvalScore, AggregatesAccuracyMajAndPassByHand) {
     e.sample_answers = s;
     return e;
   };
-  r.examples.push_back(ex("7", "7", {"7", "1", "1", "7"}));                      // maj "7" (tie, first) ✓, c=2
-  r.examples.push_back(ex("3", "2", {"2", "2", "3", std::nullopt}));             // maj "2" ✗, c=1
-  r.examples.push_back(ex("5", std::nullopt, {"1", "2", "3", "4"}));             // maj "1" ✗, c=0
+  r.examples.push_back(ex("7", "7", {"7", "1", "1", "7"}));           // maj "7" (tie, first) ✓, c=2
+  r.examples.push_back(ex("3", "2", {"2", "2", "3", std::nullopt}));  // maj "2" ✗, c=1
+  r.examples.push_back(ex("5", std::nullopt, {"1", "2", "3", "4"}));  // maj "1" ✗, c=0
   eval::score(r, 2, 4);
   EXPECT_NEAR(r.accuracy, 1.0 / 3, 1e-12);
   EXPECT_NEAR(r.answered, 2.0 / 3, 1e-12);

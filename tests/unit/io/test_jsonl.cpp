@@ -49,7 +49,7 @@ TEST(Jsonl, WriterIsAtomic) {
     selfrl::io::JsonlWriter w(path);
     w.write({{"x", 1}});
     EXPECT_FALSE(std::filesystem::exists(path));  // not visible until close()
-  }  // destroyed without close(): nothing appears
+  }                                               // destroyed without close(): nothing appears
   EXPECT_FALSE(std::filesystem::exists(path));
   selfrl::io::JsonlWriter w(path);
   w.write({{"x", 1}});
@@ -67,9 +67,9 @@ TEST(Utf8, ValidatorMatchesTheStandard) {
   constexpr auto npos = std::string_view::npos;
   EXPECT_EQ(find_invalid_utf8("plain ascii"), npos);
   EXPECT_EQ(find_invalid_utf8("\xE4\xB8\xAD\xE6\x96\x87 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9"), npos);
-  EXPECT_EQ(find_invalid_utf8("ab\x80"), 2u);              // lone continuation byte
-  EXPECT_EQ(find_invalid_utf8("\xC0\x80"), 0u);            // overlong NUL
-  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);       // UTF-16 surrogate
-  EXPECT_EQ(find_invalid_utf8("\xF4\x90\x80\x80"), 0u);    // past U+10FFFF
-  EXPECT_EQ(find_invalid_utf8("\xE4\xB8"), 0u);            // truncated sequence
+  EXPECT_EQ(find_invalid_utf8("ab\x80"), 2u);            // lone continuation byte
+  EXPECT_EQ(find_invalid_utf8("\xC0\x80"), 0u);          // overlong NUL
+  EXPECT_EQ(find_invalid_utf8("x\xED\xA0\x80"), 1u);     // UTF-16 surrogate
+  EXPECT_EQ(find_invalid_utf8("\xF4\x90\x80\x80"), 0u);  // past U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("\xE4\xB8"), 0u);          // truncated sequence
 }

@@ -41,9 +41,9 @@ TEST(ModelConfig, ReadsTransformers5RopeParameters) {
   json j = llama3_8b();
   j.erase("rope_theta");
   j.erase("rope_scaling");
-  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
-                          {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                          {"original_max_position_embeddings", 8192}};
+  j["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 500000.0},
+                          {"factor", 8.0},           {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
   const auto v5 = ModelConfig::from_json(j, "config.json");
   const auto v4 = ModelConfig::from_json(llama3_8b(), "config.json");
   EXPECT_EQ(v5.rope_theta, 500000.0);
@@ -64,8 +64,11 @@ TEST(ModelConfig, ReadsTransformers5RopeParameters) {
 }
 
 TEST(ModelConfig, DefaultsFollowTransformers) {
-  json j = {{"vocab_size", 100}, {"hidden_size", 64}, {"intermediate_size", 128},
-            {"num_hidden_layers", 2}, {"num_attention_heads", 4}};
+  json j = {{"vocab_size", 100},
+            {"hidden_size", 64},
+            {"intermediate_size", 128},
+            {"num_hidden_layers", 2},
+            {"num_attention_heads", 4}};
   const auto c = ModelConfig::from_json(j);
   EXPECT_EQ(c.num_key_value_heads, 4);
   EXPECT_EQ(c.head_dim, 16);

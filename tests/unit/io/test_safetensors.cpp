@@ -80,7 +80,7 @@ TEST(SafeTensors, ReadsAreZeroCopyAndCopyOnWrite) {
   auto a1 = f.tensor("a");
   auto a2 = f.tensor("a");
   EXPECT_EQ(a1.data_ptr(), a2.data_ptr());  // both views of the same mapping
-  a1.mul_(2);  // private mapping: visible through the mapping, never written to the file
+  a1.mul_(2);                               // private mapping: visible through the mapping, never written to the file
   EXPECT_FLOAT_EQ(a2[0].item<float>(), 2.0f);
   const auto fresh = SafeTensorsFile::open(path);
   EXPECT_FLOAT_EQ(fresh.tensor("a")[0].item<float>(), 1.0f);
@@ -195,16 +195,21 @@ TEST(SafeTensorsHostile, TruncatedDataSection) {
 TEST(SafeTensorsHostile, OffsetsOutOfRangeReversedOrInconsistent) {
   TempDir dir;
   const std::string data(16, '\0');
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", data)),
-                      "extend past the data section");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", data)),
-                      "reversed");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data)),
-                      "span 16 bytes", "needs 12");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", data)),
-                      "non-negative integers");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", data)),
-                      "array of two integers");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", data)),
+      "extend past the data section");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", data)),
+      "reversed");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data)),
+      "span 16 bytes", "needs 12");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", data)),
+      "non-negative integers");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", data)),
+      "array of two integers");
 }
 
 TEST(SafeTensorsHostile, OverlappingTensors) {
@@ -219,25 +224,27 @@ TEST(SafeTensorsHostile, WrongDtypeSizesAndUnknownDtypes) {
   TempDir dir;
   const std::string data(8, '\0');
   // BF16 is 2 bytes per element: 2 elements cannot span 8 bytes.
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}})", data)),
-                      "dtype BF16", "needs 4");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F128","shape":[1],"data_offsets":[0,8]}})", data)),
-                      "unsupported dtype 'F128'", "F32");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})", data)),
-                      "'dtype'");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}})", data)),
+      "dtype BF16", "needs 4");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F128","shape":[1],"data_offsets":[0,8]}})", data)),
+      "unsupported dtype 'F128'", "F32");
+  EXPECT_SELFRL_ERROR(
+      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})", data)), "'dtype'");
 }
 
 TEST(SafeTensorsHostile, ShapesWhoseProductOverflows) {
   TempDir dir;
   const std::string data(8, '\0');
   // 2^32 * 2^32 elements overflows 64 bits; the offsets must not be trusted.
-  EXPECT_SELFRL_ERROR(
-      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", data)),
-      "more elements than fit in 64 bits");
+  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(
+                          dir, R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", data)),
+                      "more elements than fit in 64 bits");
   // 2^62 elements fit in 64 bits but 2^62 * 4 bytes does not.
-  EXPECT_SELFRL_ERROR(
-      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]}})", data)),
-      "too large");
+  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(
+                          dir, R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,8]}})", data)),
+                      "too large");
   EXPECT_SELFRL_ERROR(
       SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", data)),
       "negative dimension");
@@ -250,14 +257,16 @@ TEST(SafeTensorsHostile, ShapesWhoseProductOverflows) {
 TEST(SafeTensorsHostile, DuplicateNamesAndBadMetadata) {
   TempDir dir;
   const std::string data(8, '\0');
-  EXPECT_SELFRL_ERROR(
-      SafeTensorsFile::open(write_raw(dir,
-          R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data)),
-      "'a' is listed twice");
-  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"__metadata__":{"format":1}})", "")), "__metadata__['format']");
-  EXPECT_SELFRL_ERROR(
-      SafeTensorsFile::open(write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", data)),
-      "unexpected field 'extra'");
+  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir,
+                                                      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                                      R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                                      data)),
+                      "'a' is listed twice");
+  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(write_raw(dir, R"({"__metadata__":{"format":1}})", "")),
+                      "__metadata__['format']");
+  EXPECT_SELFRL_ERROR(SafeTensorsFile::open(
+                          write_raw(dir, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", data)),
+                      "unexpected field 'extra'");
 }
 
 TEST(SafeTensorsHostile, RandomGarbageNeverCrashes) {
@@ -291,12 +300,14 @@ TEST(SafeTensorsHostile, RandomGarbageNeverCrashes) {
 
 TEST(SafeTensors, WriterRejectsBadNamesAndDtypes) {
   TempDir dir;
-  EXPECT_SELFRL_ERROR(selfrl::io::save_safetensors(dir.file("x.safetensors"), {{"a", torch::ones({1})}, {"a", torch::ones({1})}}),
-                      "'a' given twice");
+  EXPECT_SELFRL_ERROR(
+      selfrl::io::save_safetensors(dir.file("x.safetensors"), {{"a", torch::ones({1})}, {"a", torch::ones({1})}}),
+      "'a' given twice");
   EXPECT_SELFRL_ERROR(selfrl::io::save_safetensors(dir.file("x.safetensors"), {{"__metadata__", torch::ones({1})}}),
                       "invalid tensor name");
-  EXPECT_SELFRL_ERROR(selfrl::io::save_safetensors(dir.file("x.safetensors"), {{"c", torch::ones({1}, torch::kComplexFloat)}}),
-                      "cannot be stored in safetensors");
+  EXPECT_SELFRL_ERROR(
+      selfrl::io::save_safetensors(dir.file("x.safetensors"), {{"c", torch::ones({1}, torch::kComplexFloat)}}),
+      "cannot be stored in safetensors");
   EXPECT_FALSE(fs::exists(dir.file("x.safetensors")));  // nothing half-written left behind
   EXPECT_SELFRL_ERROR(selfrl::io::save_safetensors(dir.file("no/such/dir/x.safetensors"), {{"a", torch::ones({1})}}),
                       "cannot create file");

@@ -15,7 +15,7 @@ TEST(BStar, BalanceScoreByHand) {
   EXPECT_DOUBLE_EQ(balance_score(4, 2, 4), 0.5 * 0.5);
   EXPECT_DOUBLE_EQ(balance_score(3, 3, 2), 1.0 * 1.0);  // more correct than n*: capped at 1
   EXPECT_DOUBLE_EQ(balance_score(5, 1, 4), 0.25 * 0.2);
-  EXPECT_DOUBLE_EQ(balance_score(0, 0, 4), 0.0);        // nothing selected
+  EXPECT_DOUBLE_EQ(balance_score(0, 0, 4), 0.0);  // nothing selected
   EXPECT_SELFRL_ERROR(balance_score(1, 2, 4), "more correct");
 }
 
@@ -30,7 +30,7 @@ TEST(BStar, StatsOverQueriesByHand) {
   EXPECT_NEAR(s.balance_score, (2.0 / 3 + 0) / 2, 1e-12);
   EXPECT_DOUBLE_EQ(s.pass_at_k, 0.5);
   EXPECT_DOUBLE_EQ(s.distinct_correct, (2 + 0) / 2.0);
-  EXPECT_DOUBLE_EQ(s.reward_at_k, 0.5);             // A's top (0.9) correct, B's top (0.7) wrong
+  EXPECT_DOUBLE_EQ(s.reward_at_k, 0.5);              // A's top (0.9) correct, B's top (0.7) wrong
   EXPECT_DOUBLE_EQ(s.selection_precision, 3.0 / 4);  // 3 correct of 4 selected
   EXPECT_DOUBLE_EQ(s.selected, 2.0);
   // A threshold of 0 selects everything in A: n = 4, n' = 2 → 2/4.

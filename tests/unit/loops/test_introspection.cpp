@@ -41,17 +41,20 @@ TEST(Introspection, GeneratorWritesDedupesJudgesAndKeepsConsensus) {
       ++write_calls;
       EXPECT_EQ(n, 1);
       // 3 per category: feasible ones, a duplicate of a seed, an empty one, infeasible ones.
-      const std::vector<std::string> tasks = {" what is 2 + 2?\nmore text", "What is 1 + 1 ?", "", "who wins in 2090?",
-                                              "what is 2+2", "what is my name?"};
+      const std::vector<std::string> tasks = {" what is 2 + 2?\nmore text", "What is 1 + 1 ?", "",
+                                              "who wins in 2090?",          "what is 2+2",     "what is my name?"};
       for (const auto& t : tasks) out.push_back({t});
       EXPECT_EQ(prompts.size(), tasks.size());
       return out;
     }
     for (const auto& p : prompts) {
       EXPECT_EQ(n, 4);
-      if (p.find("2 + 2") != std::string::npos) out.push_back({"feasible", "feasible", "feasible", "infeasible"});
-      else if (p.find("2090") != std::string::npos) out.push_back({"infeasible", "infeasible", "feasible", "??"});
-      else out.push_back({"feasible", "infeasible", "feasible", "infeasible"});  // my name: tie
+      if (p.find("2 + 2") != std::string::npos)
+        out.push_back({"feasible", "feasible", "feasible", "infeasible"});
+      else if (p.find("2090") != std::string::npos)
+        out.push_back({"infeasible", "infeasible", "feasible", "??"});
+      else
+        out.push_back({"feasible", "infeasible", "feasible", "infeasible"});  // my name: tie
     }
     return out;
   };
@@ -80,7 +83,8 @@ TEST(Introspection, GeneratorWritesDedupesJudgesAndKeepsConsensus) {
 
 TEST(Introspection, SeedFileErrorsNameTheLine) {
   selfrl::test::TempDir d;
-  selfrl::test::write_bytes(d.file("s.jsonl"), "{\"prompt\": \"a\", \"label\": \"feasible\"}\n{\"prompt\": \"b\", \"label\": \"maybe\"}\n");
+  selfrl::test::write_bytes(
+      d.file("s.jsonl"), "{\"prompt\": \"a\", \"label\": \"feasible\"}\n{\"prompt\": \"b\", \"label\": \"maybe\"}\n");
   EXPECT_SELFRL_ERROR(load_seed_tasks(d.file("s.jsonl")), "s.jsonl:2", "neither");
   selfrl::test::write_bytes(d.file("t.jsonl"), "{\"prompt\": \"a\", \"label\": \"feasible\"}\n");
   EXPECT_SELFRL_ERROR(load_seed_tasks(d.file("t.jsonl")), "no seed task is labelled \"infeasible\"");

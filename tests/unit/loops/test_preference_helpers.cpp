@@ -9,8 +9,8 @@ using A = std::vector<std::optional<std::string>>;
 TEST(SelfRewarding, ParsesTheJudgeScore) {
   EXPECT_EQ(parse_judge_score("relevant, useful. Score: 4"), 4.0);
   EXPECT_EQ(parse_judge_score("1 point, then 2 more. score:3.5 and later 1"), 3.5);  // "Score:" wins
-  EXPECT_EQ(parse_judge_score("I give it 2 points"), 2.0);                            // else the last number
-  EXPECT_EQ(parse_judge_score("Score: 7"), std::nullopt);                             // outside [0, 5]
+  EXPECT_EQ(parse_judge_score("I give it 2 points"), 2.0);                           // else the last number
+  EXPECT_EQ(parse_judge_score("Score: 7"), std::nullopt);                            // outside [0, 5]
   EXPECT_EQ(parse_judge_score("no number"), std::nullopt);
   EXPECT_NE(default_judge_template().find("{response}"), std::string::npos);
 }

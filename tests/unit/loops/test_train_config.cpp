@@ -23,9 +23,10 @@ struct Files {
 
 TEST(TrainConfig, ReadsTrlKnobsAndOverrides) {
   Files f;
-  auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nnum_generations: 4\nbeta: 0.04\nepsilon_high: 0.28\nloss_type: dr_grpo\n"
-                                         "reward_funcs: [consensus, self_certainty]\nreward_weights: [1.0, 0.5]\n"),
-                                {"learning_rate=3e-6", "scale_rewards=none"});
+  auto r = recipe::Recipe::load(
+      f.recipe("trainer: grpo\nnum_generations: 4\nbeta: 0.04\nepsilon_high: 0.28\nloss_type: dr_grpo\n"
+               "reward_funcs: [consensus, self_certainty]\nreward_weights: [1.0, 0.5]\n"),
+      {"learning_rate=3e-6", "scale_rewards=none"});
   const auto c = loops::read_train_config(r);
   EXPECT_EQ(c.kind, "grpo");
   EXPECT_EQ(c.sampling.num_samples, 4);
@@ -41,7 +42,8 @@ TEST(TrainConfig, ReadsTrlKnobsAndOverrides) {
 TEST(TrainConfig, UnknownKeyNamesLineAndSuggests) {
   Files f;
   auto r = recipe::Recipe::load(f.recipe("loop: rest_em\nrest_em:\n  num_sampels: 4\n"));
-  EXPECT_SELFRL_ERROR(loops::read_train_config(r), "r.yaml:7", "rest_em.num_sampels", "did you mean 'rest_em.num_samples'");
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r), "r.yaml:7", "rest_em.num_sampels",
+                      "did you mean 'rest_em.num_samples'");
   auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nlearning_rat: 1e-6\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "learning_rate");
 }
@@ -85,21 +87,49 @@ TEST(TrainConfig, EveryKeyIsDocumented) {
     names.insert(k.key);
     EXPECT_FALSE(k.doc.empty()) << k.key;
   }
-  for (const char* k : {"num_generations", "beta", "epsilon_high", "loss_type", "learning_rate", "lr_scheduler_type",
-                        "warmup_ratio", "per_device_train_batch_size", "gradient_accumulation_steps", "num_iterations",
-                        "scale_rewards", "temperature", "top_p", "reward_funcs", "reward_weights", "seed", "output_dir",
-                        "logging_steps", "star.rationalize", "bstar.temperatures", "sec.tau", "knowrl.num_judgements",
-                        "scpo.min_vote_share", "self_rewarding.judge_samples", "rest_em.max_per_prompt", "eval.samples",
-                        "bf16", "dump_rollouts_steps", "judge.template", "judge.num_judgements", "judge.temperature",
-                        "judge.max_new_tokens", "judge.model", "judge.normalize"})
+  for (const char* k : {"num_generations",
+                        "beta",
+                        "epsilon_high",
+                        "loss_type",
+                        "learning_rate",
+                        "lr_scheduler_type",
+                        "warmup_ratio",
+                        "per_device_train_batch_size",
+                        "gradient_accumulation_steps",
+                        "num_iterations",
+                        "scale_rewards",
+                        "temperature",
+                        "top_p",
+                        "reward_funcs",
+                        "reward_weights",
+                        "seed",
+                        "output_dir",
+                        "logging_steps",
+                        "star.rationalize",
+                        "bstar.temperatures",
+                        "sec.tau",
+                        "knowrl.num_judgements",
+                        "scpo.min_vote_share",
+                        "self_rewarding.judge_samples",
+                        "rest_em.max_per_prompt",
+                        "eval.samples",
+                        "bf16",
+                        "dump_rollouts_steps",
+                        "judge.template",
+                        "judge.num_judgements",
+                        "judge.temperature",
+                        "judge.max_new_tokens",
+                        "judge.model",
+                        "judge.normalize"})
     EXPECT_TRUE(names.count(k)) << k;
 }
 
 TEST(TrainConfig, JudgeRewardKeys) {
   Files f;
-  auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge, consensus]\nreward_weights: [1.0, 0.5]\n"
-                                         "judge:\n  template: 'Q {prompt} A {response}'\n  num_judgements: 5\n"
-                                         "  temperature: 0.3\n  max_new_tokens: 20\n  normalize: false\n"));
+  auto r =
+      recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge, consensus]\nreward_weights: [1.0, 0.5]\n"
+                                    "judge:\n  template: 'Q {prompt} A {response}'\n  num_judgements: 5\n"
+                                    "  temperature: 0.3\n  max_new_tokens: 20\n  normalize: false\n"));
   const auto c = loops::read_train_config(r);
   EXPECT_EQ(c.reward_funcs, (std::vector<std::string>{"judge", "consensus"}));
   EXPECT_EQ(c.judge.judge_template, "Q {prompt} A {response}");
@@ -109,7 +139,8 @@ TEST(TrainConfig, JudgeRewardKeys) {
   EXPECT_FALSE(c.judge.normalize);
   EXPECT_EQ(c.judge_model, "");  // the policy judges itself
   auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge]\njudge:\n  num_judgments: 2\n"));
-  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:8", "judge.num_judgments", "did you mean 'judge.num_judgements'");
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:8", "judge.num_judgments",
+                      "did you mean 'judge.num_judgements'");
   auto r3 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [jugde]\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(r3), "unknown reward 'jugde'", "did you mean 'judge'");
   auto r4 = recipe::Recipe::load(f.recipe("trainer: grpo\nreward_funcs: [judge]\njudge: {model: nowhere}\n"));
@@ -121,7 +152,8 @@ TEST(TrainConfig, Bf16NeedsFloat32Weights) {
   auto r = recipe::Recipe::load(f.recipe("trainer: sft\nbf16: true\n"));
   EXPECT_TRUE(loops::read_train_config(r).bf16);
   auto r2 = recipe::Recipe::load(f.recipe("trainer: grpo\nbf16: true\ndtype: bfloat16\n"));
-  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "bf16: true with dtype: bfloat16", "set dtype: float32");
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r2), "r.yaml:6", "bf16: true with dtype: bfloat16",
+                      "set dtype: float32");
 }
 
 // GRPOConfig knobs a recipe sets reach the trainer's config (TRL / vLLM names).

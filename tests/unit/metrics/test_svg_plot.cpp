@@ -32,7 +32,8 @@ std::vector<Tag> parse_xml(const std::string& doc) {
       std::string body = doc.substr(i + 1, end - i - 1);
       if (body.empty()) throw std::runtime_error("empty tag");
       if (body[0] == '/') {
-        if (stack.empty() || stack.back().name != body.substr(1)) throw std::runtime_error("mismatched </" + body.substr(1) + ">");
+        if (stack.empty() || stack.back().name != body.substr(1))
+          throw std::runtime_error("mismatched </" + body.substr(1) + ">");
         stack.pop_back();
       } else {
         const bool self_closing = body.back() == '/';

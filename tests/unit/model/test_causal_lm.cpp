@@ -139,8 +139,7 @@ TEST(CausalLM, OutOfVocabularyIdsAreRejected) {
 TEST(CausalLM, UnsupportedArchitectureListsSupported) {
   auto cfg = tiny_config("llama");
   cfg.architectures = {"GPT2LMHeadModel"};
-  EXPECT_SELFRL_ERROR(CausalLM{cfg}, "GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM",
-                      "Qwen3ForCausalLM");
+  EXPECT_SELFRL_ERROR(CausalLM{cfg}, "GPT2LMHeadModel", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM");
   auto rope = tiny_config("llama");
   rope.rope_scaling = selfrl::io::RopeScaling{"yarn"};
   EXPECT_SELFRL_ERROR(CausalLM{rope}, "yarn", "llama3");
@@ -162,9 +161,11 @@ std::string tampered(const selfrl::test::TempDir& dir, const std::shared_ptr<Cau
 TEST(CausalLM, MissingTensorIsNamed) {
   selfrl::test::TempDir dir;
   auto path = tampered(dir, tiny_model("llama"), [](selfrl::io::NamedTensors& t) {
-    t.erase(std::remove_if(t.begin(), t.end(), [](auto& p) { return p.first == "model.layers.1.mlp.up_proj.weight"; }), t.end());
+    t.erase(std::remove_if(t.begin(), t.end(), [](auto& p) { return p.first == "model.layers.1.mlp.up_proj.weight"; }),
+            t.end());
   });
-  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(path), "1 missing tensors", "model.layers.1.mlp.up_proj.weight [48, 32]", path);
+  EXPECT_SELFRL_ERROR(CausalLM::from_pretrained(path), "1 missing tensors",
+                      "model.layers.1.mlp.up_proj.weight [48, 32]", path);
 }
 
 TEST(CausalLM, UnexpectedTensorIsNamed) {

@@ -12,9 +12,7 @@ using selfrl::model::token_logprobs;
 using selfrl::model::token_logprobs_naive;
 
 namespace {
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>();
-}
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 }  // namespace
 
 TEST(TokenLogprobs, ChunkedEqualsNaiveValuesAndGradients) {
@@ -67,6 +65,7 @@ TEST(TokenLogprobs, RejectsBadArguments) {
   auto h = torch::randn({1, 2, 4});
   auto w = torch::randn({10, 4});
   EXPECT_SELFRL_ERROR(token_logprobs(h, w, torch::tensor({{3, 10}}, torch::kLong)), "target id 10", "[0, 10)");
-  EXPECT_SELFRL_ERROR(token_logprobs(h, torch::randn({10, 5}), torch::tensor({{3, 1}}, torch::kLong)), "does not match");
+  EXPECT_SELFRL_ERROR(token_logprobs(h, torch::randn({10, 5}), torch::tensor({{3, 1}}, torch::kLong)),
+                      "does not match");
   EXPECT_SELFRL_ERROR(token_logprobs(h, w, torch::tensor({{3, 1}}, torch::kLong), 0.0), "temperature");
 }

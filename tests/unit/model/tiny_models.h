@@ -13,17 +13,26 @@ namespace selfrl::test {
 // arch: "llama", "llama3" (llama3 rope scaling), "qwen2", "qwen3" (explicit head_dim that
 // differs from hidden / heads), "tied" (llama with tie_word_embeddings).
 inline nlohmann::json tiny_config_json(const std::string& arch, int64_t vocab = 61) {
-  nlohmann::json j = {{"vocab_size", vocab}, {"hidden_size", 32}, {"intermediate_size", 48},
-                      {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                      {"max_position_embeddings", 128}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
+  nlohmann::json j = {{"vocab_size", vocab},
+                      {"hidden_size", 32},
+                      {"intermediate_size", 48},
+                      {"num_hidden_layers", 2},
+                      {"num_attention_heads", 4},
+                      {"num_key_value_heads", 2},
+                      {"max_position_embeddings", 128},
+                      {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},
                       {"tie_word_embeddings", false}};
   if (arch == "llama" || arch == "llama3" || arch == "tied") {
     j["architectures"] = {"LlamaForCausalLM"};
     j["model_type"] = "llama";
     if (arch == "tied") j["tie_word_embeddings"] = true;
     if (arch == "llama3") {
-      j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 16}};
+      j["rope_scaling"] = {{"rope_type", "llama3"},
+                           {"factor", 8.0},
+                           {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0},
+                           {"original_max_position_embeddings", 16}};
     }
   } else if (arch == "qwen2") {
     j["architectures"] = {"Qwen2ForCausalLM"};

@@ -9,8 +9,9 @@ using selfrl::recipe::Range;
 using selfrl::recipe::Recipe;
 
 TEST(Recipe, TypedReadsWithDefaults) {
-  auto r = Recipe::parse("model: m\ngrpo:\n  beta: 0.04\n  num_generations: 8\n  loss_type: dapo\n"
-                         "  reward_weights: [1, 0.5]\n  mask_truncated_completions: yes\n");
+  auto r = Recipe::parse(
+      "model: m\ngrpo:\n  beta: 0.04\n  num_generations: 8\n  loss_type: dapo\n"
+      "  reward_weights: [1, 0.5]\n  mask_truncated_completions: yes\n");
   EXPECT_EQ(r.get_string("model", ""), "m");
   EXPECT_DOUBLE_EQ(r.get_double("grpo.beta", 0.0, {0}), 0.04);
   EXPECT_EQ(r.get_int("grpo.num_generations", 4, {2}), 8);
@@ -27,7 +28,8 @@ TEST(Recipe, UnknownKeyNamesLineAndSuggests) {
   auto r = Recipe::parse("grpo:\n  beta: 0.1\n  num_generatons: 8\n", "r.yaml");
   r.get_double("grpo.beta", 0);
   r.get_int("grpo.num_generations", 8);
-  EXPECT_SELFRL_ERROR(r.finish(), "r.yaml:3:", "grpo.num_generatons: unknown key", "did you mean 'grpo.num_generations'?");
+  EXPECT_SELFRL_ERROR(r.finish(), "r.yaml:3:", "grpo.num_generatons: unknown key",
+                      "did you mean 'grpo.num_generations'?");
   auto top = Recipe::parse("lerning_rate: 1e-5\n", "r.yaml");
   top.get_double("learning_rate", 1e-6);
   EXPECT_SELFRL_ERROR(top.finish(), "r.yaml:1:", "did you mean 'learning_rate'?");
@@ -46,12 +48,13 @@ TEST(Recipe, WrongTypesAndRangesNameKeyLineAndAllowed) {
 
 TEST(Recipe, ExtendsAndOverrides) {
   selfrl::test::TempDir dir;
-  selfrl::test::write_bytes(dir.file("base.yaml"), "seed: 1\ngrpo:\n  beta: 0.1\n  epsilon: 0.2\ndata: prompts.jsonl\n");
+  selfrl::test::write_bytes(dir.file("base.yaml"),
+                            "seed: 1\ngrpo:\n  beta: 0.1\n  epsilon: 0.2\ndata: prompts.jsonl\n");
   selfrl::test::write_bytes(dir.file("prompts.jsonl"), "{}\n");
   selfrl::test::write_bytes(dir.file("child.yaml"), "extends: base.yaml\ngrpo:\n  beta: 0.0\n");
   auto r = Recipe::load(dir.file("child.yaml"), {"grpo.epsilon=0.28", "seed=7", "new.list=[a, b]"});
-  EXPECT_DOUBLE_EQ(r.get_double("grpo.beta", 1), 0.0);       // child wins
-  EXPECT_DOUBLE_EQ(r.get_double("grpo.epsilon", 1), 0.28);   // override wins
+  EXPECT_DOUBLE_EQ(r.get_double("grpo.beta", 1), 0.0);      // child wins
+  EXPECT_DOUBLE_EQ(r.get_double("grpo.epsilon", 1), 0.28);  // override wins
   EXPECT_EQ(r.get_int("seed", 0), 7);
   EXPECT_EQ(r.get_string_list("new.list", {}), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(r.get_path("data", "", true), dir.file("prompts.jsonl"));  // relative to base.yaml

@@ -47,10 +47,10 @@ struct FakeJudge {
 
 TEST(JudgeReward, ParseRule) {
   EXPECT_EQ(parse_judge_score("Relevant and useful. Score: 4"), 4.0);
-  EXPECT_EQ(parse_judge_score("Score: 1 ... on reflection, SCORE : 3"), 3.0);  // the last "Score:"
+  EXPECT_EQ(parse_judge_score("Score: 1 ... on reflection, SCORE : 3"), 3.0);      // the last "Score:"
   EXPECT_EQ(parse_judge_score("score:2.5 although 5 points were possible"), 2.5);  // "Score:" beats later numbers
-  EXPECT_EQ(parse_judge_score("4"), 4.0);                                         // a number alone
-  EXPECT_EQ(parse_judge_score("I give 1, no, 2 points"), 2.0);                    // else the last number
+  EXPECT_EQ(parse_judge_score("4"), 4.0);                                          // a number alone
+  EXPECT_EQ(parse_judge_score("I give 1, no, 2 points"), 2.0);                     // else the last number
   EXPECT_EQ(parse_judge_score("Score: 7"), std::nullopt);                          // outside [0, 5]
   EXPECT_EQ(parse_judge_score("Score: -1"), std::nullopt);
   EXPECT_EQ(parse_judge_score("excellent answer!"), std::nullopt);
@@ -69,10 +69,10 @@ TEST(JudgeReward, FillsTheTemplateOnce) {
 TEST(JudgeReward, MeanOfParsableJudgementsInOneBatchedCall) {
   FakeJudge fake;
   fake.script = {
-      {"a", {"Good. Score: 4", "Score: 4", "fine, Score: 4"}},          // plain → 4
-      {"b", {"Score: 1 then Score: 3", "Score: 3", "3"}},               // last Score:, number only → 3
-      {"c", {"Score: 7", "no idea", "blah"}},                           // nothing parsable → NaN
-      {"d", {"Score: 5", "garbage", "Score: 2"}},                       // mixture: mean(5, 2) = 3.5
+      {"a", {"Good. Score: 4", "Score: 4", "fine, Score: 4"}},  // plain → 4
+      {"b", {"Score: 1 then Score: 3", "Score: 3", "3"}},       // last Score:, number only → 3
+      {"c", {"Score: 7", "no idea", "blah"}},                   // nothing parsable → NaN
+      {"d", {"Score: 5", "garbage", "Score: 2"}},               // mixture: mean(5, 2) = 3.5
   };
   JudgeOptions o;
   o.judge_template = "Q={prompt} R={response}";
@@ -122,7 +122,7 @@ TEST(JudgeReward, NormalizesToUnitIntervalAndCountsMissingJudgements) {
   o.num_judgements = 2;
   auto reward = make_judge_reward(fake.fn(), o, "my_judge");
   const auto s = reward->score(group_of("p", {"x", "y"}));
-  EXPECT_DOUBLE_EQ(s.scores[0], 1.0);       // 5 / 5
+  EXPECT_DOUBLE_EQ(s.scores[0], 1.0);  // 5 / 5
   EXPECT_DOUBLE_EQ(s.scores[1], 2.5 / 5.0);
   EXPECT_DOUBLE_EQ(s.metrics.at("parse_rate"), 3.0 / 4.0);  // the missing judgement counts as unparsed
 }

@@ -61,8 +61,10 @@ TEST(BordaReward, HandComputed) {
   Group g = group_of({"A", "B", "B", "A"});
   const float sc[] = {3, 2, 1, 0.5};
   for (size_t i = 0; i < 4; ++i) g.samples[i].token_self_certainty = {sc[i], sc[i]};
-  EXPECT_EQ(make_borda_reward(AnswerExtractor::create("exact"), 2.0)->score(g).scores, (std::vector<double>{1, 0, 0, 1}));
-  EXPECT_EQ(make_borda_reward(AnswerExtractor::create("exact"), 0.5)->score(g).scores, (std::vector<double>{0, 1, 1, 0}));
+  EXPECT_EQ(make_borda_reward(AnswerExtractor::create("exact"), 2.0)->score(g).scores,
+            (std::vector<double>{1, 0, 0, 1}));
+  EXPECT_EQ(make_borda_reward(AnswerExtractor::create("exact"), 0.5)->score(g).scores,
+            (std::vector<double>{0, 1, 1, 0}));
 }
 
 TEST(SelfCertaintyReward, MeanOverTokensEmptyIsUnscorable) {
@@ -91,10 +93,12 @@ TEST(Rewards, VerifierFormatAndLength) {
 TEST(RewardPipeline, ThrowingAndNanRewardsAreUnscorableNotFatal) {
   RewardPipeline p;
   p.add(make_consensus_reward(AnswerExtractor::create("last_number")), 1.0);
-  p.add(make_function_reward("flaky", [](const Group& g) -> std::vector<double> {
-          if (g.prompt == "bad") throw std::runtime_error("judge timed out");
-          return std::vector<double>(g.samples.size(), std::nan(""));
-        }), 0.5);
+  p.add(make_function_reward("flaky",
+                             [](const Group& g) -> std::vector<double> {
+                               if (g.prompt == "bad") throw std::runtime_error("judge timed out");
+                               return std::vector<double>(g.samples.size(), std::nan(""));
+                             }),
+        0.5);
   p.add(make_function_reward("short", [](const Group&) { return std::vector<double>{1.0}; }), 1.0);
   std::vector<Group> groups = {group_of({"1", "1", "2"}), group_of({"3", "4", "4"})};
   groups[1].prompt = "bad";

@@ -14,8 +14,7 @@ using tokenizer::ChatTemplateOptions;
 
 const std::vector<ChatMessage> kConv = {{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}, {"user", "Q"}};
 
-std::string render(const std::string& src, const std::vector<ChatMessage>& msgs = kConv,
-                   ChatTemplateOptions opt = {}) {
+std::string render(const std::string& src, const std::vector<ChatMessage>& msgs = kConv, ChatTemplateOptions opt = {}) {
   return ChatTemplate(src, "t").render(msgs, opt);
 }
 
@@ -26,8 +25,10 @@ TEST(ChatTemplateJinja, ForLoopVariables) {
   EXPECT_EQ(render("{% for m in messages if m.role == 'user' %}{{ m.content }}{% endfor %}"), "HiQ");
   EXPECT_EQ(render("{% for m in [] %}x{% else %}empty{% endfor %}"), "empty");
   EXPECT_EQ(render("{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }};{% endfor %}"), "a=1;b=2;");
-  EXPECT_EQ(render("{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{% if i == 1 %}{% continue %}{% endif %}{{ i }}{% endfor %}"),
-            "02");
+  EXPECT_EQ(
+      render("{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{% if i == 1 %}{% continue %}{% endif %}{{ i "
+             "}}{% endfor %}"),
+      "02");
 }
 
 TEST(ChatTemplateJinja, ConditionsAndOperators) {
@@ -43,7 +44,8 @@ TEST(ChatTemplateJinja, ConditionsAndOperators) {
 
 TEST(ChatTemplateJinja, Tests) {
   EXPECT_EQ(render("{{ foo is defined }} {{ messages is defined }} {{ none is none }} {{ 'a' is string }}"
-                   " {{ messages[0] is mapping }} {{ messages is iterable }} {{ 3 is number }} {{ messages[0].x is not defined }}"),
+                   " {{ messages[0] is mapping }} {{ messages is iterable }} {{ 3 is number }} {{ messages[0].x is not "
+                   "defined }}"),
             "False True True True True True True True");
 }
 
@@ -73,16 +75,18 @@ TEST(ChatTemplateJinja, StringMethods) {
 
 TEST(ChatTemplateJinja, SetNamespaceAndScoping) {
   EXPECT_EQ(render("{% set x = 1 %}{% for m in messages %}{% set x = 2 %}{% endfor %}{{ x }}"), "1");
-  EXPECT_EQ(render("{% set ns = namespace(n=0, found=false) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
-                   "{% if m.role == 'assistant' %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.n }} {{ ns.found }}"),
-            "4 True");
+  EXPECT_EQ(
+      render("{% set ns = namespace(n=0, found=false) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+             "{% if m.role == 'assistant' %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.n }} {{ ns.found }}"),
+      "4 True");
   EXPECT_EQ(render("{% if true %}{% set y = 'in-if' %}{% endif %}{{ y }}"), "in-if");
 }
 
 TEST(ChatTemplateJinja, WhitespaceControl) {
   // trim_blocks drops the newline after a block tag; lstrip_blocks drops the indentation before it.
-  EXPECT_EQ(render("{% for m in messages %}\n    {% if m.role == 'user' %}\n{{ m.content }}\n    {% endif %}\n{% endfor %}"),
-            "Hi\nQ\n");
+  EXPECT_EQ(
+      render("{% for m in messages %}\n    {% if m.role == 'user' %}\n{{ m.content }}\n    {% endif %}\n{% endfor %}"),
+      "Hi\nQ\n");
   EXPECT_EQ(render("a  {%- if true -%}  b  {%- endif -%}  c"), "abc");
   EXPECT_EQ(render("{{ 'x' }}\n{{- 'y' }}\n"), "xy\n");  // no trim_blocks after {{ }}
   EXPECT_EQ(render("{# comment #}\nA  {{- ' B' -}}  C"), "A BC");
@@ -95,22 +99,28 @@ TEST(ChatTemplateJinja, VariablesFromOptions) {
   opt.add_generation_prompt = false;
   opt.fixed_date = "26 Jul 2024";
   opt.string_vars["date_string"] = "1 Jan 2025";
-  EXPECT_EQ(render("{{ bos_token }}{{ eos_token }}{{ add_generation_prompt }}{{ tools is none }}{{ strftime_now('%d %b %Y') }}|{{ date_string }}",
-                   kConv, opt),
-            "<s></s>FalseTrue26 Jul 2024|1 Jan 2025");
+  EXPECT_EQ(
+      render("{{ bos_token }}{{ eos_token }}{{ add_generation_prompt }}{{ tools is none }}{{ strftime_now('%d %b %Y') "
+             "}}|{{ date_string }}",
+             kConv, opt),
+      "<s></s>FalseTrue26 Jul 2024|1 Jan 2025");
   // Llama-3.1: date_string defaults when the caller does not pass it.
-  EXPECT_EQ(render("{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" %}{%- endif %}{{ date_string }}"),
-            "26 Jul 2024");
+  EXPECT_EQ(
+      render(
+          "{%- if not date_string is defined %}{%- set date_string = \"26 Jul 2024\" %}{%- endif %}{{ date_string }}"),
+      "26 Jul 2024");
 }
 
 TEST(ChatTemplateJinja, Llama2Template) {
   // meta-llama/Llama-2-7b-chat-hf tokenizer_config.json chat_template.
   const std::string llama2 =
-      "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}"
+      "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+      "messages[0]['content'] %}"
       "{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}"
       "{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
       "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-      "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+      "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+      "'\\n<</SYS>>\\n\\n' + message['content'] %}"
       "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
       "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
       "{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
@@ -135,10 +145,11 @@ TEST(ChatTemplateJinja, BuiltinFormats) {
 }
 
 TEST(ChatTemplateJinja, UnsupportedAndMalformedAreErrors) {
-  EXPECT_SELFRL_ERROR(ChatTemplate("ok\n{% macro f() %}{% endmacro %}", "tpl"), "unsupported Jinja feature: {% macro %}",
-                      "tpl: template line 2");
+  EXPECT_SELFRL_ERROR(ChatTemplate("ok\n{% macro f() %}{% endmacro %}", "tpl"),
+                      "unsupported Jinja feature: {% macro %}", "tpl: template line 2");
   EXPECT_SELFRL_ERROR(render("{{ 'a'|wordcount }}"), "unsupported Jinja filter 'wordcount'");
-  EXPECT_SELFRL_ERROR(render("\n\n{{ x is divisibleby(3) }}"), "unsupported Jinja test 'divisibleby'", "template line 3");
+  EXPECT_SELFRL_ERROR(render("\n\n{{ x is divisibleby(3) }}"), "unsupported Jinja test 'divisibleby'",
+                      "template line 3");
   EXPECT_SELFRL_ERROR(ChatTemplate("{% if true %}x", "tpl"), "never closed with {% endif %}");
   EXPECT_SELFRL_ERROR(ChatTemplate("{{ 'a' ", "tpl"), "never closed");
   EXPECT_SELFRL_ERROR(ChatTemplate("{{ 'abc }}", "tpl"), "unterminated string");

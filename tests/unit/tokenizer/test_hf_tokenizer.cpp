@@ -22,32 +22,35 @@ const std::string kMeta = "\xE2\x96\x81";  // ▁
 
 // A Llama-2 style tokenizer: Prepend("▁") + Replace(" ", "▁"), byte fallback, fused unk.
 json sp_style() {
-  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {kMeta, 3}, {"a", 4}, {"b", 5}, {"c", 6}, {"ab", 7},
-                {kMeta + "ab", 8}, {"bc", 9}, {"<0xC9>", 10}, {"<0x91>", 11}, {"z", 12}};
-  return {
-      {"version", "1.0"},
-      {"added_tokens", json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}, {"normalized", false}},
-                                    {{"id", 1}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
-                                    {{"id", 2}, {"content", "</s>"}, {"special", true}, {"normalized", false}}})},
-      {"normalizer",
-       {{"type", "Sequence"},
-        {"normalizers", json::array({{{"type", "Prepend"}, {"prepend", kMeta}},
-                                     {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kMeta}}})}}},
-      {"pre_tokenizer", nullptr},
-      {"post_processor",
-       {{"type", "TemplateProcessing"},
-        {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
-                                {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-        {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
-      {"decoder",
-       {{"type", "Sequence"},
-        {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", kMeta}}}, {"content", " "}},
-                                  {{"type", "ByteFallback"}},
-                                  {{"type", "Fuse"}},
-                                  {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
-      {"model",
-       {{"type", "BPE"}, {"unk_token", "<unk>"}, {"fuse_unk", true}, {"byte_fallback", true},
-        {"vocab", vocab}, {"merges", json::array({"b c", "a b", kMeta + " ab"})}}}};
+  json vocab = {{"<unk>", 0}, {"<s>", 1},        {"</s>", 2}, {kMeta, 3},     {"a", 4},       {"b", 5}, {"c", 6},
+                {"ab", 7},    {kMeta + "ab", 8}, {"bc", 9},   {"<0xC9>", 10}, {"<0x91>", 11}, {"z", 12}};
+  return {{"version", "1.0"},
+          {"added_tokens", json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}, {"normalized", false}},
+                                        {{"id", 1}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
+                                        {{"id", 2}, {"content", "</s>"}, {"special", true}, {"normalized", false}}})},
+          {"normalizer",
+           {{"type", "Sequence"},
+            {"normalizers", json::array({{{"type", "Prepend"}, {"prepend", kMeta}},
+                                         {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kMeta}}})}}},
+          {"pre_tokenizer", nullptr},
+          {"post_processor",
+           {{"type", "TemplateProcessing"},
+            {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                    {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+            {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
+          {"decoder",
+           {{"type", "Sequence"},
+            {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", kMeta}}}, {"content", " "}},
+                                      {{"type", "ByteFallback"}},
+                                      {{"type", "Fuse"}},
+                                      {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
+          {"model",
+           {{"type", "BPE"},
+            {"unk_token", "<unk>"},
+            {"fuse_unk", true},
+            {"byte_fallback", true},
+            {"vocab", vocab},
+            {"merges", json::array({"b c", "a b", kMeta + " ab"})}}}};
 }
 
 std::unique_ptr<HfTokenizer> load(const json& j) { return HfTokenizer::from_json_string(j.dump(), {}, "test.json"); }
@@ -61,8 +64,12 @@ std::string byte_char(int b) {
       const bool printable = (c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174;
       const int cp = printable ? c : 256 + n++;
       std::string s;
-      if (cp < 0x80) s += static_cast<char>(cp);
-      else { s += static_cast<char>(0xC0 | (cp >> 6)); s += static_cast<char>(0x80 | (cp & 0x3F)); }
+      if (cp < 0x80)
+        s += static_cast<char>(cp);
+      else {
+        s += static_cast<char>(0xC0 | (cp >> 6));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+      }
       t[c] = s;
     }
     return t;
@@ -78,15 +85,17 @@ json byte_level(bool nfc = false) {
   vocab[byte_char(' ') + "hi"] = 257;
   vocab["aa"] = 258;
   vocab["aaaa"] = 259;
-  return {{"added_tokens", json::array({{{"id", 300}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}}})},
-          {"normalizer", nfc ? json{{"type", "NFC"}} : json(nullptr)},
-          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-          {"post_processor", {{"type", "ByteLevel"}}},
-          {"decoder", {{"type", "ByteLevel"}}},
-          {"model",
-           {{"type", "BPE"}, {"vocab", vocab},
-            // both merge spellings: "a b" strings and ["a", "b"] pairs
-            {"merges", json::array({json::array({"h", "i"}), byte_char(' ') + " hi", "a a", "aa aa"})}}}};
+  return {
+      {"added_tokens", json::array({{{"id", 300}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}}})},
+      {"normalizer", nfc ? json{{"type", "NFC"}} : json(nullptr)},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"post_processor", {{"type", "ByteLevel"}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model",
+       {{"type", "BPE"},
+        {"vocab", vocab},
+        // both merge spellings: "a b" strings and ["a", "b"] pairs
+        {"merges", json::array({json::array({"h", "i"}), byte_char(' ') + " hi", "a a", "aa aa"})}}}};
 }
 
 TEST(TokenizerBpe, MergesApplyInRankOrder) {
@@ -151,15 +160,18 @@ TEST(TokenizerBpe, NfcNormalizerComposes) {
 
 TEST(TokenizerAddedTokens, FlagsAreHonoured) {
   json j = sp_style();
-  j["added_tokens"].push_back({{"id", 13}, {"content", "<x>"}, {"special", true}, {"lstrip", true}, {"normalized", false}});
-  j["added_tokens"].push_back({{"id", 14}, {"content", "[y]"}, {"special", false}, {"rstrip", true}, {"normalized", false}});
-  j["added_tokens"].push_back({{"id", 15}, {"content", "zz"}, {"special", false}, {"single_word", true}, {"normalized", false}});
+  j["added_tokens"].push_back(
+      {{"id", 13}, {"content", "<x>"}, {"special", true}, {"lstrip", true}, {"normalized", false}});
+  j["added_tokens"].push_back(
+      {{"id", 14}, {"content", "[y]"}, {"special", false}, {"rstrip", true}, {"normalized", false}});
+  j["added_tokens"].push_back(
+      {{"id", 15}, {"content", "zz"}, {"special", false}, {"single_word", true}, {"normalized", false}});
   auto tok = load(j);
-  EXPECT_EQ(tok->encode("a <x>b", false), (Ids{3, 4, 13, 3, 5}));   // lstrip eats the space
-  EXPECT_EQ(tok->encode("[y]   a", false), (Ids{14, 3, 4}));         // rstrip eats the spaces
+  EXPECT_EQ(tok->encode("a <x>b", false), (Ids{3, 4, 13, 3, 5}));        // lstrip eats the space
+  EXPECT_EQ(tok->encode("[y]   a", false), (Ids{14, 3, 4}));             // rstrip eats the spaces
   EXPECT_EQ(tok->encode("a zz b", false), (Ids{3, 4, 3, 15, 3, 3, 5}));  // a whole word: matched
-  EXPECT_EQ(tok->encode("azz", false), (Ids{3, 4, 12, 12}));          // inside a word: not
-  EXPECT_EQ(tok->decode({4, 13, 14}, true), "a[y]");                  // only special ones skipped
+  EXPECT_EQ(tok->encode("azz", false), (Ids{3, 4, 12, 12}));             // inside a word: not
+  EXPECT_EQ(tok->decode({4, 13, 14}, true), "a[y]");                     // only special ones skipped
   EXPECT_EQ(tok->vocab_size(), 16);
 }
 
@@ -199,7 +211,8 @@ TEST(TokenizerFromPretrained, ReadsConfigAndSpecialTokens) {
   write_bytes(d.file("special_tokens_map.json"), R"({"pad_token": "</s>"})");
   write_bytes(d.file("tokenizer_config.json"),
               R"({"bos_token": {"content": "<s>", "__type": "AddedToken"}, "eos_token": "</s>",
-                  "chat_template": [{"name": "default", "template": "{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}"}]})");
+                  "chat_template": [{"name": "default",
+                    "template": "{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}"}]})");
   auto tok = tokenizer::Tokenizer::from_pretrained(d.path());
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
@@ -208,14 +221,16 @@ TEST(TokenizerFromPretrained, ReadsConfigAndSpecialTokens) {
   const auto batch = tok->encode_batch({"ab", "abc", "", "ab ab"}, false, 3);
   EXPECT_EQ(batch, (std::vector<Ids>{{8}, {3, 4, 9}, {}, {8, 8}}));
   write_bytes(d.file("tokenizer_config.json"), "{\"chat_template\": 5}");
-  EXPECT_SELFRL_ERROR(tokenizer::Tokenizer::from_pretrained(d.path()), "tokenizer_config.json", "chat_template must be");
+  EXPECT_SELFRL_ERROR(tokenizer::Tokenizer::from_pretrained(d.path()), "tokenizer_config.json",
+                      "chat_template must be");
 }
 
 TEST(TokenizerSentencePiece, TrainsAndLoadsInProcess) {
   TempDir d;
   std::vector<std::string> lines;
   for (int a = 0; a < 40; ++a)
-    for (int b = 0; b < 10; ++b) lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
+    for (int b = 0; b < 10; ++b)
+      lines.push_back(std::to_string(a) + " + " + std::to_string(b) + " = " + std::to_string(a + b));
   tokenizer::SentencePieceTrainOptions opt;
   opt.vocab_size = 40;
   const std::string model = tokenizer::train_sentencepiece(lines, d.file("tok"), opt);

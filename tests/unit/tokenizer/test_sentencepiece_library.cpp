@@ -12,7 +12,8 @@ TEST(SentencePieceLibrary, TrainsLoadsAndRoundTrips) {
   {
     std::ofstream corpus(dir.file("corpus.txt"));
     for (int a = 0; a < 60; ++a)
-      corpus << "what is " << a * 37 % 1000 << " plus " << a * 91 % 1000 << " ? the answer is " << (a * 128) % 2000 << "\n";
+      corpus << "what is " << a * 37 % 1000 << " plus " << a * 91 % 1000 << " ? the answer is " << (a * 128) % 2000
+             << "\n";
   }
   selfrl::tokenizer::train_sentencepiece("--input=" + dir.file("corpus.txt") + " --model_prefix=" + dir.file("tok") +
                                          " --vocab_size=48 --model_type=bpe --character_coverage=1.0 --minloglevel=2");
@@ -26,6 +27,7 @@ TEST(SentencePieceLibrary, TrainsLoadsAndRoundTrips) {
   EXPECT_EQ(m->unk_id(), 0);
   EXPECT_SELFRL_ERROR(m->decode({100000}), "outside the vocabulary");
   EXPECT_SELFRL_ERROR(selfrl::tokenizer::SentencePieceModel::load(dir.file("corpus.txt")), "corpus.txt", "cannot load");
-  EXPECT_SELFRL_ERROR(selfrl::tokenizer::train_sentencepiece("--input=/nonexistent --model_prefix=" + dir.file("x") + " --vocab_size=10"),
+  EXPECT_SELFRL_ERROR(selfrl::tokenizer::train_sentencepiece("--input=/nonexistent --model_prefix=" + dir.file("x") +
+                                                             " --vocab_size=10"),
                       "sentencepiece training failed");
 }

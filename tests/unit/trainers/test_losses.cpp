@@ -64,7 +64,8 @@ TEST(Advantages, HandComputedGroups) {
   const auto same = compute_advantages(torch::ones({4, 1}, torch::kDouble), {}, 2, ScaleRewards::kGroup);
   EXPECT_EQ(same.frac_reward_zero_std, 1.0);
   EXPECT_EQ(same.advantages.abs().sum().item<double>(), 0.0);
-  EXPECT_SELFRL_ERROR(compute_advantages(torch::ones({5, 1}), {}, 2, ScaleRewards::kGroup), "not a multiple of num_generations");
+  EXPECT_SELFRL_ERROR(compute_advantages(torch::ones({5, 1}), {}, 2, ScaleRewards::kGroup),
+                      "not a multiple of num_generations");
 }
 
 TEST(DpoLoss, MetricsAndValidation) {

@@ -14,7 +14,7 @@ TEST(LrSchedule, LinearCosineConstantWithWarmup) {
   EXPECT_DOUBLE_EQ(s.at(0), 0.0);
   EXPECT_DOUBLE_EQ(s.at(1), 0.5);
   EXPECT_DOUBLE_EQ(s.at(2), 1.0);
-  EXPECT_DOUBLE_EQ(s.at(6), 0.5);   // (10 − 6) / (10 − 2)
+  EXPECT_DOUBLE_EQ(s.at(6), 0.5);  // (10 − 6) / (10 − 2)
   EXPECT_DOUBLE_EQ(s.at(10), 0.0);
   EXPECT_DOUBLE_EQ(s.at(12), 0.0);
   s.type = LrSchedulerType::kCosine;

@@ -84,8 +84,7 @@ TEST(MixedPrecision, GuardSetsAndRestoresTheAutocastState) {
   try {
     AutocastGuard g(kCpu, true);
     throw std::runtime_error("boom");
-  } catch (const std::runtime_error&) {
-  }
+  } catch (const std::runtime_error&) {}
   EXPECT_FALSE(autocast_enabled(kCpu));
   EXPECT_SELFRL_ERROR(AutocastGuard(kCpu, true, torch::kHalf), "CPU autocast supports bfloat16 only");
   EXPECT_FALSE(autocast_enabled(kCpu));
@@ -144,7 +143,8 @@ TEST(MixedPrecision, GrpoLossAndGradientsUnderAutocastStayCloseToFloat32) {
   torch::Tensor old_logps;
   {
     torch::NoGradGuard ng;
-    old_logps = trainers::completion_token_stats(*policy, batch, 1.0).logprobs + 0.05 * torch::randn({8, batch.completion_ids.size(1)});
+    old_logps = trainers::completion_token_stats(*policy, batch, 1.0).logprobs +
+                0.05 * torch::randn({8, batch.completion_ids.size(1)});
   }
   const auto adv = torch::linspace(-1.5, 1.5, 8);
   double loss[2];

@@ -61,7 +61,7 @@ std::string concat(Args&&... args) {
 
 // Throws selfrl::Error with the streamed message when `cond` is false.
 //   SELFRL_CHECK(n > 0, "num_generations must be > 0, got ", n);
-#define SELFRL_CHECK(cond, ...)                                       \
-  do {                                                                \
+#define SELFRL_CHECK(cond, ...)                                                \
+  do {                                                                         \
     if (!(cond)) throw ::selfrl::Error(::selfrl::detail::concat(__VA_ARGS__)); \
   } while (0)

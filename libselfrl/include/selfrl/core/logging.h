@@ -26,13 +26,13 @@ void set_log_sink(std::function<void(LogLevel, const std::string&)> sink);
 
 }  // namespace selfrl
 
-#define SELFRL_LOG_AT(level, stream_expr)                         \
-  do {                                                            \
-    if (::selfrl::log_enabled(level)) {                           \
-      std::ostringstream selfrl_log_os_;                          \
-      selfrl_log_os_ << stream_expr;                              \
-      ::selfrl::log_message(level, selfrl_log_os_.str());         \
-    }                                                             \
+#define SELFRL_LOG_AT(level, stream_expr)                 \
+  do {                                                    \
+    if (::selfrl::log_enabled(level)) {                   \
+      std::ostringstream selfrl_log_os_;                  \
+      selfrl_log_os_ << stream_expr;                      \
+      ::selfrl::log_message(level, selfrl_log_os_.str()); \
+    }                                                     \
   } while (0)
 #define SELFRL_DEBUG(x) SELFRL_LOG_AT(::selfrl::LogLevel::kDebug, x)
 #define SELFRL_INFO(x) SELFRL_LOG_AT(::selfrl::LogLevel::kInfo, x)

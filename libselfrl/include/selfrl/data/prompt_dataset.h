@@ -26,22 +26,21 @@ struct Prompt {
 };
 
 struct PromptOptions {
-  bool chat_template = false;         // wrap `prompt` as a user message and render the template
+  bool chat_template = false;                   // wrap `prompt` as a user message and render the template
   std::string fallback_chat_format = "chatml";  // when the tokenizer has no template
-  std::string system_prompt;          // prepended as a system message with chat_template
+  std::string system_prompt;                    // prepended as a system message with chat_template
   std::string prompt_field = "prompt";
   std::string answer_field = "answer";
   std::string category_field = "category";
-  int64_t max_prompt_length = 0;      // > 0: longer prompts are an error naming file:line
-  int64_t max_samples = 0;            // > 0: keep the first N rows
+  int64_t max_prompt_length = 0;  // > 0: longer prompts are an error naming file:line
+  int64_t max_samples = 0;        // > 0: keep the first N rows
 };
 
 // Turns a prompt text into ids as `options` says (template or raw with special tokens).
 std::vector<int64_t> encode_prompt(const tokenizer::Tokenizer& tok, const std::string& text,
                                    const PromptOptions& options);
 std::vector<int64_t> encode_messages(const tokenizer::Tokenizer& tok,
-                                     const std::vector<tokenizer::ChatMessage>& messages,
-                                     const PromptOptions& options);
+                                     const std::vector<tokenizer::ChatMessage>& messages, const PromptOptions& options);
 
 // Reads and tokenizes every row. `tok` may be null only when every row has `input_ids`.
 std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Tokenizer* tok,

@@ -24,12 +24,12 @@ namespace selfrl::eval {
 using Decoder = std::function<std::string(const std::vector<int64_t>&)>;
 
 struct EvalOptions {
-  int64_t samples = 1;        // k: > 1 adds maj@k and pass@k
-  int64_t n = 0;              // samples drawn for pass@k (0 → k); maj@k uses the first k
-  double temperature = 1.0;   // for the k samples (the greedy pass always uses argmax)
+  int64_t samples = 1;       // k: > 1 adds maj@k and pass@k
+  int64_t n = 0;             // samples drawn for pass@k (0 → k); maj@k uses the first k
+  double temperature = 1.0;  // for the k samples (the greedy pass always uses argmax)
   double top_p = 1.0;
   int64_t max_new_tokens = 64;
-  int64_t batch_size = 64;    // rows decoded together
+  int64_t batch_size = 64;  // rows decoded together
   uint64_t seed = 0;
   bool keep_per_example = true;
   std::string label = "eval";  // progress-bar label
@@ -37,13 +37,13 @@ struct EvalOptions {
 
 struct ExampleResult {
   std::string where;
-  std::string reference;                          // normalized answer
+  std::string reference;  // normalized answer
   std::optional<std::string> greedy_answer;
   std::string greedy_completion;
   bool greedy_correct = false;
   std::vector<std::optional<std::string>> sample_answers;
-  int64_t num_correct = 0;                        // c among the n samples
-  std::optional<std::string> majority;            // of the first k samples
+  int64_t num_correct = 0;              // c among the n samples
+  std::optional<std::string> majority;  // of the first k samples
   bool majority_correct = false;
 };
 

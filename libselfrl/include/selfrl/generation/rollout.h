@@ -25,7 +25,7 @@ struct Completion {
   std::vector<float> entropy;         // −Σ p log p of the temperature-scaled distribution
   std::vector<float> self_certainty;  // KL(U ‖ p) = −log V − mean_j log p_j, same distribution
   FinishReason finish_reason = FinishReason::kLength;
-  int64_t sample_index = 0;           // 0 .. G−1 within its prompt
+  int64_t sample_index = 0;  // 0 .. G−1 within its prompt
 };
 
 struct Rollout {

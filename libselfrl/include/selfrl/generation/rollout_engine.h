@@ -26,8 +26,8 @@
 namespace selfrl::generation {
 
 struct RolloutEngineOptions {
-  int64_t max_batch_size = 64;  // rows (prompts × samples) decoded together; a single prompt's
-                                // G samples are never split
+  int64_t max_batch_size = 64;         // rows (prompts × samples) decoded together; a single prompt's
+                                       // G samples are never split
   std::vector<int64_t> eos_token_ids;  // stop ids of the model (config + generation_config.json)
 };
 
@@ -46,16 +46,14 @@ class RolloutEngine {
   // One Rollout per prompt, in order. `request_seeds`, when not empty, gives one seed per
   // prompt. Throws Error for empty prompts, ids outside the vocabulary or prompts that leave no
   // room under max_position_embeddings.
-  std::vector<Rollout> generate(const std::vector<std::vector<int64_t>>& prompts,
-                                const SamplingParams& params,
+  std::vector<Rollout> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
                                 const std::vector<uint64_t>& request_seeds = {});
 
   const RolloutTimings& last_timings() const { return timings_; }
 
  private:
   void generate_wave(const std::vector<std::vector<int64_t>>& prompts, size_t first, size_t count,
-                     const SamplingParams& params, const std::vector<uint64_t>& seeds,
-                     std::vector<Rollout>& out);
+                     const SamplingParams& params, const std::vector<uint64_t>& seeds, std::vector<Rollout>& out);
   std::shared_ptr<model::CausalLM> model_;
   RolloutEngineOptions options_;
   RolloutTimings timings_;

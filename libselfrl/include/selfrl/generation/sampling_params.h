@@ -11,13 +11,13 @@
 namespace selfrl::generation {
 
 struct SamplingParams {
-  int64_t num_samples = 1;       // G completions per prompt (TRL num_generations)
+  int64_t num_samples = 1;  // G completions per prompt (TRL num_generations)
   int64_t max_new_tokens = 256;
-  double temperature = 1.0;      // 0 = greedy (argmax of the raw logits)
-  int64_t top_k = 0;             // 0 = off
-  double top_p = 1.0;            // 1 = off
-  double min_p = 0.0;            // 0 = off
-  uint64_t seed = 0;             // run seed; request r uses derive_seed(seed, {r}) unless given
+  double temperature = 1.0;  // 0 = greedy (argmax of the raw logits)
+  int64_t top_k = 0;         // 0 = off
+  double top_p = 1.0;        // 1 = off
+  double min_p = 0.0;        // 0 = off
+  uint64_t seed = 0;         // run seed; request r uses derive_seed(seed, {r}) unless given
   // Stop conditions besides the model's EOS ids. The stop token / sequence is kept in the
   // completion (so that training teaches the model to stop), as transformers keeps EOS.
   std::vector<int64_t> stop_token_ids;

@@ -52,7 +52,8 @@ struct BinaryScores {
   int64_t n = 0;
 };
 // predicted[i] may be nullopt (no answer: counts as wrong for both classes).
-BinaryScores binary_scores(const std::vector<std::optional<std::string>>& predicted, const std::vector<std::string>& gold);
+BinaryScores binary_scores(const std::vector<std::optional<std::string>>& predicted,
+                           const std::vector<std::string>& gold);
 
 struct GeneratedTask {
   std::string task;
@@ -73,14 +74,14 @@ struct IntrospectionConfig {
 };
 
 struct IntrospectionResult {
-  std::vector<GeneratedTask> kept;     // labelled by consensus, agreement ≥ min_agreement
+  std::vector<GeneratedTask> kept;  // labelled by consensus, agreement ≥ min_agreement
   int64_t written = 0, empty = 0, duplicates = 0, judged = 0, no_consensus = 0;
-  double self_consistency = 0;         // mean agreement over the judged tasks
+  double self_consistency = 0;  // mean agreement over the judged tasks
 };
 
 // (prompts, n, temperature, max_new_tokens, seed) → n texts per prompt.
-using TextSampler = std::function<std::vector<std::vector<std::string>>(const std::vector<std::string>&, int64_t, double,
-                                                                        int64_t, uint64_t)>;
+using TextSampler = std::function<std::vector<std::vector<std::string>>(const std::vector<std::string>&, int64_t,
+                                                                        double, int64_t, uint64_t)>;
 
 class IntrospectionGenerator {
  public:

@@ -21,9 +21,9 @@ double balance_score(int64_t num_selected, int64_t num_distinct_correct_selected
 
 // One query's K samples.
 struct BStarQuery {
-  std::vector<double> scores;        // selection reward per sample
-  std::vector<bool> correct;         // answer matches the reference
-  std::vector<std::string> texts;    // for "distinct"
+  std::vector<double> scores;      // selection reward per sample
+  std::vector<bool> correct;       // answer matches the reference
+  std::vector<std::string> texts;  // for "distinct"
 };
 
 struct BStarStats {

@@ -26,7 +26,7 @@ namespace selfrl::loops {
 using LoopFactory = std::function<std::unique_ptr<SelfImprovementLoop>(const TrainConfig&)>;
 
 struct LoopInfo {
-  std::string name;           // what `loop:` (or `trainer:`) names
+  std::string name;  // what `loop:` (or `trainer:`) names
   std::string doc;
   LoopFactory factory;
   std::string reads_keys_of;  // a built-in kind whose recipe keys this loop reads ("" = its own: built-ins)

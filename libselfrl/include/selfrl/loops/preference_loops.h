@@ -22,8 +22,8 @@ using rewards::parse_judge_score;
 struct ScpoChoice {
   size_t chosen = 0, rejected = 0;  // sample indices
   int64_t chosen_votes = 0, rejected_votes = 0;
-  double weight = 0;                // (V+ − V−) / k
-  double vote_share = 0;            // V+ / k
+  double weight = 0;      // (V+ − V−) / k
+  double vote_share = 0;  // V+ / k
 };
 
 // answers[i]: sample i's extracted answer (nullopt: none, counted as 0 votes). chosen: the

@@ -88,8 +88,8 @@ class RunContext {
   // returns summary metrics (sft/loss_first, sft/loss_last, sft/steps).
   metrics::Scalars sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data);
   // DPO (or ScPO when `scpo`) on `pairs`: max(1, max_steps) passes of batches; every step logged.
-  metrics::Scalars dpo(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::PreferencePair>& pairs,
-                       bool scpo, double scpo_alpha);
+  metrics::Scalars dpo(const std::shared_ptr<model::CausalLM>& model,
+                       const std::vector<trainers::PreferencePair>& pairs, bool scpo, double scpo_alpha);
   rewards::RewardPipeline make_rewards(const std::vector<std::string>& funcs, const std::vector<double>& weights) const;
   // One reward by its recipe name (consensus, self_certainty, borda, verifier, format,
   // soft_overlong, length_penalty, judge).
@@ -126,12 +126,13 @@ class RunContext {
                                                const std::string& label) const;  // label "": no progress bar
   std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
   // After an SFT / DPO step: the step checkpoint (trainer: sft | dpo with save_steps) and the stop check.
-  void after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start, trainers::TrainingOptimizer& optimizer);
+  void after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start,
+                        trainers::TrainingOptimizer& optimizer);
 
   RunHooks hooks_;
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
-  mutable std::shared_ptr<Policy> judge_;            // judge.model, loaded on first use
-  int64_t metrics_lines_ = 0;                        // lines logged so far (counted on every rank)
+  mutable std::shared_ptr<Policy> judge_;           // judge.model, loaded on first use
+  int64_t metrics_lines_ = 0;                       // lines logged so far (counted on every rank)
   PhaseResume phase_resume_;
   mutable bool warned_truncation_ = false;
 };

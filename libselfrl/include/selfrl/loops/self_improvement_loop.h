@@ -87,14 +87,14 @@ std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& 
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed);
 
 // Loops in their own files.
-std::unique_ptr<SelfImprovementLoop> make_grpo_loop();   // grpo_loop.cpp (also SEC)
+std::unique_ptr<SelfImprovementLoop> make_grpo_loop();  // grpo_loop.cpp (also SEC)
 std::unique_ptr<SelfImprovementLoop> make_sec_loop();
-std::unique_ptr<SelfImprovementLoop> make_sft_run();     // supervised_runs.cpp
+std::unique_ptr<SelfImprovementLoop> make_sft_run();  // supervised_runs.cpp
 std::unique_ptr<SelfImprovementLoop> make_dpo_run();
-std::unique_ptr<SelfImprovementLoop> make_star_loop();   // star.cpp
+std::unique_ptr<SelfImprovementLoop> make_star_loop();     // star.cpp
 std::unique_ptr<SelfImprovementLoop> make_rest_em_loop();  // star.cpp (shares its sample-filter-SFT shape)
 std::unique_ptr<SelfImprovementLoop> make_bstar_loop();    // bstar.cpp
 std::unique_ptr<SelfImprovementLoop> make_self_rewarding_loop(bool scpo);  // preference_loops.cpp
-std::unique_ptr<SelfImprovementLoop> make_knowrl_loop();   // introspection/knowrl_loop.cpp
+std::unique_ptr<SelfImprovementLoop> make_knowrl_loop();                   // introspection/knowrl_loop.cpp
 
 }  // namespace selfrl::loops

@@ -27,45 +27,45 @@ std::vector<std::string> run_kinds();
 bool is_loop_kind(const std::string& kind);
 
 struct EvalConfig {
-  int64_t samples = 1;          // k for maj@k / pass@k
+  int64_t samples = 1;  // k for maj@k / pass@k
   double temperature = 1.0;
-  int64_t max_samples = 0;      // first N rows of data.eval (0 = all)
-  int64_t max_new_tokens = 0;   // 0 → max_completion_length
+  int64_t max_samples = 0;     // first N rows of data.eval (0 = all)
+  int64_t max_new_tokens = 0;  // 0 → max_completion_length
 };
 
 struct StarConfig {
-  int64_t num_samples = 1;      // rationales sampled per problem
-  bool rationalize = true;      // retry failures with the answer as a hint
+  int64_t num_samples = 1;  // rationales sampled per problem
+  bool rationalize = true;  // retry failures with the answer as a hint
   std::string hint_template = "{prompt} (hint: the answer is {answer})";
-  bool from_base = true;        // fine-tune the base model each iteration (the paper)
+  bool from_base = true;  // fine-tune the base model each iteration (the paper)
 };
 
 struct RestEmConfig {
-  int64_t num_samples = 8;      // N samples per problem in the Grow step
-  int64_t max_per_prompt = 4;   // cap of kept solutions per problem
+  int64_t num_samples = 8;     // N samples per problem in the Grow step
+  int64_t max_per_prompt = 4;  // cap of kept solutions per problem
   double reward_threshold = 1.0;
   bool from_base = true;
 };
 
 struct BStarConfig {
-  int64_t num_samples = 8;                       // K samples per query
+  int64_t num_samples = 8;  // K samples per query
   std::vector<double> temperatures = {0.5, 0.7, 0.9, 1.1};
   std::vector<double> reward_thresholds = {0.0, 0.5, 1.0};
   std::vector<std::string> selection_funcs = {"consensus"};  // the reward that selects samples
   std::vector<double> selection_weights;
-  int64_t target_correct = 4;                    // n* of the balance score
-  int64_t probe_prompts = 16;                    // queries the grid search looks at
+  int64_t target_correct = 4;  // n* of the balance score
+  int64_t probe_prompts = 16;  // queries the grid search looks at
   int64_t max_per_prompt = 4;
   bool from_base = false;
 };
 
 struct SelfRewardingConfig {
-  int64_t num_samples = 4;      // responses per prompt
-  int64_t judge_samples = 3;    // judgements averaged per response
+  int64_t num_samples = 4;    // responses per prompt
+  int64_t judge_samples = 3;  // judgements averaged per response
   double judge_temperature = 0.7;
   int64_t judge_max_new_tokens = 48;
-  double min_score_gap = 0.0;   // pairs need best − worst > this (ties are always skipped)
-  std::string judge_template;   // "" → the built-in additive 5-point rubric
+  double min_score_gap = 0.0;  // pairs need best − worst > this (ties are always skipped)
+  std::string judge_template;  // "" → the built-in additive 5-point rubric
 };
 
 struct ScpoConfig {
@@ -75,32 +75,32 @@ struct ScpoConfig {
 };
 
 struct SecConfig {
-  double alpha = 0.5;           // TD(0) learning rate of Q
-  double tau = 1.0;             // Boltzmann temperature
+  double alpha = 0.5;  // TD(0) learning rate of Q
+  double tau = 1.0;    // Boltzmann temperature
   double initial_q = 0.0;
 };
 
 struct KnowRLConfig {
-  std::string seed_file;            // seed tasks: {"prompt": task, "label": feasible|infeasible}
+  std::string seed_file;  // seed tasks: {"prompt": task, "label": feasible|infeasible}
   std::string label_field = "label";
-  int64_t tasks_per_category = 8;   // new tasks written per category per iteration
-  int64_t shots = 3;                // seed examples shown when writing tasks
-  int64_t num_judgements = 5;       // k feasibility judgements per task
-  double min_agreement = 0.6;       // vote share needed to keep a task
+  int64_t tasks_per_category = 8;  // new tasks written per category per iteration
+  int64_t shots = 3;               // seed examples shown when writing tasks
+  int64_t num_judgements = 5;      // k feasibility judgements per task
+  double min_agreement = 0.6;      // vote share needed to keep a task
   double generation_temperature = 1.0;
   int64_t max_task_tokens = 48;
-  int64_t grpo_steps = 4;           // GRPO steps on the RL set per iteration
+  int64_t grpo_steps = 4;  // GRPO steps on the RL set per iteration
 };
 
 struct TrainConfig {
-  std::string kind;                 // grpo, sft, dpo, star, rest_em, bstar, self_rewarding_dpo, scpo, sec, knowrl, or a program's loop
-  std::string keys_kind;            // the built-in kind whose keys were read (= kind for built-ins)
-  nlohmann::json loop_args;         // a program's loop: its recipe section `<kind>.*`, unvalidated
+  std::string kind;  // grpo, sft, dpo, star, rest_em, bstar, self_rewarding_dpo, scpo, sec, knowrl, or a program's loop
+  std::string keys_kind;     // the built-in kind whose keys were read (= kind for built-ins)
+  nlohmann::json loop_args;  // a program's loop: its recipe section `<kind>.*`, unvalidated
   std::string recipe_path;
   std::string model_dir;
   std::string output_dir;
   std::string device = "cpu", dtype = "float32";
-  bool bf16 = false;                  // HF TrainingArguments: bfloat16 autocast, float32 master weights
+  bool bf16 = false;  // HF TrainingArguments: bfloat16 autocast, float32 master weights
   int64_t threads = 0;
   uint64_t seed = 42;
   int64_t logging_steps = 1;
@@ -109,10 +109,10 @@ struct TrainConfig {
   bool overwrite_output_dir = false;  // HF TrainingArguments: replace an earlier run's outputs
 
   // distributed / checkpoints (HF TrainingArguments names)
-  int64_t ddp_timeout = 1800;         // seconds every collective may wait (dist::WorldOptions::timeout)
-  int64_t save_steps = 0;             // checkpoint every N optimizer steps (grpo, sft, dpo, sec) or iterations (loops); 0 = off
-  int64_t save_total_limit = 0;       // keep the newest K checkpoints (0 = all)
-  std::string resume_from_checkpoint; // "" or "never": start fresh; "auto": newest complete checkpoint; else a path
+  int64_t ddp_timeout = 1800;  // seconds every collective may wait (dist::WorldOptions::timeout)
+  int64_t save_steps = 0;  // checkpoint every N optimizer steps (grpo, sft, dpo, sec) or iterations (loops); 0 = off
+  int64_t save_total_limit = 0;        // keep the newest K checkpoints (0 = all)
+  std::string resume_from_checkpoint;  // "" or "never": start fresh; "auto": newest complete checkpoint; else a path
 
   // data
   std::string train_file, eval_file;
@@ -132,7 +132,7 @@ struct TrainConfig {
   int64_t per_device_train_batch_size = 8;
   int64_t gradient_accumulation_steps = 1;
   int64_t num_train_epochs = 1;
-  int64_t max_steps = 0;            // GRPO/SEC steps (0 → one epoch of prompts); DPO steps
+  int64_t max_steps = 0;  // GRPO/SEC steps (0 → one epoch of prompts); DPO steps
   bool gradient_checkpointing = false;
 
   // grpo: the GRPOTrainer's own knobs, read into its config directly (loss, scale_rewards,

@@ -17,6 +17,7 @@ struct MetricsPlotOptions {
 // `runs`: metrics.jsonl files or run directories holding one. `out` ends in .svg, or .png
 // (rendered with rsvg-convert). Returns the number of panels drawn. Throws selfrl::Error for a
 // missing or malformed file (with file:line), an unknown metric (did-you-mean) or a bad `out`.
-size_t plot_metrics(const std::vector<std::string>& runs, const std::string& out, const MetricsPlotOptions& options = {});
+size_t plot_metrics(const std::vector<std::string>& runs, const std::string& out,
+                    const MetricsPlotOptions& options = {});
 
 }  // namespace selfrl::metrics

@@ -11,10 +11,10 @@
 namespace selfrl::metrics {
 
 struct PlotSeries {
-  std::string name;                              // legend entry ("" = no entry)
+  std::string name;                               // legend entry ("" = no entry)
   std::vector<std::pair<double, double>> points;  // (x, y); non-finite points break the line
-  std::string color;                             // CSS color; "" = next of the default palette
-  bool markers = true;                           // a dot at every point
+  std::string color;                              // CSS color; "" = next of the default palette
+  bool markers = true;                            // a dot at every point
 };
 
 struct PlotPanel {
@@ -29,10 +29,10 @@ struct PlotPanel {
 };
 
 struct PlotOptions {
-  std::string title;         // over all panels ("" = none)
-  int panel_width = 460;     // pixels per panel
+  std::string title;      // over all panels ("" = none)
+  int panel_width = 460;  // pixels per panel
   int panel_height = 300;
-  int columns = 0;           // panels per row; 0 = all in one row up to 3, then 3 per row
+  int columns = 0;  // panels per row; 0 = all in one row up to 3, then 3 per row
 };
 
 // The SVG document. Throws selfrl::Error when there are no panels.

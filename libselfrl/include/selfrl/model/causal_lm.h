@@ -69,8 +69,7 @@ class CausalLM : public torch::nn::Module {
   // Builds a model from config.json in `dir` and loads its safetensors (single file or shards)
   // by exact HF names, converting to `dtype` on `device`. Missing, unexpected and mis-shaped
   // tensors are reported together in one Error (name, expected vs got shape, file).
-  static std::shared_ptr<CausalLM> from_pretrained(const std::string& dir,
-                                                   const c10::Device& device = c10::kCPU,
+  static std::shared_ptr<CausalLM> from_pretrained(const std::string& dir, const c10::Device& device = c10::kCPU,
                                                    c10::ScalarType dtype = c10::kFloat);
   // A randomly initialized model seeded with `seed`, on `device` in `dtype`.
   static std::shared_ptr<CausalLM> from_config(const io::ModelConfig& cfg, uint64_t seed = 0,
@@ -97,7 +96,7 @@ class CausalLM : public torch::nn::Module {
   // larger than `max_shard_bytes`. Tied models write no lm_head.weight.
   void save_pretrained(const std::string& dir, uint64_t max_shard_bytes = 5'000'000'000ULL) const;
 
-  TransformerModel model{nullptr};  // "model."
+  TransformerModel model{nullptr};     // "model."
   torch::nn::Linear lm_head{nullptr};  // "lm_head.weight"; null when tied
 
  private:

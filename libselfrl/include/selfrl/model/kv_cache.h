@@ -19,8 +19,8 @@ namespace selfrl::model {
 class KVCache {
  public:
   KVCache() = default;
-  KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity,
-          int64_t head_dim, torch::TensorOptions options);
+  KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t capacity, int64_t head_dim,
+          torch::TensorOptions options);
 
   int64_t num_layers() const { return static_cast<int64_t>(keys_.size()); }
   int64_t batch() const { return keys_.empty() ? 0 : keys_[0].size(0); }
@@ -32,8 +32,7 @@ class KVCache {
   // Writes new keys/values [batch, kv_heads, n, head_dim] of `layer` at positions
   // [length, length + n) and returns views of the whole valid prefix [0, length + n).
   // The length advances when `advance(n)` is called after the last layer.
-  std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k,
-                                                 const torch::Tensor& v);
+  std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
   void advance(int64_t n) { length_ += n; }
 
   // Keeps only rows `index` (int64 on the cache's device), in that order; also used to

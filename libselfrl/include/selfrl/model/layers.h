@@ -40,8 +40,7 @@ class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_bias, bool qk_norm);
   // hidden [batch, seq, hidden]; with a cache the new keys/values are appended for `layer`.
-  torch::Tensor forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache,
-                        int64_t layer);
+  torch::Tensor forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache, int64_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
 
@@ -63,8 +62,7 @@ class DecoderLayerImpl : public torch::nn::Module {
  public:
   DecoderLayerImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_bias, bool qk_norm);
   // Pre-norm residual block: h += attn(norm(h)); h += mlp(norm(h)).
-  torch::Tensor forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache,
-                        int64_t layer);
+  torch::Tensor forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache, int64_t layer);
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};

@@ -18,8 +18,7 @@ namespace selfrl::model {
 torch::Tensor rope_inv_freq(const io::ModelConfig& cfg);
 
 // cos and sin [batch, seq, head_dim] in float32 for integer positions [batch, seq].
-std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq,
-                                                     const torch::Tensor& positions);
+std::pair<torch::Tensor, torch::Tensor> rope_cos_sin(const torch::Tensor& inv_freq, const torch::Tensor& positions);
 
 // x * cos + rotate_half(x) * sin, where x is [batch, heads, seq, head_dim] and cos/sin are
 // [batch, 1, seq, head_dim] in x's dtype.

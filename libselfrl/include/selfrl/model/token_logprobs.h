@@ -29,8 +29,7 @@ struct TokenStats {
 // targets [batch, seq] int64. Gradients flow to hidden and lm_head_weight through all three
 // outputs. chunk_size counts rows (batch × seq positions) per chunk.
 TokenStats token_logprobs(const torch::Tensor& hidden, const torch::Tensor& lm_head_weight,
-                          const torch::Tensor& targets, double temperature = 1.0,
-                          int64_t chunk_size = 1024);
+                          const torch::Tensor& targets, double temperature = 1.0, int64_t chunk_size = 1024);
 
 // The same quantities computed the plain way (full logits, autograd through log_softmax).
 // For tests and benchmarks only: it materializes [rows, vocab] float32.

@@ -35,8 +35,8 @@ struct Node {
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
   std::string scalar;
-  std::vector<Node> items;                         // kSequence
-  std::vector<std::pair<std::string, Node>> map;   // kMap, in file order
+  std::vector<Node> items;                        // kSequence
+  std::vector<std::pair<std::string, Node>> map;  // kMap, in file order
   Location loc;
   const Node* find(const std::string& key) const;
   Node* find(const std::string& key);
@@ -73,7 +73,8 @@ class Recipe {
                          const std::string& doc = "");
   std::vector<std::string> get_string_list(const std::string& key, const std::vector<std::string>& def,
                                            const std::string& doc = "");
-  std::vector<double> get_double_list(const std::string& key, const std::vector<double>& def, const std::string& doc = "");
+  std::vector<double> get_double_list(const std::string& key, const std::vector<double>& def,
+                                      const std::string& doc = "");
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def, Range range = {},
                                     const std::string& doc = "");
   // A path, resolved against the directory of the file that set it. `must_exist` checks it.

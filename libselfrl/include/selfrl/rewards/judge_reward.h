@@ -41,13 +41,13 @@ struct JudgeRequest {
 using JudgeFn = std::function<std::vector<std::vector<std::string>>(const JudgeRequest&)>;
 
 struct JudgeOptions {
-  std::string judge_template;      // "" → default_judge_template()
-  int64_t num_judgements = 3;      // judgements averaged per completion
+  std::string judge_template;  // "" → default_judge_template()
+  int64_t num_judgements = 3;  // judgements averaged per completion
   double temperature = 0.7;
   int64_t max_new_tokens = 48;
-  bool normalize = true;           // score / 5 ∈ [0, 1] (false: points in [0, 5])
-  uint64_t seed = 0;               // request seeds are derived from it and the group's text
-  size_t max_info_chars = 160;     // judgements in `info` keep their last this many bytes
+  bool normalize = true;        // score / 5 ∈ [0, 1] (false: points in [0, 5])
+  uint64_t seed = 0;            // request seeds are derived from it and the group's text
+  size_t max_info_chars = 160;  // judgements in `info` keep their last this many bytes
 };
 
 // Judges every completion of every group in ONE call of `judge`. Per group: scores (NaN = no

@@ -20,10 +20,10 @@ namespace selfrl::rewards {
 
 // What a reward may look at for one completion.
 struct Sample {
-  std::string completion;                 // decoded text
+  std::string completion;  // decoded text
   std::vector<int64_t> completion_ids;
   std::vector<float> token_self_certainty;  // KL(U || p_t) per token, from the rollout engine
-  bool truncated = false;                 // hit max_completion_length without a stop
+  bool truncated = false;                   // hit max_completion_length without a stop
 };
 
 struct Group {

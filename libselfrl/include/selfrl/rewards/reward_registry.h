@@ -29,12 +29,12 @@ namespace selfrl::rewards {
 
 // What a factory may use: the run's settings, as the recipe gave them.
 struct RewardArgs {
-  AnswerExtractor extractor;           // answer_extractor
-  std::string answer_field = "answer"; // data.answer_field
+  AnswerExtractor extractor;            // answer_extractor
+  std::string answer_field = "answer";  // data.answer_field
   int64_t max_completion_length = 64;
   double borda_power = 0.5;
   std::string format_pattern;
-  JudgeOptions judge;                  // judge.*, with the run's seed
+  JudgeOptions judge;  // judge.*, with the run's seed
   // The judge as a generation callable (the policy or judge.model); built on first call.
   std::function<JudgeFn()> judge_fn;
 };
@@ -49,8 +49,7 @@ struct RewardInfo {
 };
 
 // Registers (or replaces) `name`. Names are what recipes write: [A-Za-z_][A-Za-z0-9_.-]*.
-void register_reward(const std::string& name, RewardFactory factory, const std::string& doc = "",
-                     bool builtin = false);
+void register_reward(const std::string& name, RewardFactory factory, const std::string& doc = "", bool builtin = false);
 // Removes a user registration (built-ins stay); returns whether it existed.
 bool unregister_reward(const std::string& name);
 // Every registered reward, built-ins first, then in registration order.

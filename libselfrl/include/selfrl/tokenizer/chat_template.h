@@ -11,7 +11,7 @@
 namespace selfrl::tokenizer {
 
 struct ChatMessage {
-  std::string role;     // system, user, assistant, tool
+  std::string role;  // system, user, assistant, tool
   std::string content;
 };
 
@@ -34,8 +34,7 @@ class ChatTemplate {
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
-  std::string render(const std::vector<ChatMessage>& messages,
-                     const ChatTemplateOptions& options = {}) const;
+  std::string render(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& options = {}) const;
 
   struct Impl;
 

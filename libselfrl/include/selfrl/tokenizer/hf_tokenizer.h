@@ -16,8 +16,7 @@ class HfTokenizer : public Tokenizer {
   // Parses tokenizer.json (`json_path`); `config` comes from tokenizer_config.json.
   static std::unique_ptr<HfTokenizer> load(const std::string& json_path, TokenizerConfig config = {});
   // Same, from the JSON text itself; `source` names it in errors.
-  static std::unique_ptr<HfTokenizer> from_json_string(const std::string& json_text,
-                                                       TokenizerConfig config = {},
+  static std::unique_ptr<HfTokenizer> from_json_string(const std::string& json_text, TokenizerConfig config = {},
                                                        const std::string& source = "tokenizer.json");
   ~HfTokenizer() override;
 

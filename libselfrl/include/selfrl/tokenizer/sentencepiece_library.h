@@ -23,7 +23,7 @@ class SentencePieceModel {
   std::vector<int> encode(std::string_view text) const;
   std::string decode(const std::vector<int>& ids) const;
   int piece_size() const;
-  std::string id_to_piece(int id) const;  // throws for ids outside [0, piece_size)
+  std::string id_to_piece(int id) const;          // throws for ids outside [0, piece_size)
   int piece_to_id(std::string_view piece) const;  // unk_id() when absent
   int unk_id() const;
   int bos_id() const;  // -1 when the model has none

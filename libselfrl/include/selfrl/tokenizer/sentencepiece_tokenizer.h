@@ -13,8 +13,7 @@ namespace selfrl::tokenizer {
 
 class SentencePieceTokenizer : public Tokenizer {
  public:
-  static std::unique_ptr<SentencePieceTokenizer> load(const std::string& model_path,
-                                                      TokenizerConfig config = {});
+  static std::unique_ptr<SentencePieceTokenizer> load(const std::string& model_path, TokenizerConfig config = {});
 
   std::vector<int> encode(std::string_view text, bool add_special_tokens = true) const override;
   std::string decode(const std::vector<int>& ids, bool skip_special_tokens = false) const override;

@@ -22,7 +22,7 @@ struct TokenizerConfig {
   std::optional<bool> add_bos_token, add_eos_token;
   bool clean_up_tokenization_spaces = false;
   std::optional<std::string> chat_template;  // the "default" one when several are named
-  std::string source;                         // the file it came from, for error messages
+  std::string source;                        // the file it came from, for error messages
 };
 
 class Tokenizer {
@@ -33,8 +33,7 @@ class Tokenizer {
   // as HF's tokenizer(text) does by default. Throws selfrl::Error on invalid UTF-8.
   virtual std::vector<int> encode(std::string_view text, bool add_special_tokens = true) const = 0;
   // Encodes every text; uses up to `num_threads` threads (0: hardware concurrency).
-  std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts,
-                                             bool add_special_tokens = true,
+  std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts, bool add_special_tokens = true,
                                              unsigned num_threads = 0) const;
   // HF decode(): invalid byte sequences become U+FFFD; applies clean_up_tokenization_spaces
   // from tokenizer_config.json. Throws selfrl::Error for an id outside the vocabulary.
@@ -57,8 +56,7 @@ class Tokenizer {
 
   // Renders the chat template of tokenizer_config.json, or `fallback_format` ("chatml",
   // "llama3", "plain") when the tokenizer has none. Throws selfrl::Error when neither exists.
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages,
-                                  bool add_generation_prompt = true,
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages, bool add_generation_prompt = true,
                                   const std::string& fallback_format = "") const;
 
   // Loads a model directory: tokenizer.json (preferred) or tokenizer.model, plus

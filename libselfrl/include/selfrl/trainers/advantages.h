@@ -23,12 +23,12 @@ std::string to_string(ScaleRewards s);
 constexpr double kAdvantageEps = 1e-4;
 
 struct Advantages {
-  torch::Tensor rewards;          // [N] weighted sum (NaN for unscorable rows)
-  torch::Tensor advantages;       // [N] (0 for unscorable rows)
-  torch::Tensor group_mean;       // [N] mean of the row's group, repeated per row
-  torch::Tensor group_std;        // [N] Bessel std of the row's group (0 when < 2 scorable)
-  torch::Tensor unscorable;       // [N] bool
-  torch::Tensor zero_std_groups;  // [num_groups] bool: every scorable reward of the group equal
+  torch::Tensor rewards;            // [N] weighted sum (NaN for unscorable rows)
+  torch::Tensor advantages;         // [N] (0 for unscorable rows)
+  torch::Tensor group_mean;         // [N] mean of the row's group, repeated per row
+  torch::Tensor group_std;          // [N] Bessel std of the row's group (0 when < 2 scorable)
+  torch::Tensor unscorable;         // [N] bool
+  torch::Tensor zero_std_groups;    // [num_groups] bool: every scorable reward of the group equal
   double frac_reward_zero_std = 0;  // fraction of groups whose reward std is 0 (TRL's metric)
   int64_t num_unscorable = 0;
 };

@@ -22,12 +22,12 @@ struct PreferencePair {
 };
 
 struct DPOConfig {
-  DPOLossConfig loss;      // beta, label_smoothing, loss_type, loss_weights, reference_free
-  bool scpo = false;       // use scpo_loss with each pair's weight
-  double scpo_alpha = 1.0; // ScPO's NLL coefficient
+  DPOLossConfig loss;       // beta, label_smoothing, loss_type, loss_weights, reference_free
+  bool scpo = false;        // use scpo_loss with each pair's weight
+  double scpo_alpha = 1.0;  // ScPO's NLL coefficient
   OptimizerConfig optimizer;
   int64_t per_device_train_batch_size = 8;  // pairs per micro-batch
-  bool bf16 = false;       // forward passes (policy and reference) under bfloat16 autocast
+  bool bf16 = false;                        // forward passes (policy and reference) under bfloat16 autocast
   std::string output_dir;
 };
 

@@ -60,12 +60,13 @@ struct GRPOLossInputs {
 
 // The global_normalizer of `type` for a global batch of `num_sequences` rows holding
 // `num_tokens` counted completion tokens.
-double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens, int64_t max_completion_length);
+double global_grpo_normalizer(GRPOLossType type, double num_sequences, double num_tokens,
+                              int64_t max_completion_length);
 
 struct GRPOLossOutput {
-  torch::Tensor loss;           // scalar
-  torch::Tensor per_token_loss; // [B, T] before masking and aggregation
-  torch::Tensor per_token_kl;   // [B, T] (undefined when beta == 0)
+  torch::Tensor loss;            // scalar
+  torch::Tensor per_token_loss;  // [B, T] before masking and aggregation
+  torch::Tensor per_token_kl;    // [B, T] (undefined when beta == 0)
   // Masked token means, as TRL logs them.
   double kl = 0;
   double clip_ratio_low_mean = 0;     // c1 < 1 − epsilon with A < 0

@@ -60,9 +60,9 @@ struct GRPOConfig {
   int64_t logprob_chunk_size = 1024;
   bool bf16 = false;  // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
   // Bookkeeping.
-  std::string output_dir;            // metrics.jsonl, TensorBoard, rollout dumps ("" = none)
-  int64_t dump_rollouts_every = 0;   // 0 = never
-  std::string rollouts_dir;          // where dumps go ("" = output_dir/rollouts); set alone, no metrics are written
+  std::string output_dir;           // metrics.jsonl, TensorBoard, rollout dumps ("" = none)
+  int64_t dump_rollouts_every = 0;  // 0 = never
+  std::string rollouts_dir;         // where dumps go ("" = output_dir/rollouts); set alone, no metrics are written
   uint64_t seed = 42;
 
   int64_t num_generations() const { return sampling.num_samples; }
@@ -119,8 +119,8 @@ class GRPOTrainer {
   Groups generate_and_score(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts, Timings& t);
   std::vector<generation::Rollout> generate(const std::vector<PromptExample>& prompts, int64_t round,
                                             uint64_t prompt_offset, Timings& t);
-  void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts,
-             Groups& into, bool drop_zero_std, int64_t target, Timings& t);
+  void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts, Groups& into,
+             bool drop_zero_std, int64_t target, Timings& t);
   Advantages advantages(const Groups& groups);
   Batch training_batch(const Groups& groups, const Advantages& adv);
   OldLogprobs old_and_ref_logprobs(const Batch& batch, bool dump_now);

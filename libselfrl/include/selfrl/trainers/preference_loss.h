@@ -38,8 +38,8 @@ struct PreferenceBatch {
 };
 
 struct PreferenceLossOutput {
-  torch::Tensor loss;              // scalar
-  torch::Tensor per_pair_loss;     // [P], weighted sum over loss types
+  torch::Tensor loss;           // scalar
+  torch::Tensor per_pair_loss;  // [P], weighted sum over loss types
   // TRL's metrics: β × log-ratios.
   double rewards_chosen = 0, rewards_rejected = 0, rewards_margins = 0, rewards_accuracies = 0;
 };
