@@ -71,7 +71,7 @@ from ._console import set_progress, set_log_level  # noqa: E402
 from .models import CausalLM, Tokenizer, SamplingParams, RolloutEngine, Completion, RequestOutput, generate  # noqa: E402
 from .rewards import Reward, make_reward, register_reward, unregister_reward, registered_rewards  # noqa: E402
 from .trainers import (  # noqa: E402
-    GRPOConfig, SFTConfig, DPOConfig, LoopConfig, GRPOTrainer, SFTTrainer, DPOTrainer,
+    GRPOConfig, SFTConfig, DPOConfig, LoopConfig, LoraConfig, GRPOTrainer, SFTTrainer, DPOTrainer,
     STaR, ReSTEM, BSTaR, SelfRewardingDPO, ScPO, SEC, KnowRL, TrainOutput, train, check_recipe,
 )
 from .evaluation import evaluate  # noqa: E402
@@ -81,7 +81,7 @@ __all__ = [
     "Error", "__version__", "set_progress", "set_log_level",
     "CausalLM", "Tokenizer", "SamplingParams", "RolloutEngine", "Completion", "RequestOutput", "generate",
     "Reward", "make_reward", "register_reward", "unregister_reward", "registered_rewards",
-    "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",
+    "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "LoraConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",
     "STaR", "ReSTEM", "BSTaR", "SelfRewardingDPO", "ScPO", "SEC", "KnowRL", "TrainOutput", "train", "check_recipe",
     "evaluate", "plot_metrics", "read_metrics",
 ]

@@ -43,9 +43,33 @@ class CausalLM:
         """Writes config.json and safetensors in the Hugging Face layout (sharded when large).
 
         Tokenizer files are not model files: copy them with :meth:`Tokenizer.save_pretrained`
-        or use a trainer's ``save_model``.
+        or use a trainer's ``save_model``. A model with LoRA adapters saves its base only (merge
+        first with :meth:`merge_and_unload`, or save the adapter through a trainer's ``save_model``).
         """
         self._m.save_pretrained(os.fspath(path), max_shard_bytes)
+
+    # -- LoRA adapters (PEFT's format; docs/lora.md) -----------------------------------------
+    def load_adapter(self, path: Union[str, os.PathLike]) -> dict:
+        """Adds the PEFT LoRA adapter in ``path`` (adapter_config.json, adapter_model.safetensors)
+        to this model, freezing the base; returns its config."""
+        return self._m_call("load_lora", os.fspath(path))
+
+    def add_adapter(self, peft_config) -> int:
+        """New LoRA adapters from a :class:`selfrl.LoraConfig` (B = 0: the model is unchanged);
+        returns how many projections were adapted."""
+        return _selfrl.add_lora(self._m, peft_config.to_dict())
+
+    def merge_and_unload(self) -> "CausalLM":
+        """Adapters merged into the weights (W + s·B·A) and removed, as PEFT's; returns self."""
+        _selfrl.merge_lora(self._m)
+        return self
+
+    @property
+    def has_adapter(self) -> bool:
+        return _selfrl.has_lora(self._m)
+
+    def _m_call(self, fn: str, *args):
+        return getattr(_selfrl, fn)(self._m, *args)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Parameters by Hugging Face name, sharing memory with the model."""

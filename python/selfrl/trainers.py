@@ -163,6 +163,43 @@ class TrainOutput:
     log_history: List[dict] = field(default_factory=list, repr=False)
 
 
+class LoraConfig:
+    """PEFT's ``LoraConfig`` (the fields libselfrl implements), for ``peft_config=`` of a trainer.
+
+    ``r``, ``lora_alpha`` (scale ``lora_alpha / r``; ``use_rslora``: ``/ sqrt(r)``), ``lora_dropout``,
+    ``target_modules`` (names such as ``"q_proj"`` or ``"all-linear"``; default ``["q_proj", "v_proj"]``).
+    The base is frozen, only the adapters train, the KL / DPO reference is the base with the
+    adapters off, and ``save_model()`` writes a PEFT adapter directory.
+    """
+
+    def __init__(self, r: int = 8, lora_alpha: float = 8, lora_dropout: float = 0.0,
+                 target_modules: Union[str, Sequence[str], None] = None, use_rslora: bool = False,
+                 task_type: str = "CAUSAL_LM", **unsupported: Any):
+        if unsupported:
+            raise Error(f"LoraConfig: {', '.join(sorted(unsupported))} not supported", where="peft_config",
+                        hint="supported: r, lora_alpha, lora_dropout, target_modules, use_rslora")
+        if task_type != "CAUSAL_LM":
+            raise Error(f"LoraConfig: task_type {task_type!r}; only CAUSAL_LM", where="peft_config")
+        self.r, self.lora_alpha, self.lora_dropout, self.use_rslora = int(r), float(lora_alpha), float(lora_dropout), bool(use_rslora)
+        if target_modules is None:
+            target_modules = ["q_proj", "v_proj"]
+        self.target_modules = [target_modules] if isinstance(target_modules, str) else list(target_modules)
+
+    def overrides(self) -> List[str]:
+        """The recipe's ``lora.*`` keys."""
+        return [f"lora.r={self.r}", f"lora.lora_alpha={self.lora_alpha}", f"lora.lora_dropout={self.lora_dropout}",
+                f"lora.target_modules={json.dumps(self.target_modules)}", f"lora.use_rslora={json.dumps(self.use_rslora)}"]
+
+    def to_dict(self) -> dict:
+        """adapter_config.json's fields."""
+        return {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": self.r, "lora_alpha": self.lora_alpha,
+                "lora_dropout": self.lora_dropout, "target_modules": self.target_modules, "use_rslora": self.use_rslora}
+
+    def __repr__(self) -> str:
+        return (f"LoraConfig(r={self.r}, lora_alpha={self.lora_alpha}, lora_dropout={self.lora_dropout}, "
+                f"target_modules={self.target_modules!r}, use_rslora={self.use_rslora})")
+
+
 class TrainerState:
     """TRL's ``trainer.state``: ``global_step`` and ``log_history``."""
 
@@ -204,6 +241,10 @@ class _RunTrainer:
     def __init__(self, model: Union[str, os.PathLike, CausalLM], args: Optional[_Config] = None,
                  train_dataset: Optional[Dataset] = None, eval_dataset: Optional[Dataset] = None,
                  reward_funcs=None, processing_class: Optional[Tokenizer] = None, **config: Any):
+        self.peft_config: Optional[LoraConfig] = config.pop("peft_config", None)
+        if self.peft_config is not None and not isinstance(self.peft_config, LoraConfig):
+            raise Error(f"peft_config must be a selfrl.LoraConfig, got {type(self.peft_config).__name__}",
+                        where="peft_config")
         if args is None:
             args = self._config_cls(**config) if self._config_cls is not LoopConfig else LoopConfig(self._kind, **config)
         elif config:
@@ -241,6 +282,8 @@ class _RunTrainer:
         if self.reward_names:
             o.append(f"reward_funcs={json.dumps(self.reward_names)}")
         o += [x for x in self.args.overrides() if not x.startswith("output_dir=")]
+        if self.peft_config is not None:
+            o += self.peft_config.overrides()
         if self.model is not None:  # a given model: run where it lives, in its dtype, unless told
             if "device" not in self.args._values:
                 o.append(f"device={json.dumps(self.model.device)}")
@@ -302,9 +345,21 @@ class _RunTrainer:
         """The current model in HF format with the tokenizer files (default: output_dir/final)."""
         self._ensure_run()
         path = os.path.abspath(output_dir or os.path.join(self.output_dir, "final"))
-        self.model.save_pretrained(path)
+        if _selfrl.has_lora(self.model._m):  # a PEFT adapter directory, as PEFT's save_pretrained
+            cfg = self.peft_config.to_dict() if self.peft_config else self._lora_from_args()
+            cfg["base_model_name_or_path"] = self._model_dir
+            _selfrl.save_lora(self.model._m, cfg, path)
+        else:
+            self.model.save_pretrained(path)
         _copy_tokenizer_files(self._model_dir, path)
         return path
+
+    def _lora_from_args(self) -> dict:
+        v = self.args._values
+        get = lambda k, d: v.get("lora." + k, v.get("lora", {}).get(k, d) if isinstance(v.get("lora"), dict) else d)
+        t = get("target_modules", ["q_proj", "v_proj"])
+        return LoraConfig(r=get("r", 8), lora_alpha=get("lora_alpha", 8), lora_dropout=get("lora_dropout", 0.0),
+                          target_modules=t, use_rslora=get("use_rslora", False)).to_dict()
 
     @property
     def log_history(self) -> List[dict]:

@@ -12,6 +12,7 @@
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/io/model_config.h"
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/model/token_logprobs.h"
 #include "selfrl/tokenizer/sentencepiece_tokenizer.h"
 #include "selfrl/tokenizer/tokenizer.h"
@@ -79,9 +80,10 @@ void bind_models(py::module_& m) {
           py::arg("path"), py::arg("max_shard_bytes") = 5'000'000'000ULL)
       .def("state_dict",
            [](const CausalLM& self) {
-             // The parameters themselves (HF names), not copies: writing into them changes the model.
+             // The parameters themselves (HF names; LoRA adapters as ...q_proj.lora_A.weight), not
+             // copies: writing into them changes the model.
              py::dict d;
-             for (const auto& [name, t] : self.hf_state_dict()) d[py::str(name)] = t;
+             for (const auto& p : self.named_parameters()) d[py::str(p.key())] = p.value();
              return d;
            })
       .def(
@@ -122,6 +124,17 @@ void bind_models(py::module_& m) {
         for (const auto& p : self.parameters()) n += p.numel();
         return n;
       });
+  // LoRA (selfrl/model/lora.h); configs travel as PEFT's adapter_config.json dicts.
+  m.def("has_lora", [](const CausalLM& m) { return model::has_lora(m); });
+  m.def("add_lora", [](CausalLM& m, const py::dict& cfg) {
+    return model::add_lora(m, model::LoraConfig::from_peft_json(to_json(cfg), "LoraConfig"));
+  });
+  m.def("save_lora", [](const CausalLM& m, const py::dict& cfg, const std::string& dir) {
+    model::save_lora(m, model::LoraConfig::from_peft_json(to_json(cfg), "LoraConfig"), dir);
+  });
+  m.def("load_lora",
+        [](CausalLM& m, const std::string& dir) { return to_python(model::load_lora(m, dir).to_peft_json()); });
+  m.def("merge_lora", [](CausalLM& m) { model::merge_lora(m); });
   m.def("eos_token_ids",
         [](const std::string& dir, const CausalLM& model) { return model::eos_token_ids(dir, model.config()); });
 

@@ -11,6 +11,12 @@ C++ implementation but the formulas.
                              [--llama3-rope] [--shards N] [--bias] [--eos ID]
   hf_reference.py logprobs --model DIR --in seqs.jsonl --out out.jsonl
   hf_reference.py greedy   --model DIR --in prompts.jsonl --max-new-tokens N --out out.jsonl
+  hf_reference.py make-adapter --model DIR --out ADIR --r R --alpha A --targets q_proj,v_proj
+                               [--rslora] [--seed S]
+  hf_reference.py logprobs --model DIR --adapter ADIR ...   (PEFT's LoRA: W + s·B·A, s = α/r or α/√r)
+
+Adapters are written the way PEFT saves them (adapter_config.json, adapter_model.safetensors
+with base_model.model.<module>.lora_A.weight / lora_B.weight), from PEFT's documented format.
 """
 import argparse
 import json
@@ -78,6 +84,53 @@ def load_model_dir(d):
     else:
         weights = read_safetensors(os.path.join(d, "model.safetensors"))
     return cfg, {k: v.to(torch.float64) for k, v in weights.items()}
+
+# ---------------------------------------------------------------------------- LoRA (PEFT)
+
+_PEFT_PREFIX = "base_model.model."
+
+
+def make_adapter(args):
+    """A PEFT-format LoRA adapter with random A and B (B non-zero, so it changes the model)."""
+    cfg, w = load_model_dir(args.model)
+    g = torch.Generator().manual_seed(args.seed)
+    targets = args.targets.split(",")
+    tensors = []
+    for name in sorted(w):
+        if not name.endswith(".weight"):
+            continue
+        module = name[: -len(".weight")]
+        if module.split(".")[-1] not in targets:
+            continue
+        out_f, in_f = w[name].shape
+        a = torch.randn(args.r, in_f, generator=g) * 0.2
+        b = torch.randn(out_f, args.r, generator=g) * 0.2
+        tensors += [(_PEFT_PREFIX + module + ".lora_A.weight", a), (_PEFT_PREFIX + module + ".lora_B.weight", b)]
+    os.makedirs(args.out, exist_ok=True)
+    write_safetensors(os.path.join(args.out, "adapter_model.safetensors"), tensors)
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": args.r, "lora_alpha": args.alpha,
+              "lora_dropout": 0.0, "target_modules": targets, "bias": "none", "use_rslora": args.rslora,
+              "fan_in_fan_out": False, "modules_to_save": None, "init_lora_weights": True,
+              "base_model_name_or_path": args.model, "inference_mode": True, "revision": None}
+    with open(os.path.join(args.out, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+
+def apply_adapter(w, adir):
+    """The base weights with every adapted projection replaced by W + s·B·A (float64)."""
+    with open(os.path.join(adir, "adapter_config.json")) as f:
+        acfg = json.load(f)
+    r, alpha = acfg["r"], acfg["lora_alpha"]
+    s = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
+    lw = read_safetensors(os.path.join(adir, "adapter_model.safetensors"))
+    w = dict(w)
+    for key, a in lw.items():
+        if not key.endswith(".lora_A.weight"):
+            continue
+        module = key[len(_PEFT_PREFIX): -len(".lora_A.weight")]
+        b = lw[key.replace(".lora_A.", ".lora_B.")]
+        w[module + ".weight"] = w[module + ".weight"] + s * (b.to(torch.float64) @ a.to(torch.float64))
+    return w
 
 # ---------------------------------------------------------------------------- tiny models
 
@@ -229,6 +282,8 @@ def read_ids(path):
 
 def cmd_logprobs(args):
     cfg, w = load_model_dir(args.model)
+    if getattr(args, "adapter", None):
+        w = apply_adapter(w, args.adapter)
     with open(args.out, "w") as f:
         for ids in read_ids(args.input):
             logp = torch.log_softmax(forward_logits(cfg, w, ids), -1)
@@ -288,6 +343,15 @@ def main():
     lp.add_argument("--model", required=True)
     lp.add_argument("--in", dest="input", required=True)
     lp.add_argument("--out", required=True)
+    lp.add_argument("--adapter", default=None)
+    ad = sub.add_parser("make-adapter")
+    ad.add_argument("--model", required=True)
+    ad.add_argument("--out", required=True)
+    ad.add_argument("--r", type=int, default=4)
+    ad.add_argument("--alpha", type=float, default=8.0)
+    ad.add_argument("--targets", default="q_proj,v_proj")
+    ad.add_argument("--rslora", action="store_true")
+    ad.add_argument("--seed", type=int, default=0)
     gr = sub.add_parser("greedy")
     gr.add_argument("--model", required=True)
     gr.add_argument("--in", dest="input", required=True)
@@ -295,7 +359,7 @@ def main():
     gr.add_argument("--max-new-tokens", type=int, default=8)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    {"make-model": make_model, "prepare": cmd_prepare, "logprobs": cmd_logprobs, "greedy": cmd_greedy}[args.cmd](args)
+    {"make-model": make_model, "make-adapter": make_adapter, "prepare": cmd_prepare, "logprobs": cmd_logprobs, "greedy": cmd_greedy}[args.cmd](args)
 
 
 if __name__ == "__main__":

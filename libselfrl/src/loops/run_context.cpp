@@ -18,6 +18,8 @@
 #include "selfrl/core/logging.h"
 #include "selfrl/core/progress.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/io/file_util.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/checkpoint.h"
@@ -49,6 +51,7 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
   if (is_main()) prepare_output_dir(cfg, resume);
   if (resume.metrics_lines >= 0) metrics_lines_ = resume.metrics_lines;
   policy = load_policy(cfg, hooks_.model);
+  attach_lora(*policy.model);
   load_datasets(cfg, policy, train, eval_set);
   if (is_main()) logger_ = std::make_unique<metrics::MetricsLogger>(cfg.output_dir, cfg.tensorboard);
   // Rank 0 has checked and prepared output_dir before any rank goes on.
@@ -183,7 +186,19 @@ std::vector<int64_t> RunContext::fit_to(std::vector<int64_t> ids, int64_t max_ne
 }
 
 std::shared_ptr<model::CausalLM> RunContext::load_base() const {
-  return model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+  auto m = model::CausalLM::from_pretrained(cfg.model_dir, parse_device(cfg.device), parse_dtype(cfg.dtype));
+  attach_lora(*m);
+  return m;
+}
+
+void RunContext::attach_lora(model::CausalLM& m) const {
+  if (model::has_lora(m)) return;  // a given model that has its adapters already
+  if (!cfg.lora_adapter.empty()) {
+    model::load_lora(m, cfg.lora_adapter);
+  } else if (cfg.use_lora()) {
+    torch::manual_seed(derive_seed(cfg.seed, {0x10a}));  // the same A on every rank
+    model::add_lora(m, cfg.lora);
+  }
 }
 
 metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
@@ -353,7 +368,16 @@ rewards::JudgeFn RunContext::judge_fn() const {
 std::string RunContext::save_final() const {
   const std::string dir = (fs::path(cfg.output_dir) / "final").string();
   if (is_main()) {
-    policy.model->save_pretrained(dir);
+    if (model::has_lora(*policy.model)) {  // a PEFT adapter for cfg.model_dir
+      auto l = cfg.lora;
+      if (!cfg.lora_adapter.empty())
+        l = model::LoraConfig::from_peft_json(io::read_json_file(cfg.lora_adapter + "/adapter_config.json"),
+                                              cfg.lora_adapter);
+      l.base_model_name_or_path = cfg.model_dir;
+      model::save_lora(*policy.model, l, dir);
+    } else {
+      policy.model->save_pretrained(dir);
+    }
     copy_tokenizer_files(cfg.model_dir, dir);
   }
   world->barrier("selfrl train: final model saved");

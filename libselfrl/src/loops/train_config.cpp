@@ -76,6 +76,7 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
 TrainConfig read_train_config(recipe::Recipe& r) {
   TrainConfig c;
   c.recipe_path = r.source();
+  r.defer_file_checks();  // a misspelt key is reported before a missing file
   const std::string trainer = r.get_string("trainer", "", {}, "a trainer to run once: grpo | sft | dpo (or use loop:)");
   const std::string loop = r.get_string(
       "loop", "", {},
@@ -206,6 +207,32 @@ TrainConfig read_train_config(recipe::Recipe& r) {
                                  "SFT (and the SFT step of STaR / ReST-EM / B-STaR): epochs over the data");
   c.max_steps = r.get_int("max_steps", 0, kNonNegative,
                           "GRPO / SEC: optimizer steps (0 = one pass over the prompts); DPO: steps per pass");
+
+  // ---- lora --------------------------------------------------------------------------------
+  {
+    auto& l = c.lora;
+    l.r = r.get_int("lora.r", 0, kNonNegative,
+                    "LoRA rank (PEFT r); 0 = full fine-tuning. With r > 0 the base is frozen, only the adapters train "
+                    "(and the optimizer holds only their state), the KL / DPO reference is the base with the adapters "
+                    "off, and final/ holds a PEFT adapter (adapter_config.json, adapter_model.safetensors)");
+    l.lora_alpha = r.get_double("lora.lora_alpha", 8.0, kPositive, "LoRA scale numerator: s = lora_alpha / r (PEFT)");
+    l.lora_dropout =
+        r.get_double("lora.lora_dropout", 0.0, {0, 1, false, true}, "dropout on the adapters' input (PEFT)");
+    l.target_modules = r.get_string_list(
+        "lora.target_modules", {"q_proj", "v_proj"},
+        "projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head, or all-linear (PEFT)");
+    l.use_rslora = r.get_bool("lora.use_rslora", false, "rank-stabilized scale s = lora_alpha / sqrt(r) (PEFT)");
+    c.lora_adapter = r.get_path("lora.adapter", "", false,
+                                "start from this PEFT adapter directory (its adapter_config.json replaces the lora.* "
+                                "settings); empty: new adapters (A Kaiming-uniform, B = 0)");
+    if (c.use_lora()) {
+      try {
+        l.validate("lora");
+      } catch (Error& e) {
+        throw e.at(r.location_of("lora.r").str());
+      }
+    }
+  }
 
   // ---- grpo ------------------------------------------------------------------------------
   if (uses_grpo(k)) {

@@ -114,7 +114,15 @@ CausalLM::CausalLM(const io::ModelConfig& cfg, bool init_weights) : cfg_(cfg) {
   }
 }
 
-torch::Tensor CausalLM::lm_head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
+torch::Tensor CausalLM::lm_head_weight() const {
+  if (!lm_head) return model->embed_tokens->weight;
+  if (lm_head_lora && lm_head_lora->enabled) {
+    const auto& a = *lm_head_lora;
+    const auto& w = lm_head->weight;
+    return w + (torch::matmul(a.lora_B->weight, a.lora_A->weight) * a.scaling).to(w.scalar_type());
+  }
+  return lm_head->weight;
+}
 
 torch::Tensor CausalLM::logits(const torch::Tensor& hidden) const {
   return torch::matmul(hidden, lm_head_weight().t());
@@ -130,7 +138,9 @@ KVCache CausalLM::make_cache(int64_t batch, int64_t capacity) const {
 
 io::NamedTensors CausalLM::hf_state_dict() const {
   io::NamedTensors out;
-  for (const auto& p : named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& p : named_parameters())
+    if (p.key().find(".lora_A.") == std::string::npos && p.key().find(".lora_B.") == std::string::npos)
+      out.emplace_back(p.key(), p.value());
   return out;
 }
 

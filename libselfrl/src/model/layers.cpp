@@ -41,9 +41,9 @@ AttentionImpl::AttentionImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_b
 torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache,
                                      int64_t layer) {
   const int64_t batch = hidden.size(0), seq = hidden.size(1);
-  auto q = q_proj(hidden).view({batch, seq, num_heads_, head_dim_});
-  auto k = k_proj(hidden).view({batch, seq, num_kv_heads_, head_dim_});
-  auto v = v_proj(hidden).view({batch, seq, num_kv_heads_, head_dim_});
+  auto q = lora_linear(q_proj, q_lora, hidden).view({batch, seq, num_heads_, head_dim_});
+  auto k = lora_linear(k_proj, k_lora, hidden).view({batch, seq, num_kv_heads_, head_dim_});
+  auto v = lora_linear(v_proj, v_lora, hidden).view({batch, seq, num_kv_heads_, head_dim_});
   if (q_norm) {
     q = q_norm(q);
     k = k_norm(k);
@@ -71,7 +71,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const Attentio
                  .view({batch, num_heads_, seq, head_dim_})
                  .transpose(1, 2)
                  .reshape({batch, seq, num_heads_ * head_dim_});
-  return o_proj(out);
+  return lora_linear(o_proj, o_lora, out);
 }
 
 MLPImpl::MLPImpl(int64_t hidden, int64_t intermediate, bool bias) {
@@ -83,7 +83,8 @@ MLPImpl::MLPImpl(int64_t hidden, int64_t intermediate, bool bias) {
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   // LlamaMLP: down_proj(act_fn(gate_proj(x)) * up_proj(x)), act_fn = SiLU.
-  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+  return lora_linear(down_proj, down_lora,
+                     torch::silu(lora_linear(gate_proj, gate_lora, x)) * lora_linear(up_proj, up_lora, x));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const io::ModelConfig& cfg, bool qkv_bias, bool o_bias, bool qk_norm) {

@@ -500,18 +500,23 @@ std::vector<int64_t> Recipe::get_int_list(const std::string& key, const std::vec
 std::string Recipe::get_path(const std::string& key, const std::string& def, bool must_exist, const std::string& doc) {
   record(key, "path", def.empty() ? "\"\"" : def, must_exist ? "an existing file or directory" : "", doc);
   const Node* n = lookup(key);
+  auto fail = [&](Error e) {
+    if (!defer_files_) throw e;
+    missing_files_.push_back(std::move(e));
+  };
   if (n == nullptr) {
     if (must_exist && def.empty())
-      throw Error(key + ": required").at(source_).hint("set " + key + " in the recipe or as " + key + "=PATH");
-    if (must_exist && !fs::exists(def)) throw Error(key + ": '" + def + "' does not exist").at(source_);
+      fail(Error(key + ": required").at(source_).hint("set " + key + " in the recipe or as " + key + "=PATH"));
+    else if (must_exist && !fs::exists(def))
+      fail(Error(key + ": '" + def + "' does not exist").at(source_));
     return def;
   }
   if (n->kind != Node::Kind::kScalar) throw value_error(key, *n, "expected a path");
   fs::path p(n->scalar);
   if (p.is_relative() && n->loc.line > 0) p = fs::path(n->loc.file).parent_path() / p;  // relative to its recipe
   if (must_exist && !fs::exists(p)) {
-    throw value_error(key, *n, "'" + p.string() + "' does not exist")
-        .hint("paths are relative to the recipe file that sets them");
+    fail(value_error(key, *n, "'" + p.string() + "' does not exist")
+             .hint("paths are relative to the recipe file that sets them"));
   }
   return p.lexically_normal().string();
 }
@@ -547,6 +552,7 @@ void Recipe::finish() const {
     }
   };
   walk(root_, "");
+  if (!missing_files_.empty()) throw missing_files_.front();
 }
 
 }  // namespace selfrl::recipe

@@ -19,6 +19,7 @@
 #include <regex>
 
 #include "selfrl/core/error.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/io/file_util.h"
@@ -171,7 +172,12 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
     fs::remove_all(tmp);
     fs::create_directories(tmp);
 
-    model.save_pretrained(tmp.string());
+    model.save_pretrained(tmp.string());   // the base (frozen under LoRA)
+    if (selfrl::model::has_lora(model)) {  // and the adapters, by CausalLM name
+      io::NamedTensors adapters;
+      for (const auto& [name, w] : selfrl::model::lora_parameters(model)) adapters.emplace_back(name, w.detach());
+      io::save_safetensors((tmp / "adapters.safetensors").string(), adapters);
+    }
     if (!options.tokenizer_dir.empty()) {
       for (const char* name : kTokenizerFiles) {
         const fs::path src = fs::path(options.tokenizer_dir) / name;
@@ -331,6 +337,21 @@ TrainerState load(const std::string& dir, model::CausalLM& model, trainers::Trai
             .hint("resume with the model configuration the checkpoint was written with");
       }
       t.detach().copy_(src);
+    }
+    if (selfrl::model::has_lora(model)) {
+      const auto file = fs::path(dir) / "adapters.safetensors";
+      if (!fs::exists(file))
+        throw Error("the run has LoRA adapters but the checkpoint has none (adapters.safetensors)")
+            .at(dir)
+            .hint("resume with the lora settings the checkpoint was written with");
+      const auto st = io::SafeTensorsFile::open(file.string());
+      for (auto& [name, w] : selfrl::model::lora_parameters(model)) {
+        if (!st.contains(name) || st.tensor(name).sizes() != w.sizes())
+          throw Error("adapter tensor '" + name + "' is missing or has another shape")
+              .at(file.string())
+              .hint("resume with the lora settings the checkpoint was written with");
+        w.detach().copy_(st.tensor(name));
+      }
     }
   }
   // ---- optimizer --------------------------------------------------------------------------------

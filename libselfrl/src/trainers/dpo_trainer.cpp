@@ -4,8 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 
 #include "selfrl/core/error.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/trainers/sequence_batch.h"
@@ -30,7 +32,9 @@ DPOTrainer::DPOTrainer(std::shared_ptr<model::CausalLM> policy, std::shared_ptr<
   world_ = join_world(world_, *policy_);
   if (world_ && ref_) dist::broadcast_module(*world_, *ref_);
   if (!cfg_.scpo) validate(cfg_.loss);
-  if (!ref_ && !cfg_.loss.reference_free) ref_ = clone_model(*policy_);
+  // With LoRA the reference is the base itself (adapters off), not a copy.
+  base_is_ref_ = !ref_ && !cfg_.loss.reference_free && model::has_lora(*policy_);
+  if (!ref_ && !cfg_.loss.reference_free && !base_is_ref_) ref_ = clone_model(*policy_);
   optimizer_ = make_optimizer(*policy_, cfg_.optimizer, world_);
   logger_ = make_logger(cfg_.output_dir, world_.get());
   pad_id_ = pad_id_of(*policy_, {});
@@ -68,9 +72,11 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     pb.rejected_logps = lp.slice(0, k, 2 * k);
     pb.chosen_lengths = len.slice(0, 0, k);
     pb.rejected_lengths = len.slice(0, k, 2 * k);
-    if (ref_) {
+    if (ref_ || base_is_ref_) {
       torch::NoGradGuard no_grad;
-      auto [rlp, rlen] = sequence_logps(*ref_, batch, 1024, cfg_.bf16);
+      std::optional<model::LoraDisabled> base;
+      if (base_is_ref_) base.emplace(*policy_);
+      auto [rlp, rlen] = sequence_logps(ref_ ? *ref_ : *policy_, batch, 1024, cfg_.bf16);
       pb.ref_chosen_logps = rlp.slice(0, 0, k);
       pb.ref_rejected_logps = rlp.slice(0, k, 2 * k);
     }

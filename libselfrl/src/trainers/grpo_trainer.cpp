@@ -22,6 +22,7 @@
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/io/jsonl.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/trainers/sequence_batch.h"
 
 namespace selfrl::trainers {
@@ -87,7 +88,9 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
   SELFRL_CHECK(rewards_.size() > 0, "GRPOTrainer: the reward pipeline is empty");
   cfg_.sampling.validate();
   cfg_.loss.max_completion_length = cfg_.max_completion_length();  // dr_grpo's constant
-  if (cfg_.loss.beta != 0) ref_ = clone_model(model);              // TRL loads no reference when beta == 0
+  // TRL loads no reference when beta == 0. With LoRA the reference is the base itself: the same
+  // weights with the adapters off (model::LoraDisabled), no second copy.
+  if (cfg_.loss.beta != 0 && !selfrl::model::has_lora(model)) ref_ = clone_model(model);
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg_.generation_batch_size, cfg_.num_generations());
   eo.eos_token_ids = policy_.stop_ids();
@@ -284,8 +287,13 @@ GRPOTrainer::OldLogprobs GRPOTrainer::old_and_ref_logprobs(const Batch& batch, b
     o.old_logps =
         completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
   }
-  if (ref_)
+  if (ref_) {
     o.ref_logps = completion_token_stats(*ref_, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+  } else if (cfg_.loss.beta != 0) {  // LoRA: the base is the adapted model with its adapters off
+    model::LoraDisabled base(*policy_.model);
+    o.ref_logps =
+        completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+  }
   return o;
 }
 

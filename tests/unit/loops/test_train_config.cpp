@@ -195,3 +195,24 @@ TEST(TrainConfig, StopTokenIdsAndResampleRoundsReachTheGrpoConfig) {
   auto neg = recipe::Recipe::load(f.recipe("trainer: grpo\nstop_token_ids: [-1]\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(neg), "stop_token_ids", "out of range");
 }
+
+// A recipe with a typo and a missing model: the typo is reported (it may be why the path is
+// wrong); fixed, the missing file is.
+TEST(TrainConfig, SchemaErrorsComeBeforeMissingFiles) {
+  Files f;
+  test::write_bytes(f.d.file("t.yaml"),
+                    "trainer: grpo\nmodel: nowhere\noutput_dir: out\ndata: {train: train.jsonl}\n"
+                    "num_generatons: 4\n");
+  auto r = recipe::Recipe::load(f.d.file("t.yaml"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(r), "t.yaml:5", "num_generatons: unknown key",
+                      "did you mean 'num_generations'");
+  auto fixed = recipe::Recipe::load(f.d.file("t.yaml"), {"num_generations=4"});
+  // (the override adds the right key; the typo'd one is still in the file)
+  EXPECT_SELFRL_ERROR(loops::read_train_config(fixed), "num_generatons");
+  test::write_bytes(f.d.file("u.yaml"), "trainer: grpo\nmodel: nowhere\noutput_dir: out\ndata: {train: train.jsonl}\n");
+  auto missing = recipe::Recipe::load(f.d.file("u.yaml"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(missing), "u.yaml:2", "model", "does not exist");
+  // A wrong type is a schema error too: named before the missing model.
+  auto typed = recipe::Recipe::load(f.d.file("u.yaml"), {"num_generations=many"});
+  EXPECT_SELFRL_ERROR(loops::read_train_config(typed), "num_generations", "expected an integer");
+}

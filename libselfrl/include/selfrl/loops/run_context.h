@@ -83,7 +83,10 @@ class RunContext {
   // max_position_embeddings − max_new_tokens ids, warning once per run when it cuts.
   std::vector<int64_t> fit_prompt(std::vector<int64_t> ids, int64_t max_new_tokens) const;
 
+  // cfg.model_dir's weights, with fresh LoRA adapters when the run uses LoRA.
   std::shared_ptr<model::CausalLM> load_base() const;
+  // Adds the run's LoRA adapters to `m` (lora.adapter, or new ones when lora.r > 0).
+  void attach_lora(model::CausalLM& m) const;
   // SFT on `data` (epochs, batch size, optimizer from the config), every step logged;
   // returns summary metrics (sft/loss_first, sft/loss_last, sft/steps).
   metrics::Scalars sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data);

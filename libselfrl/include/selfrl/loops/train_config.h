@@ -11,6 +11,7 @@
 
 #include "selfrl/data/prompt_dataset.h"
 #include "selfrl/generation/sampling_params.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/recipe/recipe.h"
 #include "selfrl/rewards/judge_reward.h"
 #include "selfrl/trainers/advantages.h"
@@ -147,6 +148,15 @@ struct TrainConfig {
   std::string judge_model;          // judge.model: a frozen judge; "" = the current policy
   int64_t eval_steps = 0;           // GRPO/SEC: evaluate every N steps (0 → only at start and end)
   int64_t dump_rollouts_steps = 0;  // GRPO: output_dir/rollouts/step-N.jsonl every N steps (0 = off)
+
+  // lora (PEFT's LoraConfig names, section lora.*): lora.r > 0 trains adapters on a frozen base
+  bool use_lora() const { return lora.r > 0; }
+  model::LoraConfig lora = [] {
+    model::LoraConfig l;
+    l.r = 0;
+    return l;
+  }();
+  std::string lora_adapter;  // lora.adapter: a PEFT adapter directory to start from
 
   // dpo
   trainers::DPOLossConfig dpo_loss;

@@ -87,7 +87,7 @@ class CausalLM : public torch::nn::Module {
   KVCache make_cache(int64_t batch, int64_t capacity) const;
 
   const io::ModelConfig& config() const { return cfg_; }
-  // Parameters by Hugging Face name, in checkpoint order.
+  // Parameters by Hugging Face name, in checkpoint order (LoRA adapters excluded: see lora.h).
   io::NamedTensors hf_state_dict() const;
   torch::Device device() const;
   torch::ScalarType dtype() const;
@@ -98,6 +98,7 @@ class CausalLM : public torch::nn::Module {
 
   TransformerModel model{nullptr};     // "model."
   torch::nn::Linear lm_head{nullptr};  // "lm_head.weight"; null when tied
+  LoraAdapter lm_head_lora{nullptr};   // LoRA on lm_head (applied as W + s·B·A in lm_head_weight())
 
  private:
   io::ModelConfig cfg_;

@@ -16,6 +16,7 @@
 
 #include "selfrl/io/model_config.h"
 #include "selfrl/model/kv_cache.h"
+#include "selfrl/model/lora.h"
 
 namespace selfrl::model {
 
@@ -42,6 +43,8 @@ class AttentionImpl : public torch::nn::Module {
   // hidden [batch, seq, hidden]; with a cache the new keys/values are appended for `layer`.
   torch::Tensor forward(const torch::Tensor& hidden, const AttentionInputs& in, KVCache* cache, int64_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  // LoRA adapters of the projections (null: none); see selfrl/model/lora.h.
+  LoraAdapter q_lora{nullptr}, k_lora{nullptr}, v_lora{nullptr}, o_lora{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
 
  private:
@@ -55,6 +58,7 @@ class MLPImpl : public torch::nn::Module {
   // down(silu(gate(x)) * up(x))
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LoraAdapter gate_lora{nullptr}, up_lora{nullptr}, down_lora{nullptr};  // LoRA (null: none)
 };
 TORCH_MODULE(MLP);
 

@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "selfrl/core/error.h"
+
 namespace selfrl::recipe {
 
 struct Location {
@@ -87,8 +89,12 @@ class Recipe {
   nlohmann::json section_json(const std::string& key) const;
 
   // Throws for the first key present in the recipe that nothing read, suggesting the closest
-  // known key. Call after every getter ran.
+  // known key; then for the first path that must exist and does not, when those checks were
+  // deferred. Call after every getter ran.
   void finish() const;
+  // get_path(must_exist) then records a missing file instead of throwing, and finish() reports
+  // it after the recipe's own mistakes: a typo is named before the missing file it may cause.
+  void defer_file_checks(bool on = true) { defer_files_ = on; }
 
   const std::vector<KeyDoc>& documented_keys() const { return docs_; }
   // Every key read so far with the value in effect: {key, value as YAML text, where it came
@@ -109,6 +115,8 @@ class Recipe {
   std::string source_;
   std::vector<std::string> known_;
   std::vector<std::string> allowed_prefixes_;
+  bool defer_files_ = false;
+  std::vector<Error> missing_files_;  // deferred get_path errors, in reading order
   std::vector<KeyDoc> docs_;
 };
 

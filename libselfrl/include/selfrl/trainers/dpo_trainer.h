@@ -45,6 +45,7 @@ class DPOTrainer {
 
  private:
   std::shared_ptr<model::CausalLM> policy_, ref_;
+  bool base_is_ref_ = false;  // LoRA: the reference is the policy with its adapters off
   DPOConfig cfg_;
   std::unique_ptr<TrainingOptimizer> optimizer_;
   std::unique_ptr<metrics::MetricsLogger> logger_;
