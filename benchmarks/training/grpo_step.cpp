@@ -4,23 +4,29 @@
 // consensus reward (last number of the completion), beta 0, μ = 1.
 //
 //   bench_grpo_step [--prompts 8] [--generations 8] [--max-new 32] [--runs 5] [--threads 2] [--beta 0]
+//                   [--lora-r 0]
 //
-// Prints the median of each time/* metric over --runs steps after one warm-up step.
+// Prints the median of each time/* metric over --runs steps after one warm-up step, the
+// trainable parameters, the AdamW state they need (2 float32 moments each) and the process's
+// peak RSS. --lora-r R > 0 trains LoRA adapters (all-linear, lora_alpha = 2R) on the frozen base.
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/rewards/builtin_rewards.h"
 #include "selfrl/trainers/grpo_trainer.h"
 
 int main(int argc, char** argv) {
-  int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2;
+  int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2, lora_r = 0;
   double beta = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -39,6 +45,8 @@ int main(int argc, char** argv) {
       runs = v;
     else if (a == "--threads")
       threads = v;
+    else if (a == "--lora-r")
+      lora_r = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -60,6 +68,15 @@ int main(int argc, char** argv) {
   auto model = selfrl::model::CausalLM::from_config(selfrl::io::ModelConfig::from_json(j), 0);
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
+  if (lora_r > 0) {
+    selfrl::model::LoraConfig lc;
+    lc.r = lora_r;
+    lc.lora_alpha = 2.0 * static_cast<double>(lora_r);
+    lc.target_modules = {"all-linear"};
+    selfrl::model::add_lora(*model, lc);
+  }
+  int64_t trainable = 0;
+  for (const auto& p : model->parameters()) trainable += p.requires_grad() ? p.numel() : 0;
 
   selfrl::rewards::RewardPipeline rewards;
   rewards.add(selfrl::rewards::make_consensus_reward(selfrl::rewards::AnswerExtractor::create("last_number")));
@@ -89,7 +106,13 @@ int main(int argc, char** argv) {
                         {"max_completion_length", max_new},
                         {"threads", threads},
                         {"beta", beta},
+                        {"lora_r", lora_r},
+                        {"trainable_params", trainable},
+                        {"adamw_state_bytes", trainable * 8},
                         {"runs", runs}};
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  out["peak_rss_mib"] = static_cast<double>(ru.ru_maxrss) / 1024.0;
   for (auto& [k, v] : times) {
     std::sort(v.begin(), v.end());
     out[k] = v[v.size() / 2];

@@ -17,6 +17,7 @@
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/dist/named_reduction.h"
+#include "selfrl/model/lora.h"
 #include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/trainers/dpo_trainer.h"
 #include "selfrl/trainers/grpo_trainer.h"
@@ -165,6 +166,53 @@ TEST(ThreadRanks, DpoStepMatchesOneProcess) {
       const auto a = t.step(mine);
       const auto b = t.step(mine);
       EXPECT_NEAR(a.at("loss"), m1.at("loss"), 1e-5);
+      EXPECT_NEAR(b.at("loss"), m2.at("loss"), 1e-5);
+      EXPECT_NEAR(b.at("rewards/margins"), m2.at("rewards/margins"), 1e-5);
+      return max_diff(*m, *one_model);
+    }));
+  }
+  for (auto& f : fs) EXPECT_LE(f.get(), 1e-5);
+}
+
+// DPO with LoRA over two ranks: the reference is the base with the adapters off (no copy), the
+// optimizer (and so the gradient all-reduce) holds the adapters only, and the result equals one
+// process on the global batch.
+TEST(ThreadRanks, LoraDpoMatchesOneProcessAndSyncsOnlyAdapters) {
+  auto rng = make_engine(9, {3});
+  std::vector<PreferencePair> pairs;
+  for (int i = 0; i < 6; ++i) pairs.push_back({ids(rng, 3), ids(rng, 2 + i % 3), ids(rng, 1 + i % 4)});
+  DPOConfig c;
+  c.optimizer = opt_cfg();
+  c.per_device_train_batch_size = 2;
+  model::LoraConfig lc;
+  lc.r = 4;
+  lc.target_modules = {"all-linear"};
+  // Built before the threads start (A's initialization draws from torch's global generator).
+  auto adapted = [&](uint64_t base_seed) {
+    auto m = test::tiny_model("llama", base_seed);
+    torch::manual_seed(11);
+    model::add_lora(*m, lc);
+    return m;
+  };
+  auto one_model = adapted(3);
+  DPOTrainer one(one_model, nullptr, c);
+  EXPECT_EQ(one.optimizer().params().size(), model::lora_parameters(*one_model).size());
+  one.step(pairs);
+  const auto m2 = one.step(pairs);
+  EXPECT_GT(m2.at("rewards/margins"), -1e9);
+
+  const int port = free_port();
+  std::vector<std::shared_ptr<model::CausalLM>> models{adapted(3), adapted(4)};  // rank 1's base differs: broadcast
+  std::vector<std::future<double>> fs;
+  for (int r = 0; r < 2; ++r) {
+    fs.push_back(std::async(std::launch::async, [&, r] {
+      auto w = thread_world(r, 2, port);
+      auto m = models[static_cast<size_t>(r)];
+      DPOTrainer t(m, nullptr, c, w);
+      EXPECT_EQ(t.optimizer().params().size(), model::lora_parameters(*m).size());
+      const auto mine = dist::shard(pairs, *w);
+      t.step(mine);
+      const auto b = t.step(mine);
       EXPECT_NEAR(b.at("loss"), m2.at("loss"), 1e-5);
       EXPECT_NEAR(b.at("rewards/margins"), m2.at("rewards/margins"), 1e-5);
       return max_diff(*m, *one_model);

@@ -220,7 +220,8 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         r.get_double("lora.lora_dropout", 0.0, {0, 1, false, true}, "dropout on the adapters' input (PEFT)");
     l.target_modules = r.get_string_list(
         "lora.target_modules", {"q_proj", "v_proj"},
-        "projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head, or all-linear (PEFT)");
+        "projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head, or "
+        "all-linear (PEFT)");
     l.use_rslora = r.get_bool("lora.use_rslora", false, "rank-stabilized scale s = lora_alpha / sqrt(r) (PEFT)");
     c.lora_adapter = r.get_path("lora.adapter", "", false,
                                 "start from this PEFT adapter directory (its adapter_config.json replaces the lora.* "
