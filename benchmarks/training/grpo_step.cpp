@@ -4,11 +4,12 @@
 // consensus reward (last number of the completion), beta 0, μ = 1.
 //
 //   bench_grpo_step [--prompts 8] [--generations 8] [--max-new 32] [--runs 5] [--threads 2] [--beta 0]
-//                   [--lora-r 0]
+//                   [--lora-r 0] [--lora-merge 0]
 //
 // Prints the median of each time/* metric over --runs steps after one warm-up step, the
 // trainable parameters, the AdamW state they need (2 float32 moments each) and the process's
-// peak RSS. --lora-r R > 0 trains LoRA adapters (all-linear, lora_alpha = 2R) on the frozen base.
+// peak RSS. --lora-r R > 0 trains LoRA adapters (all-linear, lora_alpha = 2R) on the frozen base;
+// --lora-merge 1 generates with them merged into the weights (model::LoraMerged).
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -27,6 +28,7 @@
 
 int main(int argc, char** argv) {
   int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2, lora_r = 0;
+  bool lora_merge = false;
   double beta = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
       threads = v;
     else if (a == "--lora-r")
       lora_r = v;
+    else if (a == "--lora-merge")
+      lora_merge = v != 0;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
   cfg.sampling.max_new_tokens = max_new;
   cfg.generation_batch_size = prompts * generations;
   cfg.loss.beta = beta;
+  cfg.merge_lora_for_generation = lora_merge;
   cfg.optimizer.learning_rate = 1e-5;
   cfg.optimizer.total_steps = runs + 1;
   selfrl::trainers::GRPOTrainer trainer(model, std::move(rewards), cfg);
@@ -107,6 +112,7 @@ int main(int argc, char** argv) {
                         {"threads", threads},
                         {"beta", beta},
                         {"lora_r", lora_r},
+                        {"lora_merge", lora_merge},
                         {"trainable_params", trainable},
                         {"adamw_state_bytes", trainable * 8},
                         {"runs", runs}};

@@ -141,6 +141,8 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
                                                          const std::string& label) const {
   torch::NoGradGuard ng;
   policy.model->eval();
+  std::optional<model::LoraMerged> merged;  // lora.merge_for_rollouts
+  if (cfg.lora_merge_for_rollouts && model::has_lora(*policy.model)) merged.emplace(*policy.model);
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg.generation_batch_size, n);
   eo.eos_token_ids = policy.eos_token_ids;

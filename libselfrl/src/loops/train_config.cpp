@@ -223,6 +223,10 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         "projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head, or "
         "all-linear (PEFT)");
     l.use_rslora = r.get_bool("lora.use_rslora", false, "rank-stabilized scale s = lora_alpha / sqrt(r) (PEFT)");
+    c.lora_merge_for_rollouts =
+        r.get_bool("lora.merge_for_rollouts", false,
+                   "generate with the adapters merged into the weights (restored exactly after each rollout phase; "
+                   "keeps a copy of the adapted weights meanwhile) instead of through the unmerged adapters");
     c.lora_adapter = r.get_path("lora.adapter", "", false,
                                 "start from this PEFT adapter directory (its adapter_config.json replaces the lora.* "
                                 "settings); empty: new adapters (A Kaiming-uniform, B = 0)");
@@ -445,6 +449,7 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   trainers::GRPOConfig g = c.grpo;
   g.sampling = c.sampling;
   g.generation_batch_size = c.generation_batch_size;
+  g.merge_lora_for_generation = c.lora_merge_for_rollouts;
   g.optimizer = c.optimizer;
   g.optimizer.total_steps = total_steps;
   g.optimizer.warmup_steps = trainers::resolve_warmup_steps(c.optimizer.warmup_steps, c.warmup_ratio, total_steps);

@@ -218,6 +218,26 @@ LoraDisabled::~LoraDisabled() {
     if (*s.adapter) (*s.adapter)->enabled = true;
 }
 
+LoraMerged::LoraMerged(CausalLM& model) : model_(model) {
+  torch::NoGradGuard ng;
+  for (auto& s : slots(model_)) {
+    auto& a = *s.adapter;
+    if (!a || !a->enabled) continue;
+    auto& w = (*s.linear)->weight;
+    saved_.emplace_back(w, w.clone());
+    const auto d = torch::matmul(a->lora_B->weight, a->lora_A->weight) * a->scaling;
+    w.add_(d.to(w.scalar_type()));
+    a->enabled = false;
+  }
+}
+
+LoraMerged::~LoraMerged() {
+  torch::NoGradGuard ng;
+  for (auto& [w, original] : saved_) w.copy_(original);
+  for (auto& s : slots(model_))
+    if (*s.adapter) (*s.adapter)->enabled = true;
+}
+
 void save_lora(const CausalLM& model, const LoraConfig& cfg, const std::string& dir) {
   const auto params = lora_parameters(model);
   if (params.empty()) throw Error("save_lora: the model has no LoRA adapters").at(dir);

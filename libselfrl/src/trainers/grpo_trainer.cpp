@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "selfrl/core/error.h"
@@ -186,6 +187,8 @@ std::vector<generation::Rollout> GRPOTrainer::generate(const std::vector<PromptE
     for (size_t i = 0; i < prompts.size(); ++i) request_seeds.push_back(derive_seed(sp.seed, {prompt_offset + i}));
   }
   policy_.model->eval();
+  std::optional<model::LoraMerged> merged;
+  if (cfg_.merge_lora_for_generation && selfrl::model::has_lora(*policy_.model)) merged.emplace(*policy_.model);
   auto out = engine_->generate(ids, sp, request_seeds);
   t.generation += seconds_since(t0);
   return out;

@@ -54,7 +54,8 @@ TEST(LoraRuns, SftGrpoAndDpoTrainAdaptersOnAFrozenBase) {
            {"sft", {"num_train_epochs=1", "data.train=" + f.train, "learning_rate=1.0e-2"}},
            {"lora_grpo",
             {"max_steps=2", "eval_steps=2", "num_generations=2", "per_device_train_batch_size=4",
-             "data.train=" + f.unlabelled, "beta=0.04", "reward_funcs=[self_certainty]"}},
+             "data.train=" + f.unlabelled, "beta=0.04", "reward_funcs=[self_certainty]",
+             "lora.merge_for_rollouts=true"}},
            {"self_rewarding",
             {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_samples=2",
              "self_rewarding.judge_max_new_tokens=12", "data.train=" + f.unlabelled, "learning_rate=1.0e-2"}}}) {

@@ -156,7 +156,8 @@ struct TrainConfig {
     l.r = 0;
     return l;
   }();
-  std::string lora_adapter;  // lora.adapter: a PEFT adapter directory to start from
+  std::string lora_adapter;              // lora.adapter: a PEFT adapter directory to start from
+  bool lora_merge_for_rollouts = false;  // lora.merge_for_rollouts
 
   // dpo
   trainers::DPOLossConfig dpo_loss;

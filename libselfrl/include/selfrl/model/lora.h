@@ -98,6 +98,21 @@ class LoraDisabled {
   bool active_;
 };
 
+// For a rollout phase: every adapted weight becomes W + s·B·A (in W's dtype) and the adapters
+// are switched off, so generation costs what the base costs; on destruction the original W is
+// copied back bit for bit (the guard keeps a copy of the adapted weights while it lives).
+class LoraMerged {
+ public:
+  explicit LoraMerged(CausalLM& model);
+  ~LoraMerged();
+  LoraMerged(const LoraMerged&) = delete;
+  LoraMerged& operator=(const LoraMerged&) = delete;
+
+ private:
+  CausalLM& model_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;  // (weight, its original values)
+};
+
 // PEFT's layout: adapter_config.json + adapter_model.safetensors (names prefixed
 // "base_model.model.", float32 unless the adapters are in another dtype).
 void save_lora(const CausalLM& model, const LoraConfig& cfg, const std::string& dir);

@@ -45,6 +45,9 @@ struct GRPOConfig {
   // sampling.seed is not used: the step's seeds derive from `seed` below.
   generation::SamplingParams sampling = default_sampling();
   int64_t generation_batch_size = 64;  // rows decoded together by the rollout engine
+  // LoRA: generate with the adapters merged into the weights (model::LoraMerged, restored
+  // exactly afterwards) instead of through the unmerged adapters.
+  bool merge_lora_for_generation = false;
   // Loss and advantages.
   GRPOLossConfig loss;  // beta, epsilon, epsilon_high, delta, loss_type, importance_sampling_level
   ScaleRewards scale_rewards = ScaleRewards::kGroup;
