@@ -52,7 +52,7 @@ class CausalLM:
     def load_adapter(self, path: Union[str, os.PathLike]) -> dict:
         """Adds the PEFT LoRA adapter in ``path`` (adapter_config.json, adapter_model.safetensors)
         to this model, freezing the base; returns its config."""
-        return self._m_call("load_lora", os.fspath(path))
+        return _selfrl.load_lora(self._m, os.fspath(path))
 
     def add_adapter(self, peft_config) -> int:
         """New LoRA adapters from a :class:`selfrl.LoraConfig` (B = 0: the model is unchanged);
@@ -67,9 +67,6 @@ class CausalLM:
     @property
     def has_adapter(self) -> bool:
         return _selfrl.has_lora(self._m)
-
-    def _m_call(self, fn: str, *args):
-        return getattr(_selfrl, fn)(self._m, *args)
 
     def state_dict(self) -> Dict[str, torch.Tensor]:
         """Parameters by Hugging Face name, sharing memory with the model."""

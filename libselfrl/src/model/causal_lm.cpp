@@ -119,7 +119,7 @@ torch::Tensor CausalLM::lm_head_weight() const {
   if (lm_head_lora && lm_head_lora->enabled) {
     const auto& a = *lm_head_lora;
     const auto& w = lm_head->weight;
-    return w + (torch::matmul(a.lora_B->weight, a.lora_A->weight) * a.scaling).to(w.scalar_type());
+    return w + a.delta_weight().to(w.scalar_type());
   }
   return lm_head->weight;
 }

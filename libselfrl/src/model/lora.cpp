@@ -54,12 +54,6 @@ bool targeted(const LoraConfig& cfg, const std::string& module) {
   return std::find(t.begin(), t.end(), module) != t.end();
 }
 
-std::string shape_str(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 }  // namespace
 
 const std::vector<std::string>& lora_module_names() {
@@ -167,6 +161,10 @@ LoraAdapterImpl::LoraAdapterImpl(torch::nn::Linear& base, const LoraConfig& cfg)
   if (base->bias.defined()) base->bias.set_requires_grad(false);
 }
 
+torch::Tensor LoraAdapterImpl::delta_weight() const {
+  return torch::matmul(lora_B->weight.to(torch::kFloat), lora_A->weight.to(torch::kFloat)) * scaling;
+}
+
 torch::Tensor LoraAdapterImpl::delta(const torch::Tensor& x) {
   auto h = x.to(lora_A->weight.scalar_type());
   if (dropout->options.p() > 0 && is_training()) h = dropout(h);
@@ -208,7 +206,7 @@ std::vector<std::pair<std::string, torch::Tensor>> lora_parameters(const CausalL
   return out;
 }
 
-LoraDisabled::LoraDisabled(CausalLM& model) : model_(model), active_(has_lora(model)) {
+LoraDisabled::LoraDisabled(CausalLM& model) : model_(model) {
   for (auto& s : slots(model_))
     if (*s.adapter) (*s.adapter)->enabled = false;
 }
@@ -225,7 +223,7 @@ LoraMerged::LoraMerged(CausalLM& model) : model_(model) {
     if (!a || !a->enabled) continue;
     auto& w = (*s.linear)->weight;
     saved_.emplace_back(w, w.clone());
-    const auto d = torch::matmul(a->lora_B->weight, a->lora_A->weight) * a->scaling;
+    const auto d = a->delta_weight();
     w.add_(d.to(w.scalar_type()));
     a->enabled = false;
   }
@@ -284,13 +282,13 @@ LoraConfig load_lora(CausalLM& model, const std::string& dir) {
     }
     expected.insert(key);
     if (!file.contains(key)) {
-      problems.push_back("missing " + key + " " + shape_str(w.sizes()));
+      problems.push_back("missing " + key + " " + c10::str(w.sizes()));
       continue;
     }
     const auto t = file.tensor(key);
     if (t.sizes() != w.sizes()) {
       problems.push_back(
-          key + ": expected " + shape_str(w.sizes()) + ", got " + shape_str(t.sizes()) +
+          key + ": expected " + c10::str(w.sizes()) + ", got " + c10::str(t.sizes()) +
           (t.dim() == 2 ? " (rank " + std::to_string(name.find("lora_A") != std::string::npos ? t.size(0) : t.size(1)) +
                               " vs r = " + std::to_string(cfg.r) + ")"
                         : ""));
@@ -315,7 +313,7 @@ void merge_lora(CausalLM& model) {
     auto& a = *s.adapter;
     if (!a) continue;
     auto& w = (*s.linear)->weight;
-    const auto d = torch::matmul(a->lora_B->weight.to(torch::kFloat), a->lora_A->weight.to(torch::kFloat)) * a->scaling;
+    const auto d = a->delta_weight();
     w.copy_((w.to(torch::kFloat) + d.to(w.device())).to(w.scalar_type()));
     // Unregister A and B from the Linear: the model is a plain base again.
     auto* lin = s.linear->get();

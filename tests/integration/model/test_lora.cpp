@@ -149,7 +149,7 @@ TEST(Lora, StartsAtTheBaseAndTrainsOnlyTheAdapters) {
     EXPECT_EQ(p.value().requires_grad(), adapter) << p.key();
     trainable += p.value().requires_grad() ? p.value().numel() : 0;
   }
-  EXPECT_EQ(static_cast<size_t>(trainable) > 0, true);
+  EXPECT_GT(trainable, 0);
   m->train();
   auto ids = torch::tensor(kSeqs[0], torch::kLong).unsqueeze(0);
   const int64_t n = ids.size(1);

@@ -47,20 +47,30 @@ std::vector<trainers::PromptExample> prompts(int n) {
 
 }  // namespace
 
-TEST(GRPOTrainer, RewardRisesOnAToyTask) {
-  torch::manual_seed(0);
-  rewards::RewardPipeline pipe;
-  pipe.add(target_token_reward());
+// The toy task's settings: G = 8, 6 new tokens, constant learning rate 2e-2, 2 micro-batches.
+static trainers::GRPOConfig toy_config() {
   trainers::GRPOConfig cfg;
   cfg.sampling.num_samples = 8;
   cfg.sampling.max_new_tokens = 6;
   cfg.optimizer.learning_rate = 2e-2;
   cfg.optimizer.lr_scheduler_type = trainers::LrSchedulerType::kConstant;
   cfg.gradient_accumulation_steps = 2;
-  trainers::GRPOTrainer trainer(tiny_llama(1), pipe, cfg);
+  return cfg;
+}
+
+// 25 steps on 4 prompts: the mean reward of the first 3 steps and of the last 3.
+static std::pair<double, double> toy_reward_first_last(trainers::GRPOTrainer& trainer) {
   std::vector<double> rewards;
   for (int s = 0; s < 25; ++s) rewards.push_back(trainer.step(prompts(4)).metrics.at("reward"));
-  const double first = (rewards[0] + rewards[1] + rewards[2]) / 3, last = (rewards[22] + rewards[23] + rewards[24]) / 3;
+  return {(rewards[0] + rewards[1] + rewards[2]) / 3, (rewards[22] + rewards[23] + rewards[24]) / 3};
+}
+
+TEST(GRPOTrainer, RewardRisesOnAToyTask) {
+  torch::manual_seed(0);
+  rewards::RewardPipeline pipe;
+  pipe.add(target_token_reward());
+  trainers::GRPOTrainer trainer(tiny_llama(1), pipe, toy_config());
+  const auto [first, last] = toy_reward_first_last(trainer);
   EXPECT_GT(last, first + 0.3) << "reward did not rise: " << first << " -> " << last;
 }
 
@@ -72,12 +82,7 @@ TEST(GRPOTrainer, RewardRisesOnAToyTaskWithLora) {
   torch::manual_seed(0);
   rewards::RewardPipeline pipe;
   pipe.add(target_token_reward());
-  trainers::GRPOConfig cfg;
-  cfg.sampling.num_samples = 8;
-  cfg.sampling.max_new_tokens = 6;
-  cfg.optimizer.learning_rate = 2e-2;  // as full fine-tuning above
-  cfg.optimizer.lr_scheduler_type = trainers::LrSchedulerType::kConstant;
-  cfg.gradient_accumulation_steps = 2;
+  trainers::GRPOConfig cfg = toy_config();  // the learning rate of full fine-tuning above
   cfg.loss.beta = 0.01;
   // Untied, so that lm_head can be adapted too (a tied head is the embedding, which LoRA leaves).
   auto model = test::tiny_model_with(
@@ -91,9 +96,7 @@ TEST(GRPOTrainer, RewardRisesOnAToyTaskWithLora) {
   std::vector<torch::Tensor> base;
   for (const auto& [name, t] : model->hf_state_dict()) base.push_back(t.clone());
   trainers::GRPOTrainer trainer(model, pipe, cfg);
-  std::vector<double> rewards;
-  for (int s = 0; s < 25; ++s) rewards.push_back(trainer.step(prompts(4)).metrics.at("reward"));
-  const double first = (rewards[0] + rewards[1] + rewards[2]) / 3, last = (rewards[22] + rewards[23] + rewards[24]) / 3;
+  const auto [first, last] = toy_reward_first_last(trainer);
   EXPECT_GT(last, first + 0.3) << "reward did not rise: " << first << " -> " << last;
   const auto after = model->hf_state_dict();
   for (size_t i = 0; i < base.size(); ++i) EXPECT_TRUE(torch::equal(base[i], after[i].second)) << after[i].first;

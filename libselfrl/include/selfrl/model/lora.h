@@ -61,6 +61,8 @@ class LoraAdapterImpl : public torch::nn::Module {
   LoraAdapterImpl(torch::nn::Linear& base, const LoraConfig& cfg);
   // s · B(A(dropout(x))) in x's dtype; zero when disabled.
   torch::Tensor delta(const torch::Tensor& x);
+  // s · B · A [out, in] (float32): what merging adds to the base weight.
+  torch::Tensor delta_weight() const;
   torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
   torch::nn::Dropout dropout{nullptr};
   double scaling = 1.0;
@@ -95,7 +97,6 @@ class LoraDisabled {
 
  private:
   CausalLM& model_;
-  bool active_;
 };
 
 // For a rollout phase: every adapted weight becomes W + s·B·A (in W's dtype) and the adapters
