@@ -1,7 +1,11 @@
 // `selfrl`: the command-line program. Dispatches to the registered subcommands.
 #include <cstdio>
 #include <cstring>
+#include <cerrno>
 #include <exception>
+#include <filesystem>
+#include <iostream>
+#include <new>
 
 #include "command.h"
 #include "selfrl/core/blas.h"
@@ -65,9 +69,28 @@ int main(int argc, char** argv) {
           .hint(best.empty() ? "run 'selfrl --help' for the commands" : "did you mean '" + best + "'?");
     }
     selfrl::warn_if_slow_blas();
-    return it->second.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    const int rc = it->second.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    // Output that did not reach its destination (a full disk behind a redirect, /dev/full) is a
+    // failure, not a success with a shorter file.
+    std::cout.flush();
+    errno = 0;
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+      std::fprintf(stderr, "selfrl: error: writing to standard output failed: %s\n",
+                   errno != 0 ? std::strerror(errno) : "stream error");
+      return 1;
+    }
+    return rc;
   } catch (const selfrl::Error& e) {
     std::fprintf(stderr, "selfrl: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path that cannot be used (under a regular file, a symlink loop, no permission).
+    std::fprintf(stderr, "selfrl: error: %s: %s\n", e.path1().c_str(), e.code().message().c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "selfrl: error: out of memory (a size in the model config, recipe or input is larger "
+                 "than this machine can hold)\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "selfrl: internal error: %s\n", e.what());

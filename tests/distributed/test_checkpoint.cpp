@@ -3,6 +3,7 @@
 // moments and counters and of the RNG state, and errors for a checkpoint of another model.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include <torch/torch.h>
@@ -10,6 +11,7 @@
 #include "../unit/model/tiny_models.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/io/file_util.h"
+#include "selfrl/io/safetensors.h"
 #include "selfrl/trainers/checkpoint.h"
 #include "selfrl/trainers/sft_trainer.h"
 #include "test_util.h"
@@ -102,6 +104,88 @@ TEST(Checkpoint, AnotherModelIsAnError) {
   trainers::SFTTrainer sft2(other, cfg);
   EXPECT_SELFRL_ERROR(load(dir, *other, sft2.optimizer()), "checkpoint-1");
   EXPECT_SELFRL_ERROR(load(t.file("out"), *model, sft.optimizer()), "not a complete checkpoint");
+}
+
+// Replaces `name` in checkpoint `dir` and updates the COMPLETE marker's size for it, so that only
+// the contents are wrong (a truncated file is caught by the sizes already).
+void replace_file(const std::string& dir, const std::string& name, const std::string& bytes) {
+  test::write_bytes(dir + "/" + name, bytes);
+  auto marker = io::read_json_file(dir + "/COMPLETE");
+  marker["files"][name] = static_cast<int64_t>(bytes.size());
+  test::write_bytes(dir + "/COMPLETE", marker.dump());
+}
+
+void replace_safetensors(const std::string& dir, const std::string& name, const io::NamedTensors& tensors) {
+  test::TempDir t;
+  io::save_safetensors(t.file("x.safetensors"), tensors);
+  replace_file(dir, name, io::read_text_file(t.file("x.safetensors")));
+}
+
+TEST(Checkpoint, CorruptContentsAreSkippedByAutoResume) {
+  test::TempDir t;
+  trainers::SFTConfig cfg;
+  auto model = test::tiny_model("qwen2", 1);
+  trainers::SFTTrainer sft(model, cfg);
+  sft.step(examples());
+  SaveOptions keep_all;
+  keep_all.keep_last = 0;
+  const std::string good = save(t.file("out"), *model, sft.optimizer(), TrainerState{1, 3, {}}, keep_all);
+  const std::string bad = save(t.file("out"), *model, sft.optimizer(), TrainerState{2, 6, {}}, keep_all);
+  const std::string state = io::read_text_file(bad + "/trainer_state.json");
+  const std::string rng = io::read_text_file(bad + "/rng.safetensors");
+  const std::string opt = io::read_text_file(bad + "/optimizer.safetensors");
+  auto restore = [&] {
+    replace_file(bad, "trainer_state.json", state);
+    replace_file(bad, "rng.safetensors", rng);
+    replace_file(bad, "optimizer.safetensors", opt);
+    ASSERT_EQ(check_complete(bad), "");
+  };
+  auto expect_skipped = [&](const std::string& why) {
+    EXPECT_NE(check_complete(bad).find(why), std::string::npos) << check_complete(bad);
+    EXPECT_EQ(find_latest_complete(t.file("out")).value_or(""), good);
+    EXPECT_SELFRL_ERROR(load(bad, *model, sft.optimizer()), "not a complete checkpoint", why);
+    restore();
+  };
+
+  auto ts = nlohmann::json::parse(state);
+  ts["step"] = "two";
+  replace_file(bad, "trainer_state.json", ts.dump());
+  expect_skipped("'step' must be a non-negative integer, got \"two\"");
+  ts = nlohmann::json::parse(state);
+  ts["optimizer"]["adam_steps"] = nlohmann::json::array();
+  replace_file(bad, "trainer_state.json", ts.dump());
+  expect_skipped("optimizer.adam_steps must be an object");
+
+  replace_safetensors(bad, "rng.safetensors", {{"rank_0.cpu", torch::zeros({7})}});
+  expect_skipped("'rank_0.cpu' is not a CPU generator state");
+
+  const auto moments = io::SafeTensorsFile::open(bad + "/optimizer.safetensors");
+  io::NamedTensors wrong;
+  for (const auto& name : moments.names()) {
+    auto m = moments.tensor(name);
+    wrong.emplace_back(name, name == "model.norm.weight.exp_avg" ? torch::zeros({3}) : m);
+  }
+  replace_safetensors(bad, "optimizer.safetensors", wrong);
+  expect_skipped("'model.norm.weight.exp_avg' has shape [3]");
+
+  // A stray directory whose number does not fit in 64 bits is not a checkpoint of ours.
+  fs::create_directories(t.file("out") + "/checkpoint-99999999999999999999999");
+  EXPECT_EQ(find_latest_complete(t.file("out")).value_or(""), bad);
+
+  // NaN moments pass the header checks but are refused when loaded, naming the tensor.
+  io::NamedTensors nan;
+  for (const auto& name : moments.names()) {
+    auto m = moments.tensor(name).clone();
+    if (name == "model.norm.weight.exp_avg_sq") m.fill_(std::nan(""));
+    nan.emplace_back(name, m);
+  }
+  replace_safetensors(bad, "optimizer.safetensors", nan);
+  EXPECT_EQ(check_complete(bad), "");
+  EXPECT_SELFRL_ERROR(load(bad, *model, sft.optimizer()), "'model.norm.weight.exp_avg_sq' holds NaN or Inf",
+                      "resume from an earlier one");
+
+  EXPECT_SELFRL_ERROR(save(t.file("out"), *model, sft.optimizer(), TrainerState{-3, 0, {}}), "step must be >= 0");
+  EXPECT_FALSE(fs::exists(t.file("out") + "/checkpoint--3"));
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 #include "selfrl/io/file_util.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -68,21 +71,151 @@ void AtomicFileWriter::commit() {
   }
 }
 
+DirectoryLock::DirectoryLock(const std::string& dir) {
+  const std::string path = (fs::path(dir) / ".selfrl.lock").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(std::string("cannot create the lock file: ") + std::strerror(errno)).at(path);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[512];
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    if (n > 0) holder.assign(buf, static_cast<size_t>(n));
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) throw Error(std::string("cannot lock: ") + std::strerror(err)).at(path);
+    throw Error("another run is using this directory" + (holder.empty() ? std::string() : " (" + holder + ")"))
+        .at(dir)
+        .hint("wait for it to finish, stop it, or choose another output_dir");
+  }
+  char host[256] = "?";
+  ::gethostname(host, sizeof host - 1);
+  char since[32] = "?";
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  if (::gmtime_r(&now, &tm) != nullptr) std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string who = "pid " + std::to_string(::getpid()) + " on " + host + " since " + since + "\n";
+  if (::ftruncate(fd_, 0) == 0) {
+    [[maybe_unused]] const ssize_t w = ::pwrite(fd_, who.data(), who.size(), 0);
+  }
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
 void write_text_file_atomic(const std::string& path, std::string_view text) {
   AtomicFileWriter w(path);
   w.write(text);
   w.commit();
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(std::string("cannot open file: ") + std::strerror(errno)).at(path);
+namespace {
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+}  // namespace
+
+void check_regular_file(const std::string& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    Error e(std::string("cannot open ") + what + ": " + std::strerror(err));
+    e.at(path);
+    if (err == ELOOP) e.hint("the path is a symlink loop");
+    throw e;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error("read error").at(path);
-  return ss.str();
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(std::string(what) + " is " + file_kind(st.st_mode) + ", not a regular file")
+        .at(path)
+        .hint("point it at the file itself");
+  }
+}
+
+std::string read_text_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before fstat runs.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    Error e(std::string("cannot open file: ") + std::strerror(err));
+    e.at(path);
+    if (err == ELOOP) e.hint("the path is a symlink loop");
+    throw e;
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(std::string("cannot stat file: ") + std::strerror(errno)).at(path);
+  if (!S_ISREG(st.st_mode)) {
+    throw Error(std::string("is ") + file_kind(st.st_mode) + ", not a regular file")
+        .at(path)
+        .hint("point it at the file itself");
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    throw Error("file is " + std::to_string(st.st_size) + " bytes, above the limit of " + std::to_string(max_bytes) +
+                " bytes for this kind of file")
+        .at(path);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(std::string("read error: ") + std::strerror(errno)).at(path);
+    if (n == 0) break;  // the file shrank while we read it
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+void check_json_depth(std::string_view text, const std::string& where, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        const auto [line, col] = line_column(text, i);
+        throw Error("JSON nests deeper than the limit of " + std::to_string(max_depth) + " levels")
+            .at(where + ":" + std::to_string(line) + ":" + std::to_string(col))
+            .hint("this is not a file a Hugging Face tool writes; check where it came from");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& where) {
+  check_json_depth(text, where);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based and points just past the offending character.
+    const auto [line, col] = line_column(text, e.byte > 0 ? e.byte - 1 : 0);
+    std::string msg = e.what();
+    const auto pos = msg.find("parse error");
+    if (pos != std::string::npos) msg = msg.substr(pos);
+    throw Error("invalid JSON: " + msg).at(where + ":" + std::to_string(line) + ":" + std::to_string(col));
+  }
 }
 
 std::pair<size_t, size_t> line_column(std::string_view text, size_t offset) {
@@ -98,19 +231,7 @@ std::pair<size_t, size_t> line_column(std::string_view text, size_t offset) {
   return {line, col};
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  const std::string text = read_text_file(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.byte is 1-based and points just past the offending character.
-    const auto [line, col] = line_column(text, e.byte > 0 ? e.byte - 1 : 0);
-    std::string msg = e.what();
-    const auto pos = msg.find("parse error");
-    if (pos != std::string::npos) msg = msg.substr(pos);
-    throw Error("invalid JSON: " + msg).at(path + ":" + std::to_string(line) + ":" + std::to_string(col));
-  }
-}
+nlohmann::json read_json_file(const std::string& path) { return parse_json_text(read_text_file(path), path); }
 
 size_t find_invalid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -1,6 +1,7 @@
 // Hugging Face config.json parsing (see selfrl/io/model_config.h).
 #include "selfrl/io/model_config.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "selfrl/core/error.h"
@@ -23,6 +24,8 @@ int64_t get_int(const json& j, const std::string& source, const std::string& key
   }
   const json& v = j[key];
   if (!v.is_number_integer()) throw key_error(source, key, std::string("must be an integer, got ") + v.dump());
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    throw key_error(source, key, "is " + v.dump() + ", larger than any size a model can have");
   return v.get<int64_t>();
 }
 
@@ -156,6 +159,19 @@ void ModelConfig::validate(const std::string& source) const {
   }
   if (head_dim % 2 != 0)
     throw key_error(source, "head_dim", "must be even for rotary embeddings, got " + std::to_string(head_dim));
+  if (hidden_act != "silu" && hidden_act != "swish") {
+    throw key_error(source, "hidden_act", "is '" + hidden_act + "', but the supported architectures use silu")
+        .hint("only SiLU/SwiGLU MLPs (Llama, Qwen2, Qwen3, Mistral) are implemented");
+  }
+  const double params = estimated_parameters();
+  if (params > kMaxModelParameters) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g", params);
+    throw Error(std::string("describes a model of about ") + buf + " parameters, above the limit of " +
+                std::to_string(static_cast<int64_t>(kMaxModelParameters / 1e9)) + "B")
+        .at(source)
+        .hint("check vocab_size, hidden_size, intermediate_size and num_hidden_layers");
+  }
   if (!(rms_norm_eps > 0)) throw key_error(source, "rms_norm_eps", "must be positive");
   if (!(rope_theta > 0)) throw key_error(source, "rope_theta", "must be positive");
   for (int64_t e : eos_token_ids) {
@@ -172,6 +188,16 @@ void ModelConfig::validate(const std::string& source) const {
     if (!(rope_scaling->high_freq_factor > rope_scaling->low_freq_factor))
       throw key_error(source, "rope_scaling.high_freq_factor", "must exceed low_freq_factor");
   }
+}
+
+double ModelConfig::estimated_parameters() const {
+  const double h = static_cast<double>(hidden_size), v = static_cast<double>(vocab_size);
+  const double q = static_cast<double>(num_attention_heads) * static_cast<double>(head_dim);
+  const double kv = static_cast<double>(num_key_value_heads) * static_cast<double>(head_dim);
+  const double attention = h * q + 2 * h * kv + q * h + (q + 2 * kv + h) + 2 * static_cast<double>(head_dim);
+  const double mlp = 3 * h * static_cast<double>(intermediate_size) + 2 * static_cast<double>(intermediate_size) + h;
+  const double layer = attention + mlp + 2 * h;
+  return v * h * (tie_word_embeddings ? 1 : 2) + static_cast<double>(num_hidden_layers) * layer + h;
 }
 
 ModelConfig ModelConfig::load(const std::string& path) {

@@ -54,6 +54,36 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+// Counts the header's top-level names and remembers the first that repeats.
+struct TopLevelKeys : nlohmann::json_sax<json> {
+  int depth = 0;
+  size_t count = 0;
+  std::set<std::string> seen;
+  std::string duplicate, error;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth, true; }
+  bool end_object() override { return --depth, true; }
+  bool start_array(std::size_t) override { return ++depth, true; }
+  bool end_array() override { return --depth, true; }
+  bool key(string_t& k) override {
+    if (depth == 1) {
+      ++count;
+      if (!seen.insert(k).second && duplicate.empty()) duplicate = k;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    error = e.what();
+    return false;
+  }
+};
+
 }  // namespace
 
 const char* st_dtype_name(StDtype dtype) { return row(dtype).name; }
@@ -91,13 +121,15 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
 
   SafeTensorsFile f;
   f.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO under the name must not block the open; fstat rejects it next.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     throw Error(std::string("cannot open safetensors file: ") + std::strerror(errno)).at(path);
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
+    check_regular_file(path, "safetensors file");  // names what it is instead (directory, FIFO, ...)
     throw Error("not a regular file").at(path);
   }
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
@@ -130,18 +162,24 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
     throw fail("header does not start with a JSON object '{'");
   }
 
-  // Parse, catching duplicate top-level names (a JSON object silently keeps the last one).
-  std::set<std::string> seen;
+  // Parse, catching duplicate top-level names (a JSON object silently keeps the last one). The
+  // duplicate check is a SAX pass of its own: nlohmann's callback parser rescans every object
+  // at its end, which made a 30,000-tensor header take seconds (quadratic).
+  const char* const header_begin = reinterpret_cast<const char*>(bytes + 8);
+  const char* const header_end = header_begin + header_len;
+  check_json_depth(std::string_view(header_begin, header_len), path + " (header)", 16);
+  TopLevelKeys keys;
   std::string duplicate;
   json header;
   try {
-    header = json::parse(bytes + 8, bytes + 8 + header_len, [&](int depth, json::parse_event_t event, json& parsed) {
-      if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (!seen.insert(key).second) duplicate = key;
-      }
-      return true;
-    });
+    json::sax_parse(header_begin, header_end, &keys);
+    if (!keys.error.empty()) throw fail("header is not valid JSON: " + keys.error);
+    if (keys.count > kMaxSafeTensorsTensors) {
+      throw fail("header lists " + std::to_string(keys.count) + " tensors, above the limit of " +
+                 std::to_string(kMaxSafeTensorsTensors) + " per file");
+    }
+    duplicate = keys.duplicate;
+    header = json::parse(header_begin, header_end);
   } catch (const json::exception& e) {
     throw fail(std::string("header is not valid JSON: ") + e.what());
   }

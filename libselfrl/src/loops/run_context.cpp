@@ -46,6 +46,10 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
       extractor(eval::parse_extractor(c.extractor)),
       hooks_(std::move(hooks)) {
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  if (is_main()) {  // one run per output_dir: a second one would delete this one's checkpoint temporaries
+    create_output_dir(cfg.output_dir);
+    output_dir_lock_ = std::make_shared<io::DirectoryLock>(cfg.output_dir);
+  }
   const ResumePoint resume = find_resume_point(cfg, is_main());  // every rank looks (output_dir is shared)
   resume_dir = resume.dir;
   if (is_main()) prepare_output_dir(cfg, resume);

@@ -6,6 +6,7 @@
 
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
+#include "selfrl/io/file_util.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/trainers/checkpoint.h"
 
@@ -29,22 +30,57 @@ ResumePoint find_resume_point(const TrainConfig& cfg, bool is_main) {
     resume_dir = rfc;
   }
   if (!resume_dir.empty()) {
-    std::ifstream in(fs::path(resume_dir) / "trainer_state.json");
-    const auto ts = nlohmann::json::parse(in);
-    rp.metrics_lines = ts.at("extra").value("metrics_lines", int64_t{0});
+    // check_complete (above, or in find_latest_complete) validated the file's types.
+    const auto ts = io::read_json_file((fs::path(resume_dir) / "trainer_state.json").string());
+    const auto& extra = ts.at("extra");
+    const nlohmann::json lines =
+        extra.is_object() ? extra.value("metrics_lines", nlohmann::json(0)) : nlohmann::json(0);
+    if (!lines.is_number_integer() || lines.get<int64_t>() < 0)
+      throw Error("trainer_state.json: extra.metrics_lines must be a non-negative integer").at(resume_dir);
+    rp.metrics_lines = lines.get<int64_t>();
   }
   return rp;
+}
+
+// create_directories with an error that says what is in the way (a regular file on the path,
+// no permission, a symlink loop) instead of the library's bare filesystem_error.
+void create_output_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!ec && fs::is_directory(dir)) return;
+  for (fs::path p = fs::path(dir); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    std::error_code ec2;
+    const auto st = fs::status(p, ec2);
+    if (fs::exists(st) && !fs::is_directory(st))
+      throw Error("cannot create the output directory: " + p.string() + " is a file, not a directory")
+          .at("output_dir: " + dir)
+          .hint("choose another output_dir");
+  }
+  throw Error("cannot create the output directory: " + (ec ? ec.message() : std::string("not a directory")))
+      .at("output_dir: " + dir)
+      .hint("check the path and its permissions");
 }
 
 void prepare_output_dir(const TrainConfig& cfg, const ResumePoint& resume) {
   const int64_t keep_lines = resume.metrics_lines;
   const fs::path metrics_file = fs::path(cfg.output_dir) / "metrics.jsonl";
   if (keep_lines >= 0 && fs::exists(metrics_file)) {
-    std::ifstream in(metrics_file);
-    std::string kept, line;
-    for (int64_t i = 0; i < keep_lines && std::getline(in, line); ++i) kept += line + "\n";
-    in.close();
-    std::ofstream(metrics_file, std::ios::trunc) << kept;
+    // The lines past the checkpoint are dropped, but the file as it was is kept next to it until
+    // the next resume: if restoring the checkpoint then fails, nothing has been lost.
+    const std::string before = io::read_text_file(metrics_file.string());
+    std::string kept;
+    size_t pos = 0;
+    for (int64_t i = 0; i < keep_lines && pos < before.size(); ++i) {
+      const size_t nl = before.find('\n', pos);
+      const size_t end = nl == std::string::npos ? before.size() : nl + 1;
+      kept.append(before, pos, end - pos);
+      if (nl == std::string::npos) kept += '\n';
+      pos = end;
+    }
+    if (kept.size() != before.size()) {
+      io::write_text_file_atomic((fs::path(cfg.output_dir) / "metrics.jsonl.before-resume").string(), before);
+      io::write_text_file_atomic(metrics_file.string(), kept);
+    }
   } else if (fs::exists(metrics_file)) {
     // An earlier run's metrics would mix with this one's: refuse, or clear with overwrite_output_dir.
     if (!cfg.overwrite_output_dir)
@@ -56,11 +92,12 @@ void prepare_output_dir(const TrainConfig& cfg, const ResumePoint& resume) {
     for (const auto& e : fs::directory_iterator(cfg.output_dir)) {
       const std::string name = e.path().filename().string();
       if (name == "metrics.jsonl" || name == "final" || name.rfind("events.out.tfevents", 0) == 0 ||
-          name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0 || name == "rollouts")
+          name.rfind("knowrl_tasks_iter", 0) == 0 || name.rfind("checkpoint-", 0) == 0 || name == "rollouts" ||
+          name == "metrics.jsonl.before-resume")
         fs::remove_all(e.path());
     }
   }
-  fs::create_directories(cfg.output_dir);
+  create_output_dir(cfg.output_dir);
 }
 
 Policy load_policy(const TrainConfig& cfg, std::shared_ptr<model::CausalLM> given) {

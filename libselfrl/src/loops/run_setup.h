@@ -22,6 +22,9 @@ struct ResumePoint {
 };
 ResumePoint find_resume_point(const TrainConfig& cfg, bool is_main);
 
+// create_directories with an error naming what is in the way (a file on the path, permissions).
+void create_output_dir(const std::string& dir);
+
 // Rank 0, before any rank goes on: resumed, metrics.jsonl keeps the resume point's lines; fresh,
 // an earlier run's outputs in output_dir are an error unless overwrite_output_dir clears them.
 void prepare_output_dir(const TrainConfig& cfg, const ResumePoint& resume);

@@ -2,6 +2,9 @@
 // pretrained.cpp.
 #include "selfrl/model/causal_lm.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <limits>
 
 #include <torch/autograd.h>
@@ -12,6 +15,26 @@
 
 namespace selfrl::model {
 namespace {
+
+std::string gib(double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+// The model is built in float32 on the host (then moved/cast): refuse before allocating when
+// that cannot fit, instead of paging until bad_alloc.
+void check_fits_in_host_memory(const io::ModelConfig& cfg) {
+  const double bytes = cfg.estimated_parameters() * 4;
+  const double ram = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  if (ram > 0 && bytes > ram) {
+    char params[32];
+    std::snprintf(params, sizeof params, "%.3g", cfg.estimated_parameters());
+    throw Error(std::string("the model needs about ") + gib(bytes) + " (" + params +
+                " parameters in float32) to build, more than this machine's " + gib(ram) + " of memory")
+        .hint("check the sizes in config.json (num_hidden_layers, hidden_size, intermediate_size, vocab_size)");
+  }
+}
 
 struct ArchitectureTraits {
   bool qkv_bias, o_bias, qk_norm;
@@ -91,6 +114,7 @@ TransformerModelImpl::TransformerModelImpl(const io::ModelConfig& cfg, bool qkv_
 }
 
 CausalLM::CausalLM(const io::ModelConfig& cfg, bool init_weights) : cfg_(cfg) {
+  check_fits_in_host_memory(cfg);
   const ArchitectureTraits t = traits_for(cfg);
   inv_freq_ = rope_inv_freq(cfg);  // also validates rope_scaling
   model = register_module("model", TransformerModel(cfg, t.qkv_bias, t.o_bias, t.qk_norm));

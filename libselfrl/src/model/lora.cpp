@@ -11,6 +11,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/io/file_util.h"
 #include "selfrl/io/safetensors.h"
 #include "selfrl/model/causal_lm.h"
 
@@ -260,13 +261,7 @@ LoraConfig load_lora(CausalLM& model, const std::string& dir) {
         .at(dir)
         .hint("a PEFT adapter directory holds adapter_config.json and adapter_model.safetensors");
   if (!fs::is_regular_file(st_path)) throw Error("no adapter_model.safetensors").at(dir);
-  nlohmann::json j;
-  try {
-    std::ifstream in(cfg_path);
-    j = nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw Error(std::string("invalid JSON: ") + e.what()).at(cfg_path.string());
-  }
+  const nlohmann::json j = io::read_json_file(cfg_path.string());
   const LoraConfig cfg = LoraConfig::from_peft_json(j, cfg_path.string());
   add_lora(model, cfg);
   const auto file = io::SafeTensorsFile::open(st_path.string());

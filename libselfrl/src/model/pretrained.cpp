@@ -1,5 +1,7 @@
 // Loading and saving CausalLM in the Hugging Face layout: config.json + model.safetensors (or
 // shards with model.safetensors.index.json), tensors named exactly as transformers names them.
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -9,6 +11,8 @@
 
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+#include "selfrl/io/file_util.h"
 #include "selfrl/io/safetensors.h"
 #include "selfrl/model/causal_lm.h"
 
@@ -37,6 +41,39 @@ void check_device_dtype(const c10::Device& device, c10::ScalarType dtype) {
   }
 }
 
+// A config that describes a far larger model than the safetensors hold (num_hidden_layers:
+// 10000000 over a 2-layer file) is reported from the headers alone, before the model is
+// allocated; the exact per-tensor comparison follows once it is.
+void check_sizes_before_allocating(const io::ModelConfig& cfg, const io::SafeTensorsCheckpoint& ckpt,
+                                   const std::string& dir) {
+  double stored = 0;
+  int64_t layers = 0;
+  for (const auto& name : ckpt.names()) {
+    stored += static_cast<double>(ckpt.info(name).numel());
+    static const std::string prefix = "model.layers.";
+    if (name.rfind(prefix, 0) == 0) {
+      const size_t end = name.find('.', prefix.size());
+      const std::string digits = name.substr(prefix.size(), end - prefix.size());
+      if (!digits.empty() && digits.size() < 10 && digits.find_first_not_of("0123456789") == std::string::npos)
+        layers = std::max<int64_t>(layers, std::stoll(digits) + 1);
+    }
+  }
+  if (layers > 0 && cfg.num_hidden_layers > layers) {
+    throw Error("config.json says num_hidden_layers: " + std::to_string(cfg.num_hidden_layers) +
+                ", but the safetensors hold layers 0.." + std::to_string(layers - 1))
+        .at(dir)
+        .hint("fix num_hidden_layers in config.json or use the matching weights");
+  }
+  const double described = cfg.estimated_parameters();
+  if (described > 2 * stored + 1e6) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "about %.3g parameters, but the safetensors hold %.3g", described, stored);
+    throw Error(std::string("config.json describes a model of ") + buf)
+        .at(dir)
+        .hint("check hidden_size, intermediate_size and vocab_size in config.json against the weights");
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<CausalLM> CausalLM::from_config(const io::ModelConfig& cfg, uint64_t seed, const c10::Device& device,
@@ -53,6 +90,7 @@ std::shared_ptr<CausalLM> CausalLM::from_pretrained(const std::string& dir, cons
   check_device_dtype(device, dtype);
   const io::ModelConfig cfg = io::ModelConfig::load(dir);
   auto ckpt = io::SafeTensorsCheckpoint::open(dir);
+  check_sizes_before_allocating(cfg, ckpt, dir);
   // No random initialization: every parameter is overwritten below (or reported missing).
   auto m = std::make_shared<CausalLM>(cfg, /*init_weights=*/false);
   m->to(device, dtype);
@@ -98,6 +136,17 @@ std::shared_ptr<CausalLM> CausalLM::from_pretrained(const std::string& dir, cons
         "the safetensors must hold exactly the tensors transformers names for this config "
         "(check num_hidden_layers, sizes, tie_word_embeddings, attention_bias)");
   }
+  // Non-finite weights load, but every log-prob and sample from them is NaN: say which.
+  std::vector<std::string> non_finite;
+  for (const auto& p : m->named_parameters())
+    if (!torch::isfinite(p.value()).all().item<bool>()) non_finite.push_back(p.key());
+  if (!non_finite.empty()) {
+    std::string names;
+    for (size_t i = 0; i < non_finite.size() && i < 5; ++i) names += (i ? ", " : "") + non_finite[i];
+    if (non_finite.size() > 5) names += ", ... (" + std::to_string(non_finite.size()) + " in all)";
+    SELFRL_WARN(dir << ": tensors with NaN or Inf values: " << names
+                    << "; log-probabilities and samples from this model will be NaN");
+  }
   return m;
 }
 
@@ -120,13 +169,7 @@ std::vector<int64_t> eos_token_ids(const std::string& dir, const io::ModelConfig
   std::vector<int64_t> ids = cfg.eos_token_ids;
   const auto path = std::filesystem::path(dir) / "generation_config.json";
   if (std::filesystem::exists(path)) {
-    std::ifstream f(path);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(f);
-    } catch (const std::exception& e) {
-      throw Error(std::string("invalid JSON: ") + e.what()).at(path.string());
-    }
+    const nlohmann::json j = io::read_json_file(path.string());
     if (j.contains("eos_token_id")) {
       const auto& e = j["eos_token_id"];
       auto add = [&](const nlohmann::json& v) {

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 
 #include "selfrl/core/error.h"
@@ -58,11 +59,43 @@ void fsync_path(const fs::path& p) {
 }
 
 // The step of a "checkpoint-N" directory name, or -1.
+// Names whose number does not fit (a stray "checkpoint-99999999999999999999999") are not ours.
 int64_t step_of(const std::string& name) {
-  static const std::regex re("checkpoint-([0-9]+)");
+  static const std::regex re("checkpoint-([0-9]{1,18})");
   std::smatch m;
   if (!std::regex_match(name, m, re)) return -1;
   return std::stoll(m[1].str());
+}
+
+// Why trainer_state.json cannot be what save() wrote ("" when its fields have the right types).
+std::string trainer_state_problem(const nlohmann::json& ts) {
+  auto non_negative_int = [&](const nlohmann::json& parent, const char* key) -> std::string {
+    if (!parent.is_object() || !parent.contains(key)) return std::string("'") + key + "' is missing";
+    const auto& v = parent.at(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < 0)
+      return std::string("'") + key + "' must be a non-negative integer, got " + v.dump();
+    return "";
+  };
+  if (!ts.is_object()) return "trainer_state.json is not an object";
+  if (!ts.contains("format_version") || !ts["format_version"].is_number_integer() ||
+      ts["format_version"].get<int64_t>() != kFormatVersion)
+    return "trainer_state.json: unknown format_version";
+  for (const char* key : {"step", "data_position", "world_size"})
+    if (auto why = non_negative_int(ts, key); !why.empty()) return "trainer_state.json: " + why;
+  if (ts["world_size"].get<int64_t>() < 1) return "trainer_state.json: 'world_size' must be >= 1";
+  if (!ts.contains("extra") || !(ts["extra"].is_object() || ts["extra"].is_null()))
+    return "trainer_state.json: 'extra' must be an object";
+  if (!ts.contains("optimizer") || !ts["optimizer"].is_object())
+    return "trainer_state.json: 'optimizer' must be an object";
+  const auto& opt = ts["optimizer"];
+  for (const char* key : {"steps_taken", "steps_skipped"})
+    if (auto why = non_negative_int(opt, key); !why.empty()) return "trainer_state.json: optimizer: " + why;
+  if (!opt.contains("adam_steps") || !opt["adam_steps"].is_object())
+    return "trainer_state.json: optimizer.adam_steps must be an object";
+  for (const auto& [name, v] : opt["adam_steps"].items())
+    if (!v.is_number_integer() || v.get<int64_t>() < 0)
+      return "trainer_state.json: optimizer.adam_steps['" + name + "'] must be a non-negative integer";
+  return "";
 }
 
 // Model parameter names for the optimizer's tensors (matched by identity).
@@ -165,6 +198,7 @@ std::string save(const std::string& output_dir, const model::CausalLM& model, tr
   }
 #endif
   const std::vector<Moments> adam = gather_moments(optimizer, world);
+  SELFRL_CHECK(state.step >= 0, "checkpoint::save: step must be >= 0, got ", state.step);
   const fs::path final_dir = fs::path(output_dir) / ("checkpoint-" + std::to_string(state.step));
   if (rank == 0) {
     fs::create_directories(output_dir);
@@ -288,8 +322,35 @@ std::string check_complete(const std::string& dir) {
       if (f.extension() == ".safetensors") io::SafeTensorsFile::open(f.string());
     }
     const auto ts = io::read_json_file((d / "trainer_state.json").string());
-    if (ts.at("format_version").get<int>() != kFormatVersion) return "unknown format_version";
-    io::SafeTensorsCheckpoint::open(d.string());
+    if (auto why = trainer_state_problem(ts); !why.empty()) return why;
+    // Contents against each other, from the headers alone (no tensor data is read here).
+    const auto weights = io::SafeTensorsCheckpoint::open(d.string());
+    std::optional<io::SafeTensorsFile> adapters;
+    if (fs::exists(d / "adapters.safetensors"))
+      adapters = io::SafeTensorsFile::open((d / "adapters.safetensors").string());
+    const auto opt = io::SafeTensorsFile::open((d / "optimizer.safetensors").string());
+    for (const auto& [name, v] : ts["optimizer"]["adam_steps"].items()) {
+      const io::TensorInfo* param = weights.contains(name)                 ? &weights.info(name)
+                                    : adapters && adapters->contains(name) ? &adapters->info(name)
+                                                                           : nullptr;
+      if (param == nullptr) return "optimizer state for '" + name + "', which is not a tensor of the checkpoint";
+      for (const char* moment : {".exp_avg", ".exp_avg_sq"}) {
+        if (!opt.contains(name + moment)) return "optimizer.safetensors: '" + name + moment + "' is missing";
+        if (opt.info(name + moment).shape != param->shape)
+          return "optimizer.safetensors: '" + name + moment + "' has shape " +
+                 c10::str(c10::IntArrayRef(opt.info(name + moment).shape)) + ", the parameter has " +
+                 c10::str(c10::IntArrayRef(param->shape));
+      }
+    }
+    const auto rng = io::SafeTensorsFile::open((d / "rng.safetensors").string());
+    const int64_t rng_bytes = rng_state_cpu().numel();
+    for (int64_t r = 0; r < ts["world_size"].get<int64_t>(); ++r) {
+      const std::string key = "rank_" + std::to_string(r) + ".cpu";
+      if (!rng.contains(key)) return "rng.safetensors: '" + key + "' is missing";
+      if (rng.info(key).dtype != io::StDtype::kU8 || rng.info(key).numel() != rng_bytes)
+        return "rng.safetensors: '" + key + "' is not a CPU generator state (" + std::to_string(rng_bytes) +
+               " bytes of U8)";
+    }
   } catch (const std::exception& e) {
     return std::string("unreadable: ") + e.what();
   }
@@ -367,10 +428,23 @@ TrainerState load(const std::string& dir, model::CausalLM& model, trainers::Trai
       SELFRL_CHECK(it != names.end(), "checkpoint::load: an optimizer parameter is not a parameter of the model");
       if (!steps.contains(it->second)) continue;                           // saved before its first step
       if (optimizer.sharded() && optimizer.owner_of(i) != rank) continue;  // ZeRO-1: another rank's share
+      auto moment = [&](const std::string& key) {
+        const auto t = opt.tensor(key);
+        if (t.sizes() != p.sizes())
+          throw Error("optimizer moment '" + key + "' has shape " + c10::str(t.sizes()) + ", the parameter has " +
+                      c10::str(p.sizes()))
+              .at(dir)
+              .hint("resume from a checkpoint written by this configuration");
+        if (!torch::isfinite(t).all().item<bool>())
+          throw Error("optimizer moment '" + key + "' holds NaN or Inf values")
+              .at(dir)
+              .hint("this checkpoint is corrupt; resume from an earlier one (remove this directory)");
+        return t.to(p.device(), p.scalar_type()).clone();
+      };
       auto s = std::make_unique<torch::optim::AdamWParamState>();
       s->step(steps.at(it->second).get<int64_t>());
-      s->exp_avg(opt.tensor(it->second + ".exp_avg").to(p.device(), p.scalar_type()).clone());
-      s->exp_avg_sq(opt.tensor(it->second + ".exp_avg_sq").to(p.device(), p.scalar_type()).clone());
+      s->exp_avg(moment(it->second + ".exp_avg"));
+      s->exp_avg_sq(moment(it->second + ".exp_avg_sq"));
       adam_state[optimizer_state_key(adam_state, p)] = std::move(s);
     }
     optimizer.restore_counters(ts.at("optimizer").at("steps_taken").get<int64_t>(),

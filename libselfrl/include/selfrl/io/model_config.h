@@ -15,6 +15,10 @@
 
 namespace selfrl::io {
 
+// Configs describing more parameters than this are refused as corrupt (the largest open
+// decoder-only models are ~1T parameters).
+inline constexpr double kMaxModelParameters = 2e12;
+
 struct RopeScaling {
   std::string rope_type;  // "llama3", "linear", "dynamic", "yarn", ... (HF: rope_type or type)
   double factor = 1.0;
@@ -58,6 +62,11 @@ struct ModelConfig {
   nlohmann::json to_json() const;
   // Writes config.json into `dir` atomically.
   void save(const std::string& dir) const;
+
+  // Parameters the model this config describes holds (upper bound: counts every optional bias
+  // and norm), in double so that absurd sizes do not overflow. Used to refuse a config before
+  // anything is allocated.
+  double estimated_parameters() const;
 
   // Rechecks the invariants (positive sizes, heads dividing hidden_size, ...). Throws Error.
   void validate(const std::string& source = "<config>") const;

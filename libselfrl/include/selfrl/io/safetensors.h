@@ -44,6 +44,8 @@ struct TensorInfo {
 
 // Headers larger than this are rejected (the reference implementation's limit).
 constexpr uint64_t kMaxSafeTensorsHeaderBytes = 100'000'000;
+// More tensors than any real checkpoint shard holds (DeepSeek-V3: ~91k in 163 shards).
+constexpr size_t kMaxSafeTensorsTensors = 1'000'000;
 
 class SafeTensorsFile {
  public:

@@ -134,6 +134,7 @@ class RunContext {
 
   RunHooks hooks_;
   std::unique_ptr<metrics::MetricsLogger> logger_;  // rank 0 only
+  std::shared_ptr<const void> output_dir_lock_;     // rank 0 only: an io::DirectoryLock
   mutable std::shared_ptr<Policy> judge_;           // judge.model, loaded on first use
   int64_t metrics_lines_ = 0;                       // lines logged so far (counted on every rank)
   PhaseResume phase_resume_;
