@@ -92,9 +92,7 @@ int run_eval(const std::vector<std::string>& args) {
   if (p.get("--out") == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
   } else {
-    std::ofstream out(p.get("--out"));
-    if (!out) throw Error("cannot write").at(p.get("--out"));
-    out << text;
+    io::write_text_file_atomic(p.get("--out"), text);
   }
   return 0;
 }

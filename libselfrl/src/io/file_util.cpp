@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -21,6 +22,21 @@ namespace selfrl::io {
 namespace fs = std::filesystem;
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  // A symlink is followed (the file it names is replaced, the link stays); something that is
+  // not a regular file (/dev/null, /dev/stdout, a FIFO) is written in place: renaming a
+  // temporary over it would replace a device node with a plain file.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    char resolved[PATH_MAX];
+    if (::realpath(path_.c_str(), resolved) != nullptr) path_ = resolved;
+  }
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw Error("is a directory, not a file").at(path_).hint("give a file name");
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) throw Error(std::string("cannot open for writing: ") + std::strerror(errno)).at(path_);
+    in_place_ = true;
+    return;
+  }
   tmp_ = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) {
@@ -33,7 +49,7 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(tmp_.c_str());
+    if (!in_place_) ::unlink(tmp_.c_str());
   }
 }
 
@@ -53,6 +69,11 @@ void AtomicFileWriter::write(const void* data, size_t size) {
 
 void AtomicFileWriter::commit() {
   SELFRL_CHECK(fd_ >= 0, "commit called twice for ", path_);
+  if (in_place_) {
+    ::close(fd_);
+    fd_ = -1;
+    return;
+  }
   if (::fsync(fd_) != 0) throw Error(std::string("fsync failed: ") + std::strerror(errno)).at(path_);
   ::close(fd_);
   fd_ = -1;

@@ -3,9 +3,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "selfrl/core/error.h"
+#include "selfrl/io/file_util.h"
 
 namespace selfrl::io {
 
@@ -16,6 +18,10 @@ JsonlReader::JsonlReader(std::string path, bool require_objects)
     path_ = "<stdin>";
     return;
   }
+  // Pipes are welcome (process substitution, named pipes); directories are not.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path_, ec))
+    throw Error("JSONL path is a directory, not a file").at(path_).hint("point it at the .jsonl file");
   file_ = std::make_unique<std::ifstream>(path_, std::ios::binary);
   if (!*file_) {
     throw Error(std::string("cannot open JSONL file: ") + std::strerror(errno)).at(path_);
@@ -23,9 +29,33 @@ JsonlReader::JsonlReader(std::string path, bool require_objects)
   in_ = file_.get();
 }
 
+// std::getline with a bound: an endless stream without a newline ends in an error naming the
+// line instead of growing one string until memory runs out.
+bool JsonlReader::read_line(std::string& text) {
+  text.clear();
+  std::streambuf* buf = in_->rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = buf->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      if (!any) in_->setstate(std::ios::eofbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n') return true;
+    if (text.size() >= max_line_bytes_) {
+      throw Error("line " + std::to_string(line_ + 1) + " is longer than the limit of " +
+                  std::to_string(max_line_bytes_) + " bytes")
+          .at(path_)
+          .hint("each line holds one JSON record; is this a JSONL file?");
+    }
+    text.push_back(static_cast<char>(c));
+  }
+}
+
 bool JsonlReader::next(nlohmann::json& out) {
   std::string text;
-  while (std::getline(*in_, text)) {
+  while (read_line(text)) {
     ++line_;
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (line_ == 1 && text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);  // BOM
@@ -37,6 +67,7 @@ bool JsonlReader::next(nlohmann::json& out) {
           .hint("re-encode the file as UTF-8");
     }
     try {
+      check_json_depth(text, where());
       out = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
       std::string msg = e.what();

@@ -8,6 +8,7 @@
 
 #include "selfrl/core/error.h"
 #include "selfrl/loops/loop_registry.h"
+#include "selfrl/rewards/answer_extractor.h"
 #include "selfrl/rewards/reward_registry.h"
 #include "selfrl/trainers/lr_schedule.h"
 
@@ -42,6 +43,28 @@ const Range kPositive{0, kInf, true};
 const Range kNonNegative{0, kInf};
 const Range kAtLeastOne{1, kInf};
 const Range kUnit{0, 1};
+// Bounds where a larger value would overflow downstream: set_num_threads takes an int,
+// ddp_timeout becomes a std::chrono deadline in nanoseconds.
+constexpr double kMaxThreads = 65536;
+constexpr double kMaxDdpTimeout = 365.0 * 24 * 3600;  // one year, in seconds
+
+// Compiles a regular expression a recipe gives (format_pattern, answer_extractor: regex:...)
+// so that a bad one is reported at load time with its key and line, not after the run started.
+void check_pattern(const recipe::Recipe& r, const std::string& key, const std::string& pattern) {
+  try {
+    rewards::AnswerExtractor::create("regex", pattern);
+  } catch (const Error& e) {
+    std::string what = e.message();  // quotes the pattern: keep a long one short
+    if (const auto at = what.find("'" + pattern + "'"); at != std::string::npos && pattern.size() > 80)
+      what.replace(at + 1, pattern.size(), recipe::clip_for_message(pattern));
+    throw Error(key + ": " + what)
+        .at(r.location_of(key).str())
+        .hint("a PCRE2 regular expression; escape literal ( ) [ ] { } . * + ? \\ | ^ $ with a backslash");
+  }
+}
+
+// Set while all_documented_keys() reads its sample recipes (which fail on purpose).
+thread_local bool t_documenting = false;
 
 bool uses_generation(const std::string& k) { return k != "sft" && k != "dpo"; }
 bool uses_grpo(const std::string& k) { return k == "grpo" || k == "sec" || k == "knowrl"; }
@@ -73,7 +96,9 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
 
 }  // namespace
 
-TrainConfig read_train_config(recipe::Recipe& r) {
+namespace {
+
+TrainConfig read_train_config_impl(recipe::Recipe& r) {
   TrainConfig c;
   c.recipe_path = r.source();
   r.defer_file_checks();  // a misspelt key is reported before a missing file
@@ -91,14 +116,18 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   const auto& kinds = run_kinds();
   if (std::find(kinds.begin(), kinds.end(), c.kind) == kinds.end()) {
     std::string best;
-    size_t best_d = 99;
-    for (const auto& k : kinds)
-      if (recipe::edit_distance(k, c.kind) < best_d) best_d = recipe::edit_distance(k, c.kind), best = k;
+    size_t best_d = std::max<size_t>(4, c.kind.size() / 2 + 1);  // a plausible typo, not any kind
+    for (const auto& k : kinds) {
+      if (std::max(k.size(), c.kind.size()) - std::min(k.size(), c.kind.size()) >= best_d) continue;  // too far
+      const size_t d = recipe::edit_distance(k, c.kind);
+      if (d < best_d) best_d = d, best = k;
+    }
     std::string list;
     for (const auto& k : kinds) list += (list.empty() ? "" : ", ") + k;
-    throw Error(std::string(trainer.empty() ? "loop" : "trainer") + ": unknown kind '" + c.kind + "'; allowed: " + list)
+    throw Error(std::string(trainer.empty() ? "loop" : "trainer") + ": unknown kind '" +
+                recipe::clip_for_message(c.kind) + "'; allowed: " + list)
         .at(r.location_of(trainer.empty() ? "loop" : "trainer").str())
-        .hint("did you mean '" + best + "'?");
+        .hint(best.empty() ? "use one of the allowed kinds" : "did you mean '" + best + "'?");
   }
   if (!trainer.empty() && is_loop_kind(c.kind))
     throw Error("trainer: " + c.kind + " is a loop").at(r.location_of("trainer").str()).hint("write loop: " + c.kind);
@@ -126,7 +155,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
                 " already stores the weights in " + c.dtype)
         .at(r.location_of("bf16").str())
         .hint("set dtype: float32 for mixed precision, or drop bf16 to train the " + c.dtype + " weights directly");
-  c.threads = r.get_int("threads", 0, kNonNegative, "intra-op CPU threads (0 = LibTorch's default)");
+  c.threads = r.get_int("threads", 0, {0, kMaxThreads}, "intra-op CPU threads (0 = LibTorch's default)");
   c.logging_steps =
       r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
@@ -136,7 +165,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
       "a run is an error, unless resume_from_checkpoint finds a checkpoint to continue)");
   c.save_model = r.get_bool("save_model", true, "write the final model to output_dir/final (HF format + tokenizer)");
   c.ddp_timeout = r.get_int(
-      "ddp_timeout", 1800, kAtLeastOne,
+      "ddp_timeout", 1800, {1, kMaxDdpTimeout},
       "distributed runs (mpirun / torchrun / SLURM): seconds a rank waits in a collective before exiting with an "
       "error naming the missing ranks (HF TrainingArguments)");
   c.save_steps = r.get_int(
@@ -179,9 +208,10 @@ TrainConfig read_train_config(recipe::Recipe& r) {
                              "how answers are read: last_number | boxed | exact | regex:PATTERN");
   if (!(c.extractor == "last_number" || c.extractor == "boxed" || c.extractor == "exact" ||
         c.extractor.rfind("regex:", 0) == 0))
-    throw Error("answer_extractor: unknown extractor '" + c.extractor +
+    throw Error("answer_extractor: unknown extractor '" + recipe::clip_for_message(c.extractor) +
                 "'; allowed: last_number, boxed, exact, regex:PATTERN")
         .at(r.location_of("answer_extractor").str());
+  if (c.extractor.rfind("regex:", 0) == 0) check_pattern(r, "answer_extractor", c.extractor.substr(6));
 
   // ---- generation --------------------------------------------------------------------------
   auto& sp = c.sampling;
@@ -284,7 +314,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   if (!c.reward_funcs.empty()) {
     for (const auto& f : c.reward_funcs)
       if (!rewards::is_registered_reward(f))
-        throw rewards::unknown_reward_error(f).at(r.location_of("reward_funcs").str());
+        throw rewards::unknown_reward_error(recipe::clip_for_message(f)).at(r.location_of("reward_funcs").str());
     if (!c.reward_weights.empty() && c.reward_weights.size() != c.reward_funcs.size())
       throw Error("reward_weights: " + std::to_string(c.reward_weights.size()) + " weights for " +
                   std::to_string(c.reward_funcs.size()) + " reward_funcs")
@@ -293,6 +323,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
     c.format_pattern = r.get_string("format_pattern", "", {}, "format: the regex a completion must match");
     if (std::count(c.reward_funcs.begin(), c.reward_funcs.end(), "format") && c.format_pattern.empty())
       throw Error("reward_funcs has format but format_pattern is empty").at(r.location_of("reward_funcs").str());
+    if (!c.format_pattern.empty()) check_pattern(r, "format_pattern", c.format_pattern);
     // reward_funcs: [judge] — LLM-as-judge (Self-Rewarding LMs); docs/algorithms.md.
     auto& j = c.judge;
     j.judge_template = r.get_string(
@@ -310,7 +341,7 @@ TrainConfig read_train_config(recipe::Recipe& r) {
         "judge: a separate frozen judge model directory; empty = the current policy (the judge changes as the policy "
         "trains)");
     if (!c.judge_model.empty() && !std::filesystem::exists(c.judge_model))
-      throw Error("judge.model: '" + c.judge_model + "' does not exist")
+      throw Error("judge.model: '" + recipe::clip_for_message(c.judge_model, 512) + "' does not exist")
           .at(r.location_of("judge.model").str())
           .hint("a Hugging Face model directory; paths are relative to the recipe file that sets them");
   }
@@ -372,6 +403,10 @@ TrainConfig read_train_config(recipe::Recipe& r) {
       throw Error("bstar.selection_weights: " + std::to_string(b.selection_weights.size()) + " weights for " +
                   std::to_string(b.selection_funcs.size()) + " selection_funcs")
           .at(r.location_of("bstar.selection_weights").str());
+    for (const auto& f : b.selection_funcs)
+      if (!rewards::is_registered_reward(f))
+        throw rewards::unknown_reward_error(recipe::clip_for_message(f))
+            .at(r.location_of("bstar.selection_funcs").str());
     if (b.temperatures.empty() || b.reward_thresholds.empty())
       throw Error("bstar.temperatures and bstar.reward_thresholds must not be empty").at(r.source());
     for (double t : b.temperatures)
@@ -422,7 +457,35 @@ TrainConfig read_train_config(recipe::Recipe& r) {
   return c;
 }
 
+// Every key any kind reads, once per process (for the typo check of read_train_config).
+const std::vector<std::string>& all_key_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& d : all_documented_keys()) out.push_back(d.key);
+    return out;
+  }();
+  return names;
+}
+
+}  // namespace
+
+TrainConfig read_train_config(recipe::Recipe& r) {
+  try {
+    return read_train_config_impl(r);
+  } catch (const Error&) {
+    // An error found before the recipe was fully read ("output_dir: required", "names neither
+    // trainer: nor loop:") may be caused by a misspelt key: name the typo instead.
+    if (!t_documenting) r.check_likely_typos(all_key_names(), run_kinds());
+    throw;
+  }
+}
+
 std::vector<recipe::KeyDoc> all_documented_keys() {
+  struct Documenting {
+    bool before = t_documenting;
+    Documenting() { t_documenting = true; }
+    ~Documenting() { t_documenting = before; }
+  } documenting;
   std::vector<recipe::KeyDoc> out;
   std::set<std::string> seen;
   for (const auto& kind : run_kinds()) {

@@ -14,6 +14,7 @@
 
 #include "../model/tiny_models.h"
 #include "selfrl/io/file_util.h"
+#include "selfrl/io/jsonl.h"
 #include "selfrl/io/model_config.h"
 #include "selfrl/io/safetensors.h"
 #include "selfrl/model/causal_lm.h"
@@ -159,6 +160,41 @@ TEST(HostileIo, OneRunPerDirectory) {
                         "pid " + std::to_string(::getpid()));
   }
   EXPECT_NO_THROW(DirectoryLock again(t.path()));  // released with the first
+}
+
+TEST(HostileIo, WritesFollowSymlinksAndNeverReplaceDeviceNodes) {
+  test::TempDir t;
+  test::write_bytes(t.file("target.json"), "old");
+  fs::create_symlink(t.file("target.json"), t.file("link.json"));
+  write_text_file_atomic(t.file("link.json"), "new");
+  EXPECT_TRUE(fs::is_symlink(t.file("link.json")));
+  EXPECT_EQ(read_text_file(t.file("target.json")), "new");
+
+  write_text_file_atomic("/dev/null", "discarded");  // in place: /dev/null stays a device
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_SELFRL_ERROR(write_text_file_atomic(t.path(), "x"), "is a directory");
+}
+
+TEST(HostileIo, JsonlLinesAreBounded) {
+  test::TempDir t;
+  test::write_bytes(t.file("rows.jsonl"), "{\"a\": 1}\n" + std::string(1000, ' ') + "{\"b\": 2}\n");
+  JsonlReader reader(t.file("rows.jsonl"));
+  reader.set_max_line_bytes(100);
+  nlohmann::json row;
+  ASSERT_TRUE(reader.next(row));
+  EXPECT_SELFRL_ERROR(reader.next(row), "rows.jsonl", "line 2 is longer than the limit of 100 bytes");
+  // An endless stream with no newline ends at the default limit instead of exhausting memory.
+  JsonlReader endless("/dev/zero");
+  EXPECT_SELFRL_ERROR(endless.next(row), "/dev/zero", "line 1 is longer than the limit");
+  EXPECT_SELFRL_ERROR(JsonlReader reader2(t.path()), "is a directory");
+}
+
+TEST(HostileIo, FailedWritesToStandardOutputAreAnError) {
+  const auto r = test::run_command("{ " + test::selfrl_cli() + " info > /dev/full; }");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("writing to standard output failed"), std::string::npos) << r.output;
 }
 
 }  // namespace

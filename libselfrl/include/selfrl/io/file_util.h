@@ -12,7 +12,8 @@ namespace selfrl::io {
 
 // Writes to "<path>.tmp.<pid>" and, on commit(), fsyncs it, renames it over `path` and fsyncs
 // the directory. If destroyed without commit() the temporary file is removed and `path` is
-// untouched, so readers see either the old file or the complete new one.
+// untouched, so readers see either the old file or the complete new one. A symlink is followed
+// (its target is replaced); a path that is a device or FIFO (/dev/null) is written in place.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path);
@@ -28,6 +29,7 @@ class AtomicFileWriter {
  private:
   std::string path_, tmp_;
   int fd_ = -1;
+  bool in_place_ = false;  // a device or FIFO: written directly, never renamed over
 };
 
 // An exclusive lock on a directory (flock on "<dir>/.selfrl.lock"), held until destruction, so

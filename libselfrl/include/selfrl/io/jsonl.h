@@ -18,6 +18,9 @@
 
 namespace selfrl::io {
 
+// One record per line: a line longer than this is refused (a 64k-token prompt is ~300 KB).
+inline constexpr size_t kMaxJsonlLineBytes = size_t{64} << 20;
+
 class JsonlReader {
  public:
   // Opens `path` ("-" is standard input). Throws Error when it cannot be opened.
@@ -29,8 +32,12 @@ class JsonlReader {
   const std::string& path() const { return path_; }
   // "path:line" of the record last returned, for callers' own errors about its content.
   std::string where() const { return path_ + ":" + std::to_string(line_); }
+  // Longest line accepted (kMaxJsonlLineBytes by default); longer ones are an Error.
+  void set_max_line_bytes(size_t n) { max_line_bytes_ = n; }
 
  private:
+  bool read_line(std::string& text);
+  size_t max_line_bytes_ = kMaxJsonlLineBytes;
   std::string path_;
   bool require_objects_;
   std::unique_ptr<std::ifstream> file_;

@@ -26,6 +26,15 @@
 
 namespace selfrl::recipe {
 
+// Limits on what a recipe may be, so that a hostile or broken file fails with a message instead
+// of hanging, exhausting memory or overflowing the stack.
+inline constexpr uint64_t kMaxRecipeBytes = 4u << 20;       // each file read (and parse()'s text): 4 MiB
+inline constexpr int kMaxRecipeDepth = 64;                  // nesting of mappings / lists
+inline constexpr int64_t kMaxRecipeValues = 100000;         // values after YAML aliases are expanded, per load
+inline constexpr uint64_t kMaxRecipeTextBytes = 16u << 20;  // key + scalar bytes after aliases, per load
+inline constexpr int kMaxExtendsDepth = 16;                 // `extends:` chain length
+inline constexpr int kMaxRecipeFiles = 64;                  // files read by one load, `extends:` included
+
 struct Location {
   std::string file;  // or "command line"
   int line = 0;      // 1-based; 0 when unknown
@@ -59,7 +68,10 @@ struct KeyDoc {
 class Recipe {
  public:
   // Reads a YAML file (with `extends:` resolved) and applies `overrides` ("a.b=value").
-  // Throws selfrl::Error naming the file and line for YAML syntax errors and missing files.
+  // Throws selfrl::Error naming the file and line for YAML syntax errors and missing files, and
+  // for anything past the limits above: a file that is not a regular file (directory, FIFO,
+  // device) or is too large, nesting too deep, a recursive YAML alias, too many values after
+  // aliases are expanded (an alias bomb), too long or too wide an `extends:` chain.
   static Recipe load(const std::string& path, const std::vector<std::string>& overrides = {});
   // From YAML text (tests, Python); `name` labels locations.
   static Recipe parse(const std::string& yaml_text, const std::string& name = "<recipe>",
@@ -95,6 +107,12 @@ class Recipe {
   // get_path(must_exist) then records a missing file instead of throwing, and finish() reports
   // it after the recipe's own mistakes: a typo is named before the missing file it may cause.
   void defer_file_checks(bool on = true) { defer_files_ = on; }
+  // For an error found before finish() could run: throws for the first key present in the
+  // recipe that is neither read so far nor in `also_known`, nor under a section in
+  // `also_allowed`, and that has a close match there ("did you mean") -- a likely typo, which
+  // is then reported instead of the error it caused (a misspelt output_dir: "required").
+  void check_likely_typos(const std::vector<std::string>& also_known,
+                          const std::vector<std::string>& also_allowed = {}) const;
 
   const std::vector<KeyDoc>& documented_keys() const { return docs_; }
   // Every key read so far with the value in effect: {key, value as YAML text, where it came
@@ -109,6 +127,8 @@ class Recipe {
 
  private:
   const Node* lookup(const std::string& key) const;
+  std::optional<Error> first_unknown_key(const std::vector<std::string>& also_known,
+                                         const std::vector<std::string>& also_allowed, bool only_typos) const;
   void record(const std::string& key, const std::string& type, const std::string& def, const std::string& allowed,
               const std::string& doc);
   Node root_;
@@ -122,5 +142,9 @@ class Recipe {
 
 // Levenshtein distance, for "did you mean".
 size_t edit_distance(const std::string& a, const std::string& b);
+
+// A recipe value or key as quoted in an error message: at most `max` bytes, the rest elided as
+// "... (N bytes)" so that a hostile multi-megabyte value does not flood the terminal.
+std::string clip_for_message(const std::string& s, size_t max = 80);
 
 }  // namespace selfrl::recipe
