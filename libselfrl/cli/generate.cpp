@@ -89,12 +89,14 @@ int run_generate(const std::vector<std::string>& args) {
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = p.get_int("--batch-size");
   eo.eos_token_ids = model::eos_token_ids(dir, cfg);
+  // The output file is opened (and its directory checked) before the generation, not after it.
+  io::JsonlWriter writer(p.get("--out"));
   generation::RolloutEngine engine(model, eo);
   const auto rollouts = engine.generate(prompts, sp);
 
   const bool stats = p.get_flag("--with-stats");
-  io::JsonlWriter writer(p.get("--out"));
-  for (const auto& r : rollouts) {
+  for (size_t i = 0; i < rollouts.size(); ++i) {
+    const auto& r = rollouts[i];
     nlohmann::json completions = nlohmann::json::array();
     for (const auto& c : r.completions) {
       nlohmann::json j = {{"token_ids", c.token_ids},
@@ -102,11 +104,13 @@ int run_generate(const std::vector<std::string>& args) {
                           {"finish_reason", generation::to_string(c.finish_reason)}};
       if (tok) {
         // Models often have more embedding rows than the tokenizer has tokens (Qwen: 151,936 vs
-        // 151,665); like HF tokenizers' decode, ids the tokenizer does not know are skipped.
-        std::vector<int> known;
-        for (int64_t id : c.token_ids)
-          if (id < tok->vocab_size()) known.push_back(static_cast<int>(id));
-        j["text"] = tok->decode(known, true);
+        // 151,665), and a tokenizer.json may leave ids without a token; like HF tokenizers'
+        // decode, ids the tokenizer does not know add nothing to "text" (token_ids keeps them).
+        try {
+          j["text"] = tok->decode_generated(c.token_ids, true);
+        } catch (Error& e) {
+          throw e.at(detail::concat(p.get("--in"), ": prompt ", i + 1));
+        }
       }
       if (stats) {
         j["raw_logprobs"] = c.raw_logprobs;

@@ -12,6 +12,31 @@
 namespace selfrl::cli {
 namespace {
 
+// The ids of one --decode record: JSON integers in [0, vocab_size), each error naming the line
+// and the position, and the number as the file spells it (99999999999 is not wrapped to an int;
+// 104.7 and true are not truncated to ids).
+std::vector<int> decode_ids(const nlohmann::json& arr, const tokenizer::Tokenizer& tok, const std::string& where) {
+  std::vector<int> ids;
+  ids.reserve(arr.size());
+  const int64_t vocab = tok.vocab_size();
+  for (size_t k = 0; k < arr.size(); ++k) {
+    const nlohmann::json& v = arr[k];
+    const std::string at = detail::concat(where, ": input_ids[", k, "]");
+    std::string shown = v.dump();
+    if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
+    if (!v.is_number_integer())
+      throw Error("\"input_ids\" must hold integers, got " + shown).at(at).hint("token ids are whole numbers");
+    const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() < static_cast<uint64_t>(vocab)
+                                                 : v.get<int64_t>() >= 0 && v.get<int64_t>() < vocab;
+    if (!in_range)
+      throw Error(detail::concat("token id ", shown, " is not in the vocabulary (size ", vocab, ")"))
+          .at(at)
+          .hint("the ids must come from this tokenizer");
+    ids.push_back(static_cast<int>(v.get<int64_t>()));
+  }
+  return ids;
+}
+
 int run_tokenize(const std::vector<std::string>& args) {
   ArgParser p("selfrl tokenize",
               "Tokenize texts with a model directory's tokenizer (tokenizer.json or tokenizer.model). Writes one "
@@ -39,17 +64,20 @@ int run_tokenize(const std::vector<std::string>& args) {
     io::JsonlReader in(p.get("--in"));
     nlohmann::json rec;
     while (in.next(rec)) {
-      if (!rec.contains("input_ids") || !rec["input_ids"].is_array())
+      if (!rec.is_object() || !rec.contains("input_ids") || !rec["input_ids"].is_array())
         throw Error("record has no \"input_ids\" array").at(in.where());
-      std::vector<int> ids;
-      try {
-        ids = rec["input_ids"].get<std::vector<int>>();
-      } catch (const nlohmann::json::exception&) {
-        throw Error("\"input_ids\" must hold integers").at(in.where());
-      }
+      const auto ids = decode_ids(rec["input_ids"], *tok, in.where());
       try {
         out.write({{"text", tok->decode(ids, p.get_flag("--skip-special-tokens"))}});
       } catch (Error& e) {
+        // A gap in the vocabulary (an id below vocab_size without a token): name its position.
+        for (size_t k = 0; k < ids.size(); ++k) {
+          try {
+            tok->id_to_token(ids[k]);
+          } catch (const Error&) {
+            throw e.at(detail::concat(in.where(), ": input_ids[", k, "]"));
+          }
+        }
         throw e.at(in.where());
       }
     }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -292,6 +293,56 @@ TEST(TrainCli, TwoRankRunKilledAndResumedIsBitIdentical) {
   EXPECT_NE(resumed.output.find("resumed from " + t.file("run") + "/checkpoint-2"), std::string::npos)
       << resumed.output;
   expect_bit_identical(t.file("full"), t.file("run"));
+}
+
+// Preemption under mpirun: a scheduler's signal may reach one rank before the others (or only
+// one). The stop request is all-reduced at the step boundary, so every rank stops after the
+// same step, the checkpoint of that step is written, and resuming ends bit-identical.
+TEST(TrainCli, TwoRankRunStopsTogetherWhenOneRankIsSignalled) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
+  TempDir t;
+  const auto recipe =
+      write_recipe(t, "grpo", loop_fixture().unlabelled,
+                   "trainer: grpo\nreward_funcs: [consensus]\nnum_generations: 4\nper_device_train_batch_size: 4\n"
+                   "max_steps: 16\nsave_steps: 1000\nlearning_rate: 1.0e-3\nresume_from_checkpoint: auto\n");
+  auto full = train_mpi(2, recipe, "output_dir=" + t.file("full"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+
+  const std::string run = t.file("run");
+  const std::string launch =
+      "(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 90 mpirun --oversubscribe --bind-to none "
+      "-np 2 -x OMP_NUM_THREADS=1 -x MASTER_PORT=" +
+      std::to_string(free_port()) + " " + selfrl_cli() + " train " + recipe + " --no-progress output_dir=" + run +
+      " > " + t.file("log") + " 2>&1; echo $? > " + t.file("rc") + ") &";
+  ASSERT_EQ(std::system(launch.c_str()), 0);
+  auto lines = [&] {
+    std::ifstream in(run + "/metrics.jsonl");
+    size_t n = 0;
+    for (std::string l; std::getline(in, l);) n += !l.empty();
+    return n;
+  };
+  for (int i = 0; i < 600 && lines() < 2 && !fs::exists(t.file("rc")); ++i) ::usleep(100000);
+  ASSERT_FALSE(fs::exists(t.file("rc"))) << "the run ended before it could be signalled: " << file_bytes(t.file("log"));
+  // SIGTERM to one rank process only (the first `selfrl train` of this run that pgrep finds).
+  const auto sent =
+      run_command("kill -TERM $(pgrep -f '^" + selfrl_cli() + " train .*output_dir=" + run + "' | head -1)");
+  ASSERT_EQ(sent.exit_code, 0) << sent.output;
+  for (int i = 0; i < 900 && !fs::exists(t.file("rc")); ++i) ::usleep(100000);
+  ASSERT_TRUE(fs::exists(t.file("rc"))) << "the signalled run did not end";
+  const std::string log = file_bytes(t.file("log"));
+  EXPECT_NE(std::stoi(file_bytes(t.file("rc"))), 0) << log;  // stopped, not finished
+  ASSERT_FALSE(fs::exists(run + "/final")) << log;
+  std::vector<std::string> checkpoints;
+  for (const auto& e : fs::directory_iterator(run))
+    if (e.path().filename().string().rfind("checkpoint-", 0) == 0) checkpoints.push_back(e.path().string());
+  ASSERT_EQ(checkpoints.size(), 1u) << log;  // save_steps 1000: only the stop wrote one
+  EXPECT_EQ(checkpoint::check_complete(checkpoints[0]), "");
+  EXPECT_NE(log.find("stopped by request after step"), std::string::npos) << log;
+
+  auto resumed = train_mpi(2, recipe, "output_dir=" + run);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + checkpoints[0]), std::string::npos) << resumed.output;
+  expect_bit_identical(t.file("full"), run);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // Hugging Face tokenizers crate (tokenizers/src/{normalizers,pre_tokenizers,decoders,processors}).
 #include "tokenizer/hf_pipeline.h"
 
+#include <limits>
+
 #include "selfrl/core/error.h"
 #include "tokenizer/unicode.h"
 
@@ -21,14 +23,66 @@ std::string type_of(const json& j, const char* what) {
 std::unique_ptr<Regex> make_pattern(const json& p, const char* what) {
   if (p.is_object() && p.contains("String")) return std::make_unique<Regex>(p["String"].get<std::string>(), true);
   if (p.is_object() && p.contains("Regex")) return std::make_unique<Regex>(p["Regex"].get<std::string>(), false);
-  throw Error(concat(what, ": \"pattern\" must be {\"String\": ...} or {\"Regex\": ...}, got ", p.dump()));
+  throw Error(
+      concat(what, ": \"pattern\" must be {\"String\": ...} or {\"Regex\": ...}, got ", p.dump().substr(0, 120)));
 }
 
-std::string replace_all(std::string_view text, const Regex& re, const std::string& content) {
+[[noreturn]] void grew_too_much(const char* what, size_t max_bytes) {
+  throw Error(concat(what, " made the text longer than the limit of ", max_bytes, " bytes (", kMaxGrowthFactor,
+                     " x the input + ", kGrowthSlackBytes, ")"))
+      .hint("a Replace/Prepend chain in tokenizer.json that keeps lengthening the text is not a real tokenizer");
+}
+
+// A pipeline's "Sequence" component one level deeper than `depth`.
+void check_depth(int depth, const char* what) {
+  if (depth >= kMaxPipelineDepth)
+    throw Error(concat(what, ": Sequence nests deeper than the limit of ", kMaxPipelineDepth, " levels"))
+        .hint("real tokenizer.json files nest one Sequence; this file is malformed or hostile");
+}
+
+// The array under `key` of a Sequence component.
+const json& parts_of(const json& j, const char* key, const char* what) {
+  const json& p = j.at(key);
+  if (!p.is_array()) throw Error(concat(what, " Sequence: \"", key, "\" must be an array"));
+  return p;
+}
+
+// A string field that must hold exactly one UTF-8 character (HF: a Rust `char`).
+std::string one_char(const json& j, const char* key, const std::string& dflt, const char* what) {
+  if (!j.contains(key)) return dflt;
+  const json& v = j[key];
+  size_t len = 0;
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (!s.empty()) utf8_decode(s, 0, &len);
+    if (!s.empty() && len == s.size()) return s;
+  }
+  throw Error(concat(what, ": \"", key, "\" must be a single character, got ", v.dump().substr(0, 60)));
+}
+
+// A non-negative integer field (HF: usize).
+size_t count_field(const json& j, const char* key, const char* what) {
+  if (!j.contains(key)) return 0;
+  const json& v = j[key];
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
+    throw Error(concat(what, ": \"", key, "\" must be a non-negative integer, got ", v.dump().substr(0, 60)));
+  return v.get<uint64_t>();
+}
+
+std::string replace_all(std::string_view text, const Regex& re, const std::string& content,
+                        size_t max_bytes = std::string::npos, const char* what = "") {
   std::vector<std::pair<size_t, size_t>> m;
   re.find_all(text, &m);
   if (m.empty()) return std::string(text);
+  size_t removed = 0;
+  for (auto [b, e] : m) removed += e - b;
+  // text.size() - removed + m.size() * content.size(), checked without overflow.
+  const size_t kept = text.size() - removed;
+  if (max_bytes != std::string::npos &&
+      (kept > max_bytes || (!content.empty() && m.size() > (max_bytes - kept) / content.size())))
+    grew_too_much(what, max_bytes);
   std::string out;
+  out.reserve(kept + m.size() * content.size());
   size_t last = 0;
   for (auto [b, e] : m) {
     out.append(text.substr(last, b - last));
@@ -42,28 +96,36 @@ std::string replace_all(std::string_view text, const Regex& re, const std::strin
 // ---- normalizers -----------------------------------------------------------------------
 
 struct NfcNormalizer : Normalizer {
-  void apply(std::string* t) const override { *t = nfc(*t); }
+  void apply(std::string* t, size_t max_bytes) const override {
+    *t = nfc(*t);
+    if (t->size() > max_bytes) grew_too_much("the NFC normalizer", max_bytes);
+  }
 };
 struct SequenceNormalizer : Normalizer {
   std::vector<std::unique_ptr<Normalizer>> parts;
-  void apply(std::string* t) const override {
-    for (const auto& p : parts) p->apply(t);
+  void apply(std::string* t, size_t max_bytes) const override {
+    for (const auto& p : parts) p->apply(t, max_bytes);
   }
 };
 struct PrependNormalizer : Normalizer {
   std::string prepend;
-  void apply(std::string* t) const override {
-    if (!t->empty()) t->insert(0, prepend);
+  void apply(std::string* t, size_t max_bytes) const override {
+    if (t->empty()) return;
+    if (t->size() > max_bytes || prepend.size() > max_bytes - t->size())
+      grew_too_much("the Prepend normalizer", max_bytes);
+    t->insert(0, prepend);
   }
 };
 struct ReplaceNormalizer : Normalizer {
   std::unique_ptr<Regex> pattern;
   std::string content;
-  void apply(std::string* t) const override { *t = replace_all(*t, *pattern, content); }
+  void apply(std::string* t, size_t max_bytes) const override {
+    *t = replace_all(*t, *pattern, content, max_bytes, "the Replace normalizer");
+  }
 };
 struct StripNormalizer : Normalizer {
   bool left = true, right = true;
-  void apply(std::string* t) const override {
+  void apply(std::string* t, size_t) const override {
     size_t b = 0, e = t->size();
     // Only ASCII whitespace at the ends needs care here; Unicode spaces are rare in practice
     // but handled by decoding the boundary characters.
@@ -145,12 +207,12 @@ struct MetaspacePre : PreTokenizer {
 
 struct SequenceDecoder : Decoder {
   std::vector<std::unique_ptr<Decoder>> parts;
-  void apply(std::vector<std::string>* t) const override {
-    for (const auto& d : parts) d->apply(t);
+  void apply(std::vector<std::string>* t, size_t max_bytes) const override {
+    for (const auto& d : parts) d->apply(t, max_bytes);
   }
 };
 struct ByteLevelDecoder : Decoder {
-  void apply(std::vector<std::string>* t) const override {
+  void apply(std::vector<std::string>* t, size_t) const override {
     std::string all;
     for (const auto& s : *t) all += s;
     t->assign(1, utf8_lossy(all));
@@ -159,16 +221,17 @@ struct ByteLevelDecoder : Decoder {
 struct ReplaceDecoder : Decoder {
   std::unique_ptr<Regex> pattern;
   std::string content;
-  void apply(std::vector<std::string>* t) const override {
-    for (auto& s : *t) s = replace_all(s, *pattern, content);
+  void apply(std::vector<std::string>* t, size_t max_bytes) const override {
+    size_t total = 0;
+    for (auto& s : *t) {
+      if (total > max_bytes) grew_too_much("the Replace decoder", max_bytes);
+      s = replace_all(s, *pattern, content, max_bytes - total, "the Replace decoder");
+      total += s.size();
+    }
   }
 };
 struct ByteFallbackDecoder : Decoder {
-  static int byte_of(const std::string& s) {
-    if (s.size() != 6 || s.compare(0, 3, "<0x") != 0 || s[5] != '>') return -1;
-    return std::stoi(s.substr(3, 2), nullptr, 16);
-  }
-  void apply(std::vector<std::string>* t) const override {
+  void apply(std::vector<std::string>* t, size_t) const override {
     std::vector<std::string> out;
     std::string bytes;
     size_t nbytes = 0;
@@ -183,7 +246,7 @@ struct ByteFallbackDecoder : Decoder {
       nbytes = 0;
     };
     for (auto& s : *t) {
-      const int b = byte_of(s);
+      const int b = byte_fallback_value(s);
       if (b >= 0) {
         bytes += static_cast<char>(b);
         ++nbytes;
@@ -198,7 +261,7 @@ struct ByteFallbackDecoder : Decoder {
   static bool find_invalid_utf8_simple(const std::string& s) { return utf8_lossy(s) != s; }
 };
 struct FuseDecoder : Decoder {
-  void apply(std::vector<std::string>* t) const override {
+  void apply(std::vector<std::string>* t, size_t) const override {
     std::string all;
     for (const auto& s : *t) all += s;
     t->assign(1, all);
@@ -207,7 +270,7 @@ struct FuseDecoder : Decoder {
 struct StripDecoder : Decoder {
   std::string content;
   size_t start = 0, stop = 0;
-  void apply(std::vector<std::string>* t) const override {
+  void apply(std::vector<std::string>* t, size_t) const override {
     for (auto& s : *t) {
       size_t b = 0, e = s.size();
       for (size_t i = 0; i < start && s.compare(b, content.size(), content) == 0; ++i) b += content.size();
@@ -221,7 +284,7 @@ struct StripDecoder : Decoder {
 struct MetaspaceDecoder : Decoder {
   std::string replacement = "\xE2\x96\x81";
   bool strip_first = true;
-  void apply(std::vector<std::string>* t) const override {
+  void apply(std::vector<std::string>* t, size_t) const override {
     Regex re(replacement, true);
     for (size_t i = 0; i < t->size(); ++i) {
       auto& s = (*t)[i];
@@ -230,6 +293,14 @@ struct MetaspaceDecoder : Decoder {
     }
   }
 };
+
+// A special-token id of a post-processor: an integer that fits; the caller checks it is a known id.
+int special_id(const json& v, const std::string& what) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) ||
+      v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max()))
+    throw Error(what + ": id " + v.dump().substr(0, 40) + " is not a non-negative integer token id");
+  return v.get<int>();
+}
 
 std::string prepend_scheme_of(const json& j) {
   if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) return j["prepend_scheme"];
@@ -296,12 +367,27 @@ std::vector<std::pair<size_t, size_t>> split_ranges(size_t size, const std::vect
   return out;
 }
 
-std::unique_ptr<Normalizer> make_normalizer(const json& j) {
+int byte_fallback_value(std::string_view s) {
+  if (s.size() != 6 || s.compare(0, 3, "<0x") != 0 || s[5] != '>') return -1;
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  const int hi = hex(s[3]), lo = hex(s[4]);
+  // Not two hex digits ("<0xZZ>"): an ordinary token, as in HF's ByteFallback decoder.
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
+std::unique_ptr<Normalizer> make_normalizer(const json& j, int depth) {
   const std::string type = type_of(j, "normalizer");
   if (type == "NFC") return std::make_unique<NfcNormalizer>();
   if (type == "Sequence") {
+    check_depth(depth, "normalizer");
     auto n = std::make_unique<SequenceNormalizer>();
-    for (const auto& part : j.at("normalizers")) n->parts.push_back(make_normalizer(part));
+    for (const auto& part : parts_of(j, "normalizers", "normalizer"))
+      n->parts.push_back(make_normalizer(part, depth + 1));
     return n;
   }
   if (type == "Prepend") {
@@ -325,11 +411,13 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j) {
       .hint("supported normalizers: NFC, Sequence, Prepend, Replace, Strip");
 }
 
-std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, bool* byte_level) {
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, bool* byte_level, int depth) {
   const std::string type = type_of(j, "pre_tokenizer");
   if (type == "Sequence") {
+    check_depth(depth, "pre_tokenizer");
     auto p = std::make_unique<SequencePre>();
-    for (const auto& part : j.at("pretokenizers")) p->parts.push_back(make_pre_tokenizer(part, byte_level));
+    for (const auto& part : parts_of(j, "pretokenizers", "pre_tokenizer"))
+      p->parts.push_back(make_pre_tokenizer(part, byte_level, depth + 1));
     return p;
   }
   if (type == "Split") {
@@ -349,7 +437,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, bool* byte_level
   }
   if (type == "Metaspace") {
     auto p = std::make_unique<MetaspacePre>();
-    p->replacement = j.value("replacement", p->replacement);
+    p->replacement = one_char(j, "replacement", p->replacement, "Metaspace pre-tokenizer");
     p->prepend_scheme = prepend_scheme_of(j);
     p->split = j.value("split", true);
     return p;
@@ -358,11 +446,12 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, bool* byte_level
       .hint("supported pre-tokenizers: Sequence, Split, ByteLevel, Metaspace");
 }
 
-std::unique_ptr<Decoder> make_decoder(const json& j) {
+std::unique_ptr<Decoder> make_decoder(const json& j, int depth) {
   const std::string type = type_of(j, "decoder");
   if (type == "Sequence") {
+    check_depth(depth, "decoder");
     auto d = std::make_unique<SequenceDecoder>();
-    for (const auto& part : j.at("decoders")) d->parts.push_back(make_decoder(part));
+    for (const auto& part : parts_of(j, "decoders", "decoder")) d->parts.push_back(make_decoder(part, depth + 1));
     return d;
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
@@ -376,14 +465,15 @@ std::unique_ptr<Decoder> make_decoder(const json& j) {
   }
   if (type == "Strip") {
     auto d = std::make_unique<StripDecoder>();
-    d->content = j.at("content").get<std::string>();
-    d->start = j.value("start", 0);
-    d->stop = j.value("stop", 0);
+    if (!j.contains("content")) throw Error("Strip decoder: \"content\" is missing");
+    d->content = one_char(j, "content", "", "Strip decoder");
+    d->start = count_field(j, "start", "Strip decoder");
+    d->stop = count_field(j, "stop", "Strip decoder");
     return d;
   }
   if (type == "Metaspace") {
     auto d = std::make_unique<MetaspaceDecoder>();
-    d->replacement = j.value("replacement", d->replacement);
+    d->replacement = one_char(j, "replacement", d->replacement, "Metaspace decoder");
     d->strip_first = prepend_scheme_of(j) != "never";
     return d;
   }
@@ -391,14 +481,15 @@ std::unique_ptr<Decoder> make_decoder(const json& j) {
       .hint("supported decoders: Sequence, ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace");
 }
 
-PostProcessor make_post_processor(const json& j) {
+PostProcessor make_post_processor(const json& j, int depth) {
   PostProcessor pp;
   if (j.is_null()) return pp;
   const std::string type = type_of(j, "post_processor");
   if (type == "ByteLevel") return pp;  // only trims offsets; ids are unchanged
   if (type == "Sequence") {
-    for (const auto& part : j.at("processors")) {
-      PostProcessor p = make_post_processor(part);
+    check_depth(depth, "post_processor");
+    for (const auto& part : parts_of(j, "processors", "post_processor")) {
+      PostProcessor p = make_post_processor(part, depth + 1);
       pp.prefix.insert(pp.prefix.end(), p.prefix.begin(), p.prefix.end());
       pp.suffix.insert(pp.suffix.end(), p.suffix.begin(), p.suffix.end());
     }
@@ -417,15 +508,18 @@ PostProcessor make_post_processor(const json& j) {
       const std::string name = item["SpecialToken"].at("id").get<std::string>();
       if (!specials.contains(name))
         throw Error("post_processor TemplateProcessing: special token \"" + name + "\" is not in special_tokens");
-      auto ids = specials[name].at("ids").get<std::vector<int>>();
+      const json& ids = specials[name].at("ids");
+      if (!ids.is_array())
+        throw Error("post_processor TemplateProcessing: special_tokens[\"" + name + "\"].ids must be an array");
       auto& dst = seen_a ? pp.suffix : pp.prefix;
-      dst.insert(dst.end(), ids.begin(), ids.end());
+      for (const auto& id : ids)
+        dst.push_back(special_id(id, "post_processor TemplateProcessing: special token \"" + name + "\""));
     }
     return pp;
   }
   if (type == "RobertaProcessing" || type == "BertProcessing") {
-    pp.prefix.push_back(j.at("cls").at(1).get<int>());
-    pp.suffix.push_back(j.at("sep").at(1).get<int>());
+    pp.prefix.push_back(special_id(j.at("cls").at(1), "post_processor " + type + ": cls"));
+    pp.suffix.push_back(special_id(j.at("sep").at(1), "post_processor " + type + ": sep"));
     return pp;
   }
   throw Error("unsupported post_processor type \"" + type + "\"")

@@ -45,6 +45,34 @@ struct AddedMatcher {
   }
 };
 
+// Bounds on the ids a tokenizer.json may use. The largest real vocabularies
+// have about 262,000 tokens (Gemma 3); every id up to 2^24 - 1 is also exact in a float32.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+// Ids below the largest one that no token uses (vocab_size - number of tokens). Hugging Face
+// writes contiguous ids; without this bound one token with id 16,000,000 would make every table
+// indexed by id (here, and a model's embedding rows) 16 million entries long.
+constexpr int64_t kMaxUnusedIds = int64_t{1} << 20;
+
+// A token for an error message: quoted, and cut after 60 bytes (at a character boundary).
+std::string quote_token(std::string_view token) {
+  if (token.size() <= 60) return "\"" + std::string(token) + "\"";
+  size_t cut = 60;
+  while (cut > 0 && (static_cast<unsigned char>(token[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + std::string(token.substr(0, cut)) + "\"...";
+}
+
+// A token id from the file: a non-negative JSON integer no larger than kMaxTokenId.
+int token_id_of(const json& v, const std::string& what) {
+  if (!v.is_number_integer())
+    throw Error(concat(what, " must be a non-negative integer id, got ", v.dump().substr(0, 40)));
+  if (!v.is_number_unsigned() && v.get<int64_t>() < 0)
+    throw Error(concat(what, " must be a non-negative integer id, got ", v.get<int64_t>()));
+  if (v.get<uint64_t>() > static_cast<uint64_t>(kMaxTokenId))
+    throw Error(concat(what, ": id ", v.get<uint64_t>(), " is larger than the limit of ", kMaxTokenId))
+        .hint("token ids must be below 2^24; real vocabularies have fewer than 300,000 tokens");
+  return static_cast<int>(v.get<uint64_t>());
+}
+
 struct Segment {
   std::string text;
   int added_id = -1;  // >= 0: an added token, text unused
@@ -114,10 +142,22 @@ struct HfTokenizer::Impl {
   std::unique_ptr<Decoder> decoder;
   PostProcessor post;
   int vocab_size = 0;
+  std::string source;  // the file, for error messages
+
+  bool known(int id) const {
+    return added_by_id.count(id) > 0 ||
+           (id >= 0 && id < static_cast<int>(model.pieces.size()) && !model.pieces[id].empty());
+  }
+  [[noreturn]] void unknown_id(int64_t id) const {
+    Error e(id >= 0 && id < vocab_size ? concat("token id ", id, " is not in the vocabulary (vocab_size ", vocab_size,
+                                                ", but no token of this tokenizer has id ", id, ")")
+                                       : concat("token id ", id, " is not in the vocabulary (size ", vocab_size, ")"));
+    throw e.at(source).hint("the ids must come from this tokenizer");
+  }
 
   void encode_text(std::string_view text, bool first, std::vector<int>* ids) const {
     std::string s(text);
-    if (normalizer) normalizer->apply(&s);
+    if (normalizer) normalizer->apply(&s, growth_limit(text.size()));
     if (s.empty()) return;
     std::vector<std::string> pieces{std::move(s)};
     if (pre_tokenizer) pre_tokenizer->apply(&pieces, first);
@@ -134,6 +174,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& json_path, Tok
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& text, TokenizerConfig config,
                                                            const std::string& source) {
+  // nlohmann's parser is iterative, but copying, dumping or comparing a parsed value recurses:
+  // a file nesting 100,000 arrays would overflow the stack later. Real files nest < 10 levels.
+  io::check_json_depth(text, source);
   json j;
   try {
     j = json::parse(text);
@@ -145,6 +188,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
   }
   std::unique_ptr<HfTokenizer> tok(new HfTokenizer());
   Impl& im = *tok->impl_;
+  im.source = source;
   try {
     SELFRL_CHECK(j.is_object() && j.contains("model") && j["model"].is_object(), "missing \"model\" object");
     const json& m = j["model"];
@@ -174,23 +218,63 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
     bpe.fuse_unk = m.value("fuse_unk", false);
     bpe.ignore_merges = m.value("ignore_merges", false);
     SELFRL_CHECK(m.contains("vocab") && m["vocab"].is_object(), "model.vocab must be an object {token: id}");
-    int max_id = -1;
-    std::string raw;
+    // Ids are checked (kMaxTokenId, kMaxUnusedIds) before any table indexed by id is sized.
+    int max_id = -1, max_vocab_id = -1;
+    std::string max_what;
+    std::vector<std::pair<std::string, int>> entries;
+    entries.reserve(m["vocab"].size());
     for (const auto& [token, idj] : m["vocab"].items()) {
-      SELFRL_CHECK(idj.is_number_integer() && idj.get<int>() >= 0, "model.vocab[\"", token,
-                   "\"] must be a non-negative integer id");
-      const int id = idj.get<int>();
-      std::string key = token;
-      if (byte_level && unicode_to_bytes(token, &raw)) key = raw;
-      if (id >= static_cast<int>(bpe.pieces.size())) bpe.pieces.resize(id + 1);
+      const std::string what = "model.vocab[" + quote_token(token) + "]";
+      const int id = token_id_of(idj, what);
+      entries.emplace_back(token, id);
+      max_vocab_id = std::max(max_vocab_id, id);
+      if (id > max_id) {
+        max_id = id;
+        max_what = what;
+      }
+    }
+    if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+      SELFRL_CHECK(j["added_tokens"].is_array(), "added_tokens must be an array");
+      size_t k = 0;
+      for (const auto& a : j["added_tokens"]) {
+        const std::string where = concat("added_tokens[", k++, "]");
+        SELFRL_CHECK(a.is_object() && a.contains("content") && a["content"].is_string(), where,
+                     " must be an object with a string \"content\"");
+        AddedToken t;
+        t.content = a["content"].get<std::string>();
+        const std::string what = where + " (" + quote_token(t.content) + ").id";
+        SELFRL_CHECK(a.contains("id"), what, " is missing");
+        t.id = token_id_of(a["id"], what);
+        SELFRL_CHECK(io::find_invalid_utf8(t.content) == std::string::npos, where, " has invalid UTF-8 content");
+        t.special = a.value("special", false);
+        t.lstrip = a.value("lstrip", false);
+        t.rstrip = a.value("rstrip", false);
+        t.single_word = a.value("single_word", false);
+        t.normalized = a.value("normalized", !t.special);
+        if (t.id > max_id) {
+          max_id = t.id;
+          max_what = what;
+        }
+        im.added.push_back(std::move(t));
+      }
+    }
+    const int64_t defined = static_cast<int64_t>(entries.size() + im.added.size());
+    if (max_id + 1 - defined > kMaxUnusedIds)
+      throw Error(concat(max_what, " = ", max_id, ", but the file defines only ", defined, " tokens: more than ",
+                         kMaxUnusedIds, " ids below it would have no token"))
+          .hint("token ids must be (nearly) contiguous from 0, as Hugging Face tokenizers writes them");
+    bpe.pieces.resize(static_cast<size_t>(max_vocab_id + 1));
+    std::string raw;
+    for (auto& [token, id] : entries) {
+      std::string key = std::move(token);
+      if (byte_level && unicode_to_bytes(key, &raw)) key = raw;
       bpe.pieces[id] = key;
       bpe.vocab.emplace(std::move(key), id);
-      max_id = std::max(max_id, id);
     }
     if (m.contains("unk_token") && m["unk_token"].is_string()) {
       auto it = m["unk_token"].get<std::string>();
       auto f = bpe.vocab.find(it);
-      SELFRL_CHECK(f != bpe.vocab.end(), "model.unk_token \"", it, "\" is not in model.vocab");
+      SELFRL_CHECK(f != bpe.vocab.end(), "model.unk_token ", quote_token(it), " is not in model.vocab");
       bpe.unk_id = f->second;
     }
     SELFRL_CHECK(m.contains("merges") && m["merges"].is_array(), "model.merges must be an array");
@@ -201,7 +285,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
       if (byte_level && unicode_to_bytes(t, &raw)) key = raw;
       auto it = bpe.vocab.find(key);
       if (it == bpe.vocab.end())
-        throw Error(concat("model.merges[", rank, "]: token \"", t, "\" is not in model.vocab"));
+        throw Error(concat("model.merges[", rank, "]: token ", quote_token(t), " is not in model.vocab"));
       return it->second;
     };
     for (size_t r = 0; r < merges.size(); ++r) {
@@ -210,14 +294,15 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
       if (mj.is_string()) {
         const std::string s = mj.get<std::string>();
         const size_t sp = s.find(' ', 1);
-        if (sp == std::string::npos) throw Error(concat("model.merges[", r, "] = \"", s, "\" is not \"left right\""));
+        if (sp == std::string::npos)
+          throw Error(concat("model.merges[", r, "] = ", quote_token(s), " is not \"left right\""));
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       } else if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string()) {
         a = mj[0].get<std::string>();
         b = mj[1].get<std::string>();
       } else {
-        throw Error(concat("model.merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", mj.dump()));
+        throw Error(concat("model.merges[", r, "] must be \"a b\" or [\"a\", \"b\"], got ", mj.dump().substr(0, 120)));
       }
       const int ia = id_of(a, r), ib = id_of(b, r);
       const int merged = id_of(a + b, r);
@@ -226,23 +311,6 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
     }
     bpe.index_bytes();
 
-    if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-      for (const auto& a : j["added_tokens"]) {
-        AddedToken t;
-        t.id = a.at("id").get<int>();
-        t.content = a.at("content").get<std::string>();
-        t.special = a.value("special", false);
-        t.lstrip = a.value("lstrip", false);
-        t.rstrip = a.value("rstrip", false);
-        t.single_word = a.value("single_word", false);
-        t.normalized = a.value("normalized", !t.special);
-        SELFRL_CHECK(t.id >= 0, "added_tokens: id of \"", t.content, "\" must be >= 0");
-        SELFRL_CHECK(io::find_invalid_utf8(t.content) == std::string::npos, "added_tokens: id ", t.id,
-                     " has invalid UTF-8 content");
-        im.added.push_back(std::move(t));
-        max_id = std::max(max_id, im.added.back().id);
-      }
-    }
     for (const auto& t : im.added) {
       im.added_by_content[t.content] = t.id;
       im.added_by_id[t.id] = &t;
@@ -251,6 +319,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& te
     im.raw_matcher.finish();
     im.normalized_matcher.finish();
     im.vocab_size = max_id + 1;
+    for (const auto* ids : {&im.post.prefix, &im.post.suffix})
+      for (int id : *ids)
+        if (!im.known(id))
+          throw Error(concat("post_processor: special token id ", id, " is not in the vocabulary"))
+              .hint("the post-processor may only add ids of model.vocab or added_tokens");
   } catch (Error& e) {
     throw e.at(source);
   } catch (const json::exception& e) {
@@ -283,7 +356,7 @@ std::vector<int> HfTokenizer::encode(std::string_view text, bool add_special_tok
     } else if (!im.normalized_matcher.empty) {
       // Normalized added tokens are matched on the normalized text.
       std::string s = seg.text;
-      im.normalizer->apply(&s);
+      im.normalizer->apply(&s, growth_limit(seg.text.size()));
       std::vector<Segment> inner;
       split_added(s, im.normalized_matcher, first, &inner);
       for (auto& in : inner) {
@@ -315,14 +388,14 @@ std::string HfTokenizer::decode(const std::vector<int>& ids, bool skip_special_t
       tokens.push_back(it->second->content);
       continue;
     }
-    if (id < 0 || id >= static_cast<int>(im.model.pieces.size()) || im.model.pieces[id].empty())
-      throw Error(concat("token id ", id, " is not in the vocabulary (size ", im.vocab_size, ")"))
-          .hint("the ids must come from this tokenizer");
+    if (id < 0 || id >= static_cast<int>(im.model.pieces.size()) || im.model.pieces[id].empty()) im.unknown_id(id);
     tokens.push_back(im.model.pieces[id]);
   }
   std::string out;
   if (im.decoder) {
-    im.decoder->apply(&tokens);
+    size_t bytes = 0;
+    for (const auto& t : tokens) bytes += t.size();
+    im.decoder->apply(&tokens, growth_limit(bytes));
     for (const auto& t : tokens) out += t;
   } else {
     for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
@@ -352,8 +425,7 @@ std::string HfTokenizer::id_to_token(int id) const {
   const Impl& im = *impl_;
   auto it = im.added_by_id.find(id);
   if (it != im.added_by_id.end()) return it->second->content;
-  if (id < 0 || id >= static_cast<int>(im.model.pieces.size()) || im.model.pieces[id].empty())
-    throw Error(concat("token id ", id, " is not in the vocabulary (size ", im.vocab_size, ")"));
+  if (id < 0 || id >= static_cast<int>(im.model.pieces.size()) || im.model.pieces[id].empty()) im.unknown_id(id);
   const std::string& p = im.model.pieces[id];
   if (!im.model.byte_level) return p;
   std::string s;

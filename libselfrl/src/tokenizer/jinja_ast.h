@@ -11,6 +11,27 @@
 
 namespace selfrl::tokenizer::jinja {
 
+// Limits on what a template may make the parser and the renderer do (a tokenizer_config.json is
+// as untrusted as any input file). Real chat templates stay far below every one of them.
+// Expressions and {% if %}/{% for %} blocks nest at most this deep (parser).
+inline constexpr int kMaxNesting = 200;
+// Lists, dicts and namespaces inside each other: printing, comparing or tojson of a deeper value
+// (e.g. a namespace that contains itself) is an Error.
+inline constexpr int kMaxValueDepth = 200;
+// Iterations of all {% for %} loops of one render together.
+inline constexpr int64_t kMaxLoopIterations = 1'000'000;
+// Bytes of the rendered output, and of any one string value.
+inline constexpr size_t kMaxOutputBytes = size_t{64} << 20;
+inline constexpr size_t kMaxStringBytes = size_t{64} << 20;
+// Items of any one list (range(), split(), string iteration, list concatenation).
+inline constexpr size_t kMaxListItems = 1'000'000;
+// Work of one render, in steps: one per expression evaluated or statement run, plus one per
+// value visited (printing, tojson, ==), list item and 64 bytes of string data built, copied or
+// scanned. Bounds the time of a template whose loops stay under kMaxLoopIterations but do
+// expensive things in every one (a step is 50-200 ns: the limit is a few seconds of work; a
+// 1,000-message conversation through the Qwen3 template takes about 90,000).
+inline constexpr int64_t kMaxWorkSteps = 20'000'000;
+
 struct Value;
 using List = std::vector<Value>;
 using Dict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, like Python's dict
@@ -23,11 +44,26 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;
+  std::shared_ptr<const std::string> str;  // kString; shared, so copying a Value never copies text
   std::shared_ptr<List> list;
   std::shared_ptr<Dict> dict;  // shared: a namespace() is mutated through every reference
   std::shared_ptr<Function> fn;
   bool is_namespace = false;
+
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  // Frees nested lists and dicts iteratively (chat_template.cpp): a list nested a million levels
+  // deep, built by a loop, would otherwise overflow the stack in recursive destructors.
+  ~Value();
+
+  // The text of a kString (empty for other kinds).
+  const std::string& s() const {
+    static const std::string empty;
+    return str ? *str : empty;
+  }
 
   static Value none() {
     Value v;
@@ -55,7 +91,7 @@ struct Value {
   static Value string(std::string x) {
     Value v;
     v.kind = kString;
-    v.s = std::move(x);
+    v.str = std::make_shared<const std::string>(std::move(x));
     return v;
   }
   static Value make_list(List l = {}) {
@@ -114,6 +150,7 @@ struct Expr {
     kDictLit
   } kind;
   int line = 0;
+  int depth = 1;  // levels of the tree below and including this node (<= kMaxNesting)
   Value literal;
   std::string name;  // kName, kAttr, kFilter, kTest; operator for kBinary
   ExprPtr a, b, c;   // operands (kSlice: a=object, b=start, c=stop, step in args[0])

@@ -5,7 +5,11 @@
 // lstrip_blocks drops spaces and tabs between the start of a line and a block or comment tag.
 // Operator precedence follows jinja2/parser.py (or < and < not < comparisons < + - < ~ < * / //
 // % < unary < postfix/filters/tests).
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 
 #include "selfrl/core/error.h"
 #include "tokenizer/jinja_ast.h"
@@ -221,6 +225,7 @@ class ExprParser {
   ExprParser(const std::vector<Tok>& toks, size_t start, const std::string& name) : t_(toks), i_(start), name_(name) {}
 
   ExprPtr parse_expression() {
+    Nest guard(this);
     ExprPtr e = parse_or();
     if (is_name("if")) {  // a if cond else b
       const int line = next().line;
@@ -231,7 +236,7 @@ class ExprParser {
         next();
         cond->c = parse_expression();
       }
-      return cond;
+      return seal(std::move(cond));
     }
     return e;
   }
@@ -254,12 +259,39 @@ class ExprParser {
   size_t pos() const { return i_; }
 
  private:
+  // Both the parser's recursion and the depth of the tree it builds are bounded by kMaxNesting:
+  // "((((...))))" recurses, "1 + 1 + ... + 1" and "x|trim|trim..." build deep trees iteratively,
+  // and evaluating or freeing a deep tree recurses as well.
+  [[noreturn]] void too_deep(int line) const {
+    fail(name_, line, detail::concat("expression nests deeper than the limit of ", kMaxNesting, " levels"),
+         "split the expression with {% set %}; real chat templates nest a few levels");
+  }
+  struct Nest {
+    explicit Nest(ExprParser* p) : p_(p) {
+      if (++p_->nesting_ > kMaxNesting) p_->too_deep(p_->peek().line);
+    }
+    ~Nest() { --p_->nesting_; }
+    ExprParser* p_;
+  };
+  // Sets e->depth from its children; fails past kMaxNesting.
+  ExprPtr seal(ExprPtr e) {
+    int d = 0;
+    for (const Expr* c : {e->a.get(), e->b.get(), e->c.get()})
+      if (c) d = std::max(d, c->depth);
+    for (const auto& x : e->args)
+      if (x) d = std::max(d, x->depth);
+    for (const auto& kv : e->kwargs) d = std::max(d, kv.second->depth);
+    for (const auto& kv : e->items) d = std::max({d, kv.first->depth, kv.second->depth});
+    e->depth = d + 1;
+    if (e->depth > kMaxNesting) too_deep(e->line);
+    return e;
+  }
   ExprPtr binary(const std::string& op, ExprPtr l, ExprPtr r, int line) {
     auto e = std::make_unique<Expr>(Expr::kBinary, line);
     e->name = op;
     e->a = std::move(l);
     e->b = std::move(r);
-    return e;
+    return seal(std::move(e));
   }
   ExprPtr parse_or() {
     ExprPtr l = parse_and();
@@ -279,9 +311,10 @@ class ExprParser {
   }
   ExprPtr parse_not() {
     if (is_name("not")) {
+      Nest guard(this);
       auto e = std::make_unique<Expr>(Expr::kNot, next().line);
       e->a = parse_not();
-      return e;
+      return seal(std::move(e));
     }
     return parse_compare();
   }
@@ -333,11 +366,13 @@ class ExprParser {
   }
   ExprPtr parse_unary() {
     if (is_op("-")) {
+      Nest guard(this);
       auto e = std::make_unique<Expr>(Expr::kNeg, next().line);
       e->a = parse_unary();
-      return e;
+      return seal(std::move(e));
     }
     if (is_op("+")) {
+      Nest guard(this);
       next();
       return parse_unary();
     }
@@ -369,12 +404,25 @@ class ExprParser {
       }
       case Tok::kInt: {
         auto e = std::make_unique<Expr>(Expr::kLiteral, t.line);
-        e->literal = Value::integer(std::stoll(t.text));
+        errno = 0;
+        const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
+        if (errno == ERANGE) {
+          fail(name_, t.line,
+               "integer literal " + (t.text.size() > 40 ? t.text.substr(0, 40) + "..." : t.text) +
+                   " is out of range (integers are 64-bit)");
+        }
+        e->literal = Value::integer(v);
         return e;
       }
       case Tok::kFloat: {
         auto e = std::make_unique<Expr>(Expr::kLiteral, t.line);
-        e->literal = Value::number(std::stod(t.text));
+        errno = 0;
+        const double v = std::strtod(t.text.c_str(), nullptr);
+        if (errno == ERANGE && std::abs(v) > 1) {
+          fail(name_, t.line,
+               "float literal " + (t.text.size() > 40 ? t.text.substr(0, 40) + "..." : t.text) + " is out of range");
+        }
+        e->literal = Value::number(v);
         return e;
       }
       case Tok::kName: {
@@ -409,7 +457,7 @@ class ExprParser {
             if (!is_op("]")) expect_op(",");
           }
           next();
-          return e;
+          return seal(std::move(e));
         }
         if (t.text == "{") {
           auto e = std::make_unique<Expr>(Expr::kDictLit, t.line);
@@ -420,7 +468,7 @@ class ExprParser {
             if (!is_op("}")) expect_op(",");
           }
           next();
-          return e;
+          return seal(std::move(e));
         }
         break;
       case Tok::kEnd:
@@ -436,7 +484,7 @@ class ExprParser {
         auto a = std::make_unique<Expr>(Expr::kAttr, ln);
         a->name = expect_name();
         a->a = std::move(e);
-        e = std::move(a);
+        e = seal(std::move(a));
       } else if (is_op("[")) {
         next();
         ExprPtr start, stop, step;
@@ -457,12 +505,12 @@ class ExprParser {
         s->b = std::move(start);
         s->c = std::move(stop);
         if (slice) s->args.push_back(std::move(step));
-        e = std::move(s);
+        e = seal(std::move(s));
       } else if (is_op("(")) {
         auto c = std::make_unique<Expr>(Expr::kCall, ln);
         c->a = std::move(e);
         parse_call_args(c.get());
-        e = std::move(c);
+        e = seal(std::move(c));
       } else {
         return e;
       }
@@ -477,7 +525,7 @@ class ExprParser {
         f->name = expect_name();
         f->a = std::move(e);
         if (is_op("(")) parse_call_args(f.get());
-        e = parse_postfix(std::move(f));
+        e = parse_postfix(seal(std::move(f)));
       } else if (is_name("is")) {
         next();
         auto t = std::make_unique<Expr>(Expr::kTest, ln);
@@ -488,7 +536,7 @@ class ExprParser {
         t->name = expect_name();
         t->a = std::move(e);
         if (is_op("(")) parse_call_args(t.get());
-        e = std::move(t);
+        e = seal(std::move(t));
       } else {
         return e;
       }
@@ -498,6 +546,7 @@ class ExprParser {
   const std::vector<Tok>& t_;
   size_t i_;
   const std::string& name_;
+  int nesting_ = 0;
 };
 
 class StmtParser {
@@ -513,6 +562,19 @@ class StmtParser {
  private:
   // Parses until a block tag whose keyword is in `ends`; *stop receives it (and the parser is
   // left on that tag so the caller can read its tokens).
+  // One {% if %} / {% for %} block more, opened on `line`; parsing, rendering and freeing recurse
+  // once per level.
+  struct Level {
+    Level(StmtParser* p, int line) : p_(p) {
+      if (++p_->nesting_ > kMaxNesting)
+        fail(p_->name_, line,
+             detail::concat("{% if %}/{% for %} blocks nest deeper than the limit of ", kMaxNesting, " levels"),
+             "real chat templates nest a few blocks");
+    }
+    ~Level() { --p_->nesting_; }
+    StmtParser* p_;
+  };
+
   Body parse_body(const std::vector<std::string>& ends, std::string* stop) {
     Body body;
     while (i_ < parts_.size()) {
@@ -544,6 +606,7 @@ class StmtParser {
       ++i_;
       ep.next();
       if (kw == "if") {
+        Level level(this, p.line);
         auto s = std::make_unique<Stmt>(Stmt::kIf, p.line);
         ExprPtr cond = ep.parse_expression();
         ep.expect_end();
@@ -569,6 +632,7 @@ class StmtParser {
         }
         body.push_back(std::move(s));
       } else if (kw == "for") {
+        Level level(this, p.line);
         auto s = std::make_unique<Stmt>(Stmt::kFor, p.line);
         s->targets.push_back(ep.expect_name());
         while (ep.is_op(",")) {
@@ -645,6 +709,7 @@ class StmtParser {
   std::vector<Part> parts_;
   size_t i_ = 0;
   const std::string& name_;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -114,13 +114,30 @@ std::unique_ptr<Tokenizer> Tokenizer::from_pretrained(const std::string& dir) {
       .hint("copy the tokenizer files of the model into this directory");
 }
 
+// Ids the tokenizer has no token for add nothing, as in HF tokenizers' decode: those outside
+// [0, vocab_size) (a model's extra embedding rows) and those in a gap of a tokenizer.json whose
+// ids are not contiguous (vocab_size is the largest id + 1). Generated text is never lost to an
+// id the model was free to sample.
 std::string Tokenizer::decode_generated(const std::vector<int64_t>& ids, bool skip_special_tokens) const {
   std::vector<int> known;
   known.reserve(ids.size());
   const int64_t vocab = vocab_size();
   for (auto i : ids)
     if (i >= 0 && i < vocab) known.push_back(static_cast<int>(i));
-  return decode(known, skip_special_tokens);
+  try {
+    return decode(known, skip_special_tokens);
+  } catch (const Error&) {
+    std::vector<int> kept;
+    kept.reserve(known.size());
+    for (int id : known) {
+      try {
+        id_to_token(id);
+        kept.push_back(id);
+      } catch (const Error&) {}
+    }
+    if (kept.size() == known.size()) throw;  // not an unknown id: a real error
+    return decode(kept, skip_special_tokens);
+  }
 }
 
 std::vector<std::vector<int>> Tokenizer::encode_batch(const std::vector<std::string>& texts, bool add_special_tokens,
