@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cerrno>
+#include <csignal>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
       throw selfrl::Error("unknown command '" + args[0] + "'")
           .hint(best.empty() ? "run 'selfrl --help' for the commands" : "did you mean '" + best + "'?");
     }
+    // Past a file size limit (ulimit -f, RLIMIT_FSIZE) a write then fails with EFBIG, which the
+    // writers report naming the file, instead of the signal killing the process mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
     selfrl::warn_if_slow_blas();
     const int rc = it->second.run(std::vector<std::string>(args.begin() + 1, args.end()));
     // Output that did not reach its destination (a full disk behind a redirect, /dev/full) is a

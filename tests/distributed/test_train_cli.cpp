@@ -345,5 +345,61 @@ TEST(TrainCli, TwoRankRunStopsTogetherWhenOneRankIsSignalled) {
   expect_bit_identical(t.file("full"), run);
 }
 
+// A write that fails mid-checkpoint (here: a file size limit, RLIMIT_FSIZE, standing in for a
+// full disk) stops the run with an error naming the file; the checkpoint being written never
+// appears under its final name, the last good one is untouched, and a later run resumes from
+// it bit-identically. A second run on the same output_dir meanwhile is refused.
+TEST(TrainCli, FailedCheckpointWriteKeepsTheLastGoodOne) {
+  TempDir t;
+  const auto recipe =
+      write_recipe(t, "sft", loop_fixture().train,
+                   "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\nper_device_train_batch_size: 4\n"
+                   "save_steps: 2\nresume_from_checkpoint: auto\n");
+  auto full = train_single(recipe, "output_dir=" + t.file("full"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  const std::string run = t.file("run");
+  auto killed = train_single(recipe, "output_dir=" + run, 3);
+  ASSERT_NE(killed.exit_code, 0) << killed.output;
+  const std::string good = run + "/checkpoint-2";
+  ASSERT_EQ(checkpoint::find_latest_complete(run).value_or(""), good);
+  const std::string good_state = file_bytes(good + "/optimizer.safetensors");
+
+  // model.safetensors (M bytes) fits under the limit, optimizer.safetensors (2M) does not.
+  const auto model_bytes = fs::file_size(loop_fixture().model + "/model.safetensors");
+  const auto limited = run_command("ulimit -f " + std::to_string(model_bytes * 3 / 2 / 1024) + "; " + selfrl_cli() +
+                                   " train " + recipe + " --no-progress output_dir=" + run);
+  EXPECT_EQ(limited.exit_code, 1) << limited.output;
+  EXPECT_NE(limited.output.find("/checkpoint-4.tmp-"), std::string::npos) << limited.output;
+  EXPECT_NE(limited.output.find(".safetensors: write failed: File too large"), std::string::npos) << limited.output;
+  EXPECT_FALSE(fs::exists(run + "/checkpoint-4"));
+  EXPECT_EQ(checkpoint::check_complete(good), "");
+  EXPECT_EQ(file_bytes(good + "/optimizer.safetensors"), good_state);
+
+  auto resumed = train_single(recipe, "output_dir=" + run);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from " + good), std::string::npos) << resumed.output;
+  expect_bit_identical(t.file("full"), run);
+}
+
+// Two runs on one output_dir would delete each other's checkpoint temporaries: the second is
+// refused, naming the holder.
+TEST(TrainCli, SecondRunOnTheSameOutputDirIsRefused) {
+  TempDir t;
+  const auto recipe = write_recipe(t, "sft", loop_fixture().train,
+                                   "trainer: sft\nnum_train_epochs: 3\nlearning_rate: 1.0e-3\n"
+                                   "per_device_train_batch_size: 4\noverwrite_output_dir: true\n");
+  const std::string run = t.file("run");
+  fs::create_directories(run);
+  // Hold the lock the way a running `selfrl train` does (flock on run/.selfrl.lock).
+  std::ofstream(t.file("second.sh")) << "flock " << run << "/.selfrl.lock sleep 30 >/dev/null 2>&1 &\nholder=$!\n"
+                                     << "sleep 0.5\n"
+                                     << selfrl_cli() << " train " << recipe << " --no-progress output_dir=" << run
+                                     << " 2>&1\nrc=$?\nkill $holder\nexit $rc\n";
+  const auto second = run_command("sh " + t.file("second.sh"));
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find("another run is using this directory"), std::string::npos) << second.output;
+  EXPECT_NE(second.output.find(run), std::string::npos) << second.output;
+}
+
 }  // namespace
 }  // namespace selfrl::test

@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
 
 namespace selfrl::metrics {
 namespace {
@@ -141,8 +143,15 @@ void MetricsLogger::log(int64_t step, const Scalars& scalars, const std::string&
   j["kind"] = kind;
   for (const auto& [k, v] : scalars)
     j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  errno = 0;
   jsonl_ << j.dump() << "\n";
   jsonl_.flush();
+  if (!jsonl_) {
+    // Metrics are not worth the run: say so and go on (checkpoint writes, by contrast, stop it).
+    SELFRL_WARN(jsonl_path_ << ": write failed (" << (errno ? std::strerror(errno) : "stream error") << "); the "
+                            << kind << " metrics of step " << step << " are lost, training goes on");
+    jsonl_.clear();
+  }
   if (tb_) {
     Scalars prefixed;
     for (const auto& [k, v] : scalars) prefixed[kind + "/" + k] = v;

@@ -136,7 +136,15 @@ GRPOStepResult GRPOTrainer::step(const std::vector<PromptExample>& prompts, cons
   t.update = seconds_since(t_update);
   add_group_sums(groups, batch, adv, sums);
   m = report(sums, std::move(m), t);
-  if (dump_now) dump_rollouts(groups, batch, adv, old);
+  if (dump_now) {
+    // A dump is a diagnostic: one that cannot be written (disk full) is reported, not fatal. The
+    // writer is atomic, so no partial step-N.jsonl is left under its final name.
+    try {
+      dump_rollouts(groups, batch, adv, old);
+    } catch (const std::exception& e) {
+      SELFRL_WARN("rollout dump of step " << step_ << " not written: " << e.what() << "; training goes on");
+    }
+  }
   if (logger_) logger_->log(step_, m);
   ++step_;
   return {m, step_};

@@ -17,6 +17,7 @@
 #include "selfrl/io/jsonl.h"
 #include "selfrl/io/model_config.h"
 #include "selfrl/io/safetensors.h"
+#include "selfrl/metrics/metrics.h"
 #include "selfrl/model/causal_lm.h"
 #include "test_util.h"
 
@@ -195,6 +196,17 @@ TEST(HostileIo, FailedWritesToStandardOutputAreAnError) {
   const auto r = test::run_command("{ " + test::selfrl_cli() + " info > /dev/full; }");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("writing to standard output failed"), std::string::npos) << r.output;
+}
+
+TEST(HostileIo, MetricsWriteFailureWarnsAndTrainingGoesOn) {
+  test::TempDir t;
+  fs::create_symlink("/dev/full", t.file("metrics.jsonl"));  // every write: ENOSPC
+  metrics::MetricsLogger logger(t.path(), /*tensorboard=*/false);
+  testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(logger.log(3, {{"loss", 1.0}}));
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("metrics.jsonl: write failed (No space left on device)"), std::string::npos) << err;
+  EXPECT_NE(err.find("step 3 are lost, training goes on"), std::string::npos) << err;
 }
 
 }  // namespace
