@@ -2,6 +2,7 @@
 #include "command.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "selfrl/core/error.h"
@@ -148,9 +149,40 @@ double ArgParser::get_double(const std::string& name) const {
   try {
     size_t used = 0;
     const double x = std::stod(v, &used);
-    if (used == v.size()) return x;
+    if (used == v.size()) {
+      if (!std::isfinite(x)) throw Error("option " + name + " expects a finite number, got '" + v + "'").at(program_);
+      return x;
+    }
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception&) {}
   throw Error("option " + name + " expects a number, got '" + v + "'").at(program_);
+}
+
+int64_t ArgParser::get_int_in(const std::string& name, int64_t lo, int64_t hi) const {
+  const int64_t x = get_int(name);
+  if (x < lo || x > hi)
+    throw Error("option " + name + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                std::to_string(x))
+        .at(program_);
+  return x;
+}
+
+double ArgParser::get_double_in(const std::string& name, double lo, double hi, bool lo_open, bool hi_open) const {
+  const double x = get_double(name);
+  if (x < lo || x > hi || (lo_open && x == lo) || (hi_open && x == hi)) {
+    std::ostringstream os;
+    os << "option " << name << " must be in " << (lo_open ? "(" : "[") << lo << ", " << hi << (hi_open ? ")" : "]")
+       << ", got " << get(name);
+    throw Error(os.str()).at(program_);
+  }
+  return x;
+}
+
+void check_chat_format_option(const ArgParser& p, const std::string& name) {
+  const std::string v = p.get(name);
+  if (v != "chatml" && v != "llama3" && v != "plain")
+    throw Error("option " + name + ": unknown chat format '" + v + "'").hint("use chatml, llama3 or plain");
 }
 
 bool ArgParser::get_flag(const std::string& name) const { return values_.count(name) != 0; }

@@ -40,7 +40,10 @@ class ArgParser {
   std::string get(const std::string& name) const;  // throws if absent and no default
   std::optional<std::string> get_opt(const std::string& name) const;
   int64_t get_int(const std::string& name) const;
-  double get_double(const std::string& name) const;
+  double get_double(const std::string& name) const;  // finite numbers only
+  // Integer / number options with their allowed range; out of range is an error naming the option.
+  int64_t get_int_in(const std::string& name, int64_t lo, int64_t hi) const;
+  double get_double_in(const std::string& name, double lo, double hi, bool lo_open = false, bool hi_open = false) const;
   bool get_flag(const std::string& name) const;
   std::string usage() const;
 
@@ -56,6 +59,13 @@ class ArgParser {
   std::map<std::string, std::string> values_;
   const Spec* find(const std::string& name) const;
 };
+
+// Throws Error naming the option unless its value is a built-in chat format (chatml, llama3,
+// plain): checked up front, also when the tokenizer's own template makes it unused.
+void check_chat_format_option(const ArgParser& p, const std::string& name);
+
+// Intra-op threads more than this are refused: creating 100,000 threads never finishes.
+inline constexpr int64_t kMaxCliThreads = 4096;
 
 // Edit distance for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);

@@ -61,7 +61,7 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   if (p.get_flag("--quick")) cfg.make_quick();
   cfg.out_dir = p.get("--out");
   cfg.seed = static_cast<uint64_t>(p.get_int("--seed"));
-  cfg.threads = static_cast<int>(p.get_int("--threads"));
+  cfg.threads = static_cast<int>(p.get_int_in("--threads", 0, kMaxCliThreads));
   cfg.verbose = !p.get_flag("--quiet");
   auto set_int = [&](const char* name, int64_t& field) {
     if (!p.get(name).empty()) field = p.get_int(name);

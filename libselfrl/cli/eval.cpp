@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include "command.h"
 #include "selfrl/core/device.h"
@@ -45,27 +46,37 @@ int run_eval(const std::vector<std::string>& args) {
   p.flag("--per-example", "include per-example results in the JSON");
   p.flag("--no-progress", "no progress bar");
   if (!p.parse(args)) return 0;
-  if (p.get_int("--threads") > 0) at::set_num_threads(static_cast<int>(p.get_int("--threads")));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
   if (p.get_flag("--no-progress")) ProgressBar::set_enabled_override(0);
   const std::string dir = p.get("--model");
-  const auto extractor = eval::parse_extractor(p.get("--extractor"));
-  auto model = model::CausalLM::from_pretrained(dir, parse_device(p.get("--device")), parse_dtype(p.get("--dtype")));
-  auto tok = tokenizer::Tokenizer::from_pretrained(dir);
+  const auto extractor = [&] {
+    try {
+      return eval::parse_extractor(p.get("--extractor"));
+    } catch (Error& e) {
+      throw e.at("selfrl eval --extractor");
+    }
+  }();
   eval::EvalOptions o;
-  o.samples = p.get_int("--samples");
-  o.n = p.get_int("--n");
-  if (o.samples < 1) throw Error("--samples must be >= 1, got " + std::to_string(o.samples));
-  if (o.n != 0 && o.n < o.samples) throw Error("--n must be >= --samples");
-  o.max_new_tokens = p.get_int("--max-new-tokens");
-  o.temperature = p.get_double("--temperature");
-  o.top_p = p.get_double("--top-p");
+  o.samples = p.get_int_in("--samples", 1, 1'000'000);
+  o.n = p.get_int_in("--n", 0, 1'000'000);
+  if (o.n != 0 && o.n < o.samples)
+    throw Error("--n must be >= --samples (" + std::to_string(o.samples) + "), got " + std::to_string(o.n))
+        .at("selfrl eval");
+  o.max_new_tokens = p.get_int_in("--max-new-tokens", 0, 1'000'000'000);
+  o.temperature = p.get_double_in("--temperature", 0, 1e6);
+  o.top_p = p.get_double_in("--top-p", 0, 1, /*lo_open=*/true);
   o.seed = static_cast<uint64_t>(p.get_int("--seed"));
-  o.batch_size = p.get_int("--batch-size");
+  o.batch_size = p.get_int_in("--batch-size", 1, 1'000'000);
   o.keep_per_example = true;
   data::PromptOptions po;
   po.chat_template = p.get_flag("--chat-template");
   po.answer_field = p.get("--answer-field");
-  po.max_samples = p.get_int("--max-examples");
+  if (po.answer_field.empty())
+    throw Error("option --answer-field is empty").at("selfrl eval").hint("e.g. --answer-field answer");
+  po.max_samples = p.get_int_in("--max-examples", 0, std::numeric_limits<int64_t>::max());
+  // The options are checked above, before the model is loaded.
+  auto model = model::CausalLM::from_pretrained(dir, parse_device(p.get("--device")), parse_dtype(p.get("--dtype")));
+  auto tok = tokenizer::Tokenizer::from_pretrained(dir);
   const int64_t context = model->config().max_position_embeddings;
   if (o.max_new_tokens < 0) throw Error("--max-new-tokens must be >= 0, got " + std::to_string(o.max_new_tokens));
   po.max_prompt_length = o.max_new_tokens > 0 ? context - o.max_new_tokens : context - 1;
@@ -75,6 +86,11 @@ int run_eval(const std::vector<std::string>& args) {
         .at(dir + "/config.json")
         .hint("lower --max-new-tokens, or leave it out (0) to use what the context allows");
   const auto prompts = data::load_prompts(p.get("--data"), tok.get(), po);
+  for (const auto& q : prompts)
+    if (!q.answer)
+      throw Error("row has no \"" + po.answer_field + "\" field (the reference answer)")
+          .at(q.where)
+          .hint("add it to every row, or name the field that holds the answer with --answer-field");
   if (o.max_new_tokens == 0) {  // what the context leaves after the longest prompt, at most 256
     size_t longest = 0;
     for (const auto& q : prompts) longest = std::max(longest, q.ids.size());

@@ -1,6 +1,7 @@
 // `selfrl generate`: G sampled (or greedy) completions for each prompt of a JSONL file, through
 // the batched RolloutEngine.
 #include <cstdio>
+#include <limits>
 
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
@@ -47,7 +48,20 @@ int run_generate(const std::vector<std::string>& args) {
   p.flag("--ignore-eos", "do not stop at the model's EOS tokens");
   p.flag("--with-stats", "also write raw_logprobs, entropy and self_certainty per token");
   if (!p.parse(args)) return 0;
-  if (p.get_int("--threads") > 0) at::set_num_threads(static_cast<int>(p.get_int("--threads")));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
+  // Every option is checked before the model is loaded, naming the option.
+  generation::SamplingParams sp;
+  sp.num_samples = p.get_int_in("--num-samples", 1, 1'000'000);
+  sp.max_new_tokens = p.get_int_in("--max-new-tokens", 1, 1'000'000'000);
+  sp.temperature = p.get_double_in("--temperature", 0, 1e6);
+  sp.top_p = p.get_double_in("--top-p", 0, 1, /*lo_open=*/true);
+  sp.top_k = p.get_int_in("--top-k", 0, std::numeric_limits<int32_t>::max());
+  sp.min_p = p.get_double_in("--min-p", 0, 1);
+  sp.seed = static_cast<uint64_t>(p.get_int("--seed"));
+  sp.ignore_eos = p.get_flag("--ignore-eos");
+  generation::RolloutEngineOptions eo;
+  eo.max_batch_size = p.get_int_in("--batch-size", 1, 1'000'000);
+  if (p.has("--chat-format")) check_chat_format_option(p, "--chat-format");
   const std::string dir = p.get("--model");
   auto model = model::CausalLM::from_pretrained(dir, parse_device(p.get("--device")), parse_dtype(p.get("--dtype")));
   const auto& cfg = model->config();
@@ -77,17 +91,6 @@ int run_generate(const std::vector<std::string>& args) {
   }
   const auto prompts = read_input_ids(p.get("--in"), cfg, 1, cfg.max_position_embeddings - 1, encode_prompt);
 
-  generation::SamplingParams sp;
-  sp.num_samples = p.get_int("--num-samples");
-  sp.max_new_tokens = p.get_int("--max-new-tokens");
-  sp.temperature = p.get_double("--temperature");
-  sp.top_p = p.get_double("--top-p");
-  sp.top_k = p.get_int("--top-k");
-  sp.min_p = p.get_double("--min-p");
-  sp.seed = static_cast<uint64_t>(p.get_int("--seed"));
-  sp.ignore_eos = p.get_flag("--ignore-eos");
-  generation::RolloutEngineOptions eo;
-  eo.max_batch_size = p.get_int("--batch-size");
   eo.eos_token_ids = model::eos_token_ids(dir, cfg);
   // The output file is opened (and its directory checked) before the generation, not after it.
   io::JsonlWriter writer(p.get("--out"));

@@ -85,12 +85,12 @@ int run_logprobs(const std::vector<std::string>& args) {
   p.option("--threads", "N", "intra-op threads (0 = LibTorch's default)", "0");
   p.option("--batch-size", "N", "sequences per forward pass", "8");
   if (!p.parse(args)) return 0;
-  if (p.get_int("--threads") > 0) at::set_num_threads(static_cast<int>(p.get_int("--threads")));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
   const auto device = parse_device(p.get("--device"));
   auto model = model::CausalLM::from_pretrained(p.get("--model"), device, parse_dtype(p.get("--dtype")));
   const auto& cfg = model->config();
   const auto seqs = read_input_ids(p.get("--in"), cfg, 1, cfg.max_position_embeddings);
-  const int64_t batch_size = std::max<int64_t>(1, p.get_int("--batch-size"));
+  const int64_t batch_size = p.get_int_in("--batch-size", 1, 1'000'000);
   io::JsonlWriter writer(p.get("--out"));
   c10::InferenceMode guard;
   for (size_t first = 0; first < seqs.size(); first += batch_size) {

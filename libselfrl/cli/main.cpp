@@ -8,6 +8,8 @@
 #include <iostream>
 #include <new>
 
+#include <c10/util/Exception.h>
+
 #include "command.h"
 #include "selfrl/core/blas.h"
 #include "selfrl/core/error.h"
@@ -95,6 +97,24 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "selfrl: error: out of memory (a size in the model config, recipe or input is larger "
                  "than this machine can hold)\n");
+    return 1;
+  } catch (const c10::Error& e) {
+    // LibTorch's allocators throw c10::Error, not std::bad_alloc, when a tensor does not fit: a
+    // size taken from an input, not a bug, so it is reported as such.
+    const std::string msg = e.what_without_backtrace();
+    if (msg.find("can't allocate memory") != std::string::npos || msg.find("out of memory") != std::string::npos) {
+      // "... you tried to allocate 800000000000 bytes. Error code 12 ..." -> the size.
+      std::string size;
+      if (const auto at = msg.find("you tried to allocate"); at != std::string::npos)
+        size =
+            ": " + msg.substr(at, msg.find('.', at) == std::string::npos ? std::string::npos : msg.find('.', at) - at);
+      std::fprintf(stderr,
+                   "selfrl: error: out of memory%s (a size in the model config, recipe, adapter, input or "
+                   "command-line options is larger than this machine can hold)\n",
+                   size.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "selfrl: internal error: %s\n", msg.c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "selfrl: internal error: %s\n", e.what());

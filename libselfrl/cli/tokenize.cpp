@@ -86,6 +86,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   }
 
   const bool chat = p.get_flag("--chat");
+  if (p.has("--chat-format")) check_chat_format_option(p, "--chat-format");
   const std::string chat_format = p.get_opt("--chat-format").value_or("");
   auto encode = [&](const std::string& text) {
     if (chat) {

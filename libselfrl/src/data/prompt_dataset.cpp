@@ -60,6 +60,9 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
       for (const auto& m : row["messages"]) {
         if (!m.is_object() || !m.contains("role") || !m.contains("content"))
           throw Error("each message needs \"role\" and \"content\"").at(p.where);
+        if (!m["role"].is_string())
+          throw Error("a message's \"role\" must be a string (system, user or assistant), got " + m["role"].dump())
+              .at(p.where);
         msgs.push_back({m["role"].get<std::string>(), scalar_text(m["content"])});
       }
       if (!msgs.empty() && msgs.back().role == "assistant") msgs.pop_back();

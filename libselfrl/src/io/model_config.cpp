@@ -173,6 +173,8 @@ void ModelConfig::validate(const std::string& source) const {
         .hint("check vocab_size, hidden_size, intermediate_size and num_hidden_layers");
   }
   if (!(rms_norm_eps > 0)) throw key_error(source, "rms_norm_eps", "must be positive");
+  // An epsilon >= 1 swamps the mean square: every hidden state is scaled to ~0.
+  if (!(rms_norm_eps < 1)) throw key_error(source, "rms_norm_eps", "must be below 1 (models use 1e-5 or 1e-6)");
   if (!(rope_theta > 0)) throw key_error(source, "rope_theta", "must be positive");
   for (int64_t e : eos_token_ids) {
     if (e < 0 || e >= vocab_size)

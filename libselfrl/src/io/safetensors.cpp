@@ -379,6 +379,10 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
   }
   std::map<std::string, size_t> shard_of_file;
   const fs::path dir = index_path.parent_path();
+  if (index["weight_map"].empty())
+    throw Error("'weight_map' lists no tensors")
+        .at(index_path.string())
+        .hint("the index maps every tensor name to its shard file; save the model again");
   for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
     if (!it.value().is_string())
       throw Error("weight_map['" + it.key() + "'] is not a file name").at(index_path.string());

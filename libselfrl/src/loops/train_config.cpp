@@ -299,6 +299,10 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
         "GRPO: DAPO dynamic sampling: drop groups whose rewards are all equal and refill the batch with new prompts, "
         "for at most N extra generation rounds per step (0 = off; verl's filter_groups with max_num_gen_batches)");
     c.reward_funcs = r.get_string_list("reward_funcs", {"consensus"}, reward_funcs_doc());
+    if (c.reward_funcs.empty())
+      throw Error("reward_funcs is empty: GRPO needs at least one reward")
+          .at(r.location_of("reward_funcs").str())
+          .hint("e.g. reward_funcs: [consensus] (TTRL), [self_certainty] (Intuitor) or [verifier]");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
     c.eval_steps = r.get_int("eval_steps", 0, kNonNegative,
                              "GRPO / SEC: evaluate and log an iteration every N steps (0 = at the end)");

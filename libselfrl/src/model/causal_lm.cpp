@@ -49,6 +49,17 @@ ArchitectureTraits traits_for(const io::ModelConfig& cfg) {
     if (cfg.model_type == "qwen2") arch = "Qwen2ForCausalLM";
     if (cfg.model_type == "qwen3") arch = "Qwen3ForCausalLM";
   }
+  // A model_type that contradicts the architecture (a GPT-2 config with a Llama architecture
+  // line) means the file was edited by hand or belongs to another model.
+  const char* expected_type = arch == "LlamaForCausalLM"   ? "llama"
+                              : arch == "Qwen2ForCausalLM" ? "qwen2"
+                              : arch == "Qwen3ForCausalLM" ? "qwen3"
+                                                           : nullptr;
+  if (expected_type != nullptr && !cfg.model_type.empty() && cfg.model_type != expected_type)
+    throw Error("model_type '" + cfg.model_type + "' does not match architectures [" + arch + "] (model_type '" +
+                expected_type + "')")
+        .at("config.json")
+        .hint("the config belongs to another model, or was edited; use the config.json the weights came with");
   if (arch == "LlamaForCausalLM") return {cfg.attention_bias, cfg.attention_bias, false};
   if (arch == "Qwen2ForCausalLM") return {true, false, false};
   if (arch == "Qwen3ForCausalLM") return {cfg.attention_bias, cfg.attention_bias, true};

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
 #include "selfrl/io/file_util.h"
 #include "selfrl/io/safetensors.h"
 #include "selfrl/model/causal_lm.h"
@@ -91,6 +92,8 @@ LoraConfig LoraConfig::from_peft_json(const nlohmann::json& j, const std::string
   try {
     if (j.value("peft_type", "LORA") != "LORA")
       throw Error("peft_type " + j.value("peft_type", "") + " is not LORA").at(source);
+    if (j.contains("r") && !j["r"].is_number_integer())
+      throw Error("r must be an integer, got " + j["r"].dump()).at(source).hint("PEFT ranks are 8, 16, 64, ...");
     c.r = j.value("r", int64_t{8});
     c.lora_alpha = j.value("lora_alpha", 8.0);
     c.lora_dropout = j.value("lora_dropout", 0.0);
@@ -174,6 +177,14 @@ torch::Tensor LoraAdapterImpl::delta(const torch::Tensor& x) {
 
 int64_t add_lora(CausalLM& model, const LoraConfig& cfg) {
   cfg.validate();
+  // A rank above every dimension of the model is a typo or a hostile file, and would be a huge
+  // allocation (an r x hidden_size A and an out x r B per targeted projection).
+  const int64_t max_dim =
+      std::max({model.config().hidden_size, model.config().intermediate_size, model.config().vocab_size});
+  if (cfg.r > max_dim)
+    throw Error("lora r = " + std::to_string(cfg.r) + " is larger than every dimension of the model (at most " +
+                std::to_string(max_dim) + ")")
+        .hint("LoRA ranks are far below the hidden size (8, 16, 64); is this the right base model?");
   if (has_lora(model))
     throw Error("the model already has LoRA adapters").hint("merge_lora first, or load a fresh base");
   const auto& t = cfg.target_modules;
@@ -263,10 +274,16 @@ LoraConfig load_lora(CausalLM& model, const std::string& dir) {
   if (!fs::is_regular_file(st_path)) throw Error("no adapter_model.safetensors").at(dir);
   const nlohmann::json j = io::read_json_file(cfg_path.string());
   const LoraConfig cfg = LoraConfig::from_peft_json(j, cfg_path.string());
-  add_lora(model, cfg);
   const auto file = io::SafeTensorsFile::open(st_path.string());
+  // add_lora bounds r by the model's sizes before allocating: a hostile "r": 1099511627776 is an
+  // error naming adapter_config.json, not a multi-terabyte allocation.
+  try {
+    add_lora(model, cfg);
+  } catch (Error& e) {
+    throw e.at(cfg_path.string());
+  }
   std::set<std::string> expected;
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, nonfinite;
   torch::NoGradGuard ng;
   for (auto& [name, w] : lora_parameters(model)) {
     // PEFT writes base_model.model.<name>; some tools keep the adapter name (.lora_A.default.weight).
@@ -281,6 +298,12 @@ LoraConfig load_lora(CausalLM& model, const std::string& dir) {
       continue;
     }
     const auto t = file.tensor(key);
+    if (!t.is_floating_point()) {
+      problems.push_back(key + ": dtype " + std::string(io::st_dtype_name(file.info(key).dtype)) +
+                         " (adapter weights are F32, BF16 or F16)");
+      continue;
+    }
+    if (!torch::isfinite(t).all().item<bool>()) nonfinite.push_back(key);
     if (t.sizes() != w.sizes()) {
       problems.push_back(
           key + ": expected " + c10::str(w.sizes()) + ", got " + c10::str(t.sizes()) +
@@ -298,6 +321,13 @@ LoraConfig load_lora(CausalLM& model, const std::string& dir) {
     std::string msg = std::to_string(problems.size()) + " adapter tensor problem(s):";
     for (size_t i = 0; i < problems.size() && i < 20; ++i) msg += "\n  " + problems[i];
     throw Error(msg).at(st_path.string()).hint("is the adapter for this base model?");
+  }
+  if (!nonfinite.empty()) {
+    std::string list;
+    for (size_t i = 0; i < nonfinite.size() && i < 8; ++i) list += (i ? ", " : "") + nonfinite[i];
+    if (nonfinite.size() > 8) list += ", ...";
+    SELFRL_WARN(st_path.string() << ": " << nonfinite.size() << " adapter tensor(s) hold NaN or Inf values (" << list
+                                 << "); the adapted model's outputs will be NaN");
   }
   return cfg;
 }

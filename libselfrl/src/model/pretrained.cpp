@@ -88,6 +88,12 @@ std::shared_ptr<CausalLM> CausalLM::from_config(const io::ModelConfig& cfg, uint
 std::shared_ptr<CausalLM> CausalLM::from_pretrained(const std::string& dir, const c10::Device& device,
                                                     c10::ScalarType dtype) {
   check_device_dtype(device, dtype);
+  // A file where the model directory belongs (a JSONL given as the model) would otherwise be
+  // parsed as config.json and reported as a JSON error at some line of that file.
+  if (std::filesystem::exists(dir) && !std::filesystem::is_directory(dir))
+    throw Error("a model directory (config.json + safetensors) is expected, but this is a file")
+        .at(dir)
+        .hint("pass the directory that holds config.json and model.safetensors");
   const io::ModelConfig cfg = io::ModelConfig::load(dir);
   auto ckpt = io::SafeTensorsCheckpoint::open(dir);
   check_sizes_before_allocating(cfg, ckpt, dir);
@@ -170,6 +176,10 @@ std::vector<int64_t> eos_token_ids(const std::string& dir, const io::ModelConfig
   const auto path = std::filesystem::path(dir) / "generation_config.json";
   if (std::filesystem::exists(path)) {
     const nlohmann::json j = io::read_json_file(path.string());
+    if (!j.is_object())
+      throw Error("generation_config.json must hold a JSON object, got " + std::string(j.type_name()))
+          .at(path.string())
+          .hint("fix or remove the file (it is optional)");
     if (j.contains("eos_token_id")) {
       const auto& e = j["eos_token_id"];
       auto add = [&](const nlohmann::json& v) {

@@ -713,6 +713,12 @@ std::string Recipe::get_path(const std::string& key, const std::string& def, boo
     return def;
   }
   if (n->kind != Node::Kind::kScalar) throw value_error(key, *n, "expected a path");
+  // An empty path is "not set", not the recipe's own directory (which `'' relative to the recipe`
+  // would be): `output_dir: ''` must not run in the directory of the recipe.
+  if (n->scalar.empty()) {
+    if (must_exist) fail(value_error(key, *n, "is empty").hint("set " + key + " to a path"));
+    return "";
+  }
   fs::path p(n->scalar);
   if (p.is_relative() && n->loc.line > 0) p = fs::path(n->loc.file).parent_path() / p;  // relative to its recipe
   if (must_exist && !fs::exists(p)) {

@@ -9,6 +9,7 @@
 
 #include "spm_shim.h"
 #include "selfrl/core/error.h"
+#include "selfrl/io/file_util.h"
 
 namespace selfrl::tokenizer {
 namespace {
@@ -79,6 +80,9 @@ std::string sentencepiece_module_path() {
 std::shared_ptr<SentencePieceModel> SentencePieceModel::load(const std::string& path) {
   const Api& a = api();
   if (!std::filesystem::exists(path)) throw Error("sentencepiece model not found").at(path);
+  // A directory, FIFO or device (/dev/zero) is refused before the module opens it: reading one
+  // would fail with a bare stream error, block on the pipe, or never end.
+  io::check_regular_file(path, "sentencepiece model");
   char err[1024] = {0};
   void* handle = nullptr;
   if (a.load(path.c_str(), &handle, err, sizeof err) != 0) {

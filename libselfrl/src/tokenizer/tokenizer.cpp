@@ -47,6 +47,12 @@ TokenizerConfig read_tokenizer_config(const std::string& dir) {
     }
   }
   const std::string path = dir + "/tokenizer_config.json";
+  // A dangling symlink is not "no file": the config it should have named would be silently lost.
+  if (fs::is_symlink(fs::symlink_status(path)) && !fs::exists(path))
+    throw Error("tokenizer_config.json is a symlink to a file that does not exist (" + fs::read_symlink(path).string() +
+                ")")
+        .at(path)
+        .hint("restore the file it points to, or remove the link");
   if (!fs::exists(path)) return c;
   c.source = path;
   const json j = io::read_json_file(path);
@@ -57,10 +63,11 @@ TokenizerConfig read_tokenizer_config(const std::string& dir) {
     if (auto v = token_string(j, "eos_token")) c.eos_token = v;
     if (auto v = token_string(j, "pad_token")) c.pad_token = v;
     if (auto v = token_string(j, "unk_token")) c.unk_token = v;
-    if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean())
-      c.add_bos_token = j["add_bos_token"].get<bool>();
-    if (j.contains("add_eos_token") && j["add_eos_token"].is_boolean())
-      c.add_eos_token = j["add_eos_token"].get<bool>();
+    for (const char* key : {"add_bos_token", "add_eos_token"}) {
+      if (!j.contains(key) || j[key].is_null()) continue;
+      if (!j[key].is_boolean()) throw Error(std::string("'") + key + "' must be true or false, got " + j[key].dump());
+      (std::string(key) == "add_bos_token" ? c.add_bos_token : c.add_eos_token) = j[key].get<bool>();
+    }
     // transformers' default for clean_up_tokenization_spaces has changed over versions; we take
     // the file's value and false when absent (transformers >= 4.45).
     c.clean_up_tokenization_spaces = j.value("clean_up_tokenization_spaces", false);

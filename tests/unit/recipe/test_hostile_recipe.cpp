@@ -258,3 +258,23 @@ TEST(HostileRecipe, BinaryMultiDocumentAndHugeValuesGiveShortClearErrors) {
     EXPECT_LT(what.size(), 1000u);
   }
 }
+
+// ---- findings of the hostile sweep (tests/hostile/sweep.py) ------------------------------------
+
+// sweep: recipe/output_dir='' trained in the recipe's own directory ('' relative to the recipe).
+TEST(HostileRecipe, EmptyPathIsNotTheRecipeDirectory) {
+  Files f;
+  const auto path = f.write("r.yaml", "model: model\noutput_dir: ''\ndata:\n  train: train.jsonl\ntrainer: grpo\n");
+  EXPECT_SELFRL_ERROR(read(path), "r.yaml", "output_dir: required");
+  const auto model_empty =
+      f.write("m.yaml", "model: ''\noutput_dir: out\ndata:\n  train: train.jsonl\ntrainer: grpo\n");
+  EXPECT_SELFRL_ERROR(read(model_empty), "m.yaml:1:", "model", "is empty");
+}
+
+// sweep: recipe/reward_funcs=[] passed --check and failed in the run with "GRPOTrainer: the reward
+// pipeline is empty", naming neither the key nor the file.
+TEST(HostileRecipe, EmptyRewardFuncsAreRefusedAtLoad) {
+  Files f;
+  EXPECT_SELFRL_ERROR(read(f.recipe("reward_funcs: []\n")), "r.yaml:6:", "reward_funcs is empty",
+                      "at least one reward");
+}
