@@ -85,7 +85,8 @@ def test_grpo_steps_then_train_continues_and_checkpoints_resume(world, tmp_path)
     grpo = [l for l in a.log_history if l["kind"] == "grpo"]
     assert [l["step"] for l in grpo] == [1, 2, 3] and out.global_step == 3 and first["reward"] == grpo[0]["reward"]
     assert [l["iteration"] for l in a.log_history if l["kind"] == "iteration"] == [0, 1]
-    assert sorted(os.listdir(tmp_path / "g"))[:3] == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    names = sorted(n for n in os.listdir(tmp_path / "g") if not n.startswith("."))  # not .selfrl.lock
+    assert names[:3] == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
     # An uninterrupted run from scratch ends with the same weights.
     b = selfrl.GRPOTrainer(world["model"], "consensus", args=selfrl.GRPOConfig(**{**args, "output_dir": str(tmp_path / "h")}),
                            train_dataset=world["train"], eval_dataset=world["eval"])

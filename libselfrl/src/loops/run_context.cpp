@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <utility>
@@ -40,6 +42,22 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
   }
 }
 
+namespace {
+// One lock per output_dir per process, shared: runs in one process follow each other (Python: a
+// trainer stopped by Ctrl-C, then a new one resuming the same directory while the first object
+// is still alive); runs in two processes must not share the directory.
+std::shared_ptr<const void> lock_output_dir(const std::string& dir) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<io::DirectoryLock>> held;
+  std::lock_guard<std::mutex> guard(mu);
+  auto& slot = held[fs::weakly_canonical(dir).string()];
+  if (auto lock = slot.lock()) return lock;
+  auto lock = std::make_shared<io::DirectoryLock>(dir);
+  slot = lock;
+  return lock;
+}
+}  // namespace
+
 RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, RunHooks hooks)
     : cfg(c),
       world(w ? std::move(w) : dist::World::single()),
@@ -48,7 +66,7 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
   if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
   if (is_main()) {  // one run per output_dir: a second one would delete this one's checkpoint temporaries
     create_output_dir(cfg.output_dir);
-    output_dir_lock_ = std::make_shared<io::DirectoryLock>(cfg.output_dir);
+    output_dir_lock_ = lock_output_dir(cfg.output_dir);
   }
   const ResumePoint resume = find_resume_point(cfg, is_main());  // every rank looks (output_dir is shared)
   resume_dir = resume.dir;
