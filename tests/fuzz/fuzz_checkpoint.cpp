@@ -10,14 +10,13 @@
 #include "selfrl/core/error.h"
 #include "selfrl/trainers/checkpoint.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+
+void fuzz_one(const uint8_t* data, size_t size) {
   namespace fz = selfrl::fuzz;
-  static const std::array<const char*, 6> kFiles = {"COMPLETE",
-                                                    "trainer_state.json",
-                                                    "model.safetensors",
-                                                    "optimizer.safetensors",
-                                                    "rng.safetensors",
-                                                    "adapters.safetensors"};
+  static const std::array<const char*, 6> kFiles = {"COMPLETE",          "trainer_state.json",
+                                                    "model.safetensors", "optimizer.safetensors",
+                                                    "rng.safetensors",   "adapters.safetensors"};
   const auto dir = fz::ScratchDir::get() / "checkpoint-1";
   std::filesystem::create_directories(dir);
   const auto parts = fz::split_parts(data, size, kFiles.size());
@@ -27,6 +26,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else
       fz::remove_file(dir / kFiles[i]);
   }
-  (void)selfrl::checkpoint::check_complete(dir.string());  // any exception escaping is a finding
-  return 0;
+  const std::string why = selfrl::checkpoint::check_complete(dir.string());  // must not throw
+  fz::note(why.empty() ? "complete" : why.c_str());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return selfrl::fuzz::run(fuzz_one, data, size);
 }

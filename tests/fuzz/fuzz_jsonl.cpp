@@ -20,13 +20,12 @@ void read(const std::string& path, bool require_objects, size_t max_line) {
       if (require_objects && !row.is_object()) std::abort();
       (void)reader.where();
     }
-  } catch (const selfrl::Error&) {
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+void fuzz_one(const uint8_t* data, size_t size) {
   namespace fz = selfrl::fuzz;
   const auto path = fz::ScratchDir::get() / "rows.jsonl";
   fz::write_file(path, std::string_view(reinterpret_cast<const char*>(data), size));
@@ -35,7 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   read(path.string(), true, 64);
   try {
     (void)selfrl::io::read_jsonl(path.string(), false);
-  } catch (const selfrl::Error&) {
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
   }
-  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return selfrl::fuzz::run(fuzz_one, data, size);
 }

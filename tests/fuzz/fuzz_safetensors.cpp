@@ -21,9 +21,7 @@ void read_all(const selfrl::io::SafeTensorsFile& f) {
   for (const auto& [k, v] : f.metadata()) (void)(k.size() + v.size());
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+void fuzz_one(const uint8_t* data, size_t size) {
   namespace fz = selfrl::fuzz;
   const auto& dir = fz::ScratchDir::get();
   const auto parts = fz::split_parts(data, size, 2);
@@ -32,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fz::write_file(file, parts[0]);
   try {
     read_all(selfrl::io::SafeTensorsFile::open(file.string()));
-  } catch (const selfrl::Error&) {
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
   }
   if (parts.size() > 1) {
     fz::write_file(index, parts[1]);
@@ -42,9 +41,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)ckpt.file_of(name);
         if (ckpt.info(name).numel() <= 4096) (void)ckpt.tensor(name).numel();
       }
-    } catch (const selfrl::Error&) {
+    } catch (const selfrl::Error& e) {
+      selfrl::fuzz::note(e.what());
     }
     fz::remove_file(index);
   }
-  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return selfrl::fuzz::run(fuzz_one, data, size);
 }

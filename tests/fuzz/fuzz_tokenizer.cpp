@@ -9,15 +9,18 @@
 #include "selfrl/core/error.h"
 #include "selfrl/tokenizer/hf_tokenizer.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+
+void fuzz_one(const uint8_t* data, size_t size) {
   namespace fz = selfrl::fuzz;
   using selfrl::tokenizer::HfTokenizer;
   const auto parts = fz::split_parts(data, size, 2);
   std::unique_ptr<HfTokenizer> tok;
   try {
     tok = HfTokenizer::from_json_string(parts[0], {}, "tokenizer.json");
-  } catch (const selfrl::Error&) {
-    return 0;
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
+    return;
   }
   const std::string text = parts.size() > 1 ? parts[1] : "Hello world, ünïcödé 123 <s>\n  tabs\tand  spaces</s>";
   const int vocab = tok->vocab_size();
@@ -25,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<int> ids;
     try {
       ids = tok->encode(text, special);
-    } catch (const selfrl::Error&) {
+    } catch (const selfrl::Error& e) {
+      selfrl::fuzz::note(e.what());
       continue;  // invalid UTF-8, a limit
     }
     for (const int id : ids)
@@ -33,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       (void)tok->decode(ids, false);
       (void)tok->decode(ids, true);
-    } catch (const selfrl::Error&) {
+    } catch (const selfrl::Error& e) {
+      selfrl::fuzz::note(e.what());
     }
   }
   // Every id once (bounded), the ends of the range and ids outside it.
@@ -43,19 +48,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)tok->token_to_id(piece);
       (void)tok->is_special(id);
       (void)tok->decode({id}, false);
-    } catch (const selfrl::Error&) {
+    } catch (const selfrl::Error& e) {
+      selfrl::fuzz::note(e.what());
     }
   }
   for (const int id : {vocab - 1, vocab, -1}) {
     try {
       (void)tok->decode({id}, false);
       (void)tok->id_to_token(id);
-    } catch (const selfrl::Error&) {
+    } catch (const selfrl::Error& e) {
+      selfrl::fuzz::note(e.what());
     }
   }
   try {
     (void)tok->decode_generated({0, int64_t{vocab}, -5, int64_t{1} << 40}, true);
-  } catch (const selfrl::Error&) {
+  } catch (const selfrl::Error& e) {
+    selfrl::fuzz::note(e.what());
   }
-  return 0;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return selfrl::fuzz::run(fuzz_one, data, size);
 }
