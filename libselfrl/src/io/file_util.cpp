@@ -236,6 +236,8 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& where
     const auto pos = msg.find("parse error");
     if (pos != std::string::npos) msg = msg.substr(pos);
     throw Error("invalid JSON: " + msg).at(where + ":" + std::to_string(line) + ":" + std::to_string(col));
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range.406: a number like 1e400
+    throw Error(std::string("invalid JSON: ") + e.what()).at(where);
   }
 }
 

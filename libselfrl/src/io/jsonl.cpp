@@ -74,6 +74,8 @@ bool JsonlReader::next(nlohmann::json& out) {
       const auto pos = msg.find("parse error");
       if (pos != std::string::npos) msg = msg.substr(pos);
       throw Error("invalid JSON: " + msg).at(where()).hint("each line must hold exactly one JSON value");
+    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range.406: a number like 1e400
+      throw Error(std::string("invalid JSON: ") + e.what()).at(where());
     }
     if (require_objects_ && !out.is_object()) {
       throw Error(std::string("expected a JSON object, got ") + out.type_name()).at(where());

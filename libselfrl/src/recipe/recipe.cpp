@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/io/file_util.h"
 
 namespace selfrl::recipe {
 namespace fs = std::filesystem;
@@ -158,6 +159,33 @@ Node parse_yaml(const std::string& text, const std::string& file, Budget& budget
     throw Error("a NUL byte: this is not a text file")
         .at(file + ":" + std::to_string(line))
         .hint("a recipe is YAML text");
+  }
+  // Recipes are UTF-8 (YAML 1.2); the values go on into JSON, which refuses anything else.
+  if (const size_t bad = io::find_invalid_utf8(text); bad != std::string::npos) {
+    const auto [line, col] = io::line_column(text, bad);
+    throw Error("invalid UTF-8")
+        .at(file + ":" + std::to_string(line) + ":" + std::to_string(col))
+        .hint("save the recipe as UTF-8");
+  }
+  // yaml-cpp 0.7 (Debian 12) loops forever, allocating, on a document whose first token is ','
+  // (jbeder/yaml-cpp#1040, fixed after 0.8): refuse that before the parser sees it.
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      ++i;
+    } else if (c == '#' || c == '%') {  // a comment or a directive: the rest of the line
+      const size_t nl = text.find('\n', i);
+      i = nl == std::string::npos ? text.size() : nl + 1;
+    } else if (text.compare(i, 3, "---") == 0) {  // document start
+      i += 3;
+    } else {
+      if (c == ',') {
+        const auto [line, col] = io::line_column(text, i);
+        throw Error("YAML syntax error: a document cannot start with ','")
+            .at(file + ":" + std::to_string(line) + ":" + std::to_string(col));
+      }
+      break;
+    }
   }
   YAML::Node doc;
   try {

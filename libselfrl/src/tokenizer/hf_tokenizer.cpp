@@ -174,17 +174,13 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& json_path, Tok
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_json_string(const std::string& text, TokenizerConfig config,
                                                            const std::string& source) {
-  // nlohmann's parser is iterative, but copying, dumping or comparing a parsed value recurses:
-  // a file nesting 100,000 arrays would overflow the stack later. Real files nest < 10 levels.
-  io::check_json_depth(text, source);
+  // Depth-checked first (copying or dumping a deeply nested value recurses), then parsed; every
+  // JSON error names source:line:column.
   json j;
   try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    const auto [line, col] = io::line_column(text, e.byte > 0 ? e.byte - 1 : 0);
-    throw Error(concat("invalid JSON: ", e.what()))
-        .at(concat(source, ":", line, ":", col))
-        .hint("the file must be a Hugging Face tokenizer.json");
+    j = io::parse_json_text(text, source);
+  } catch (Error& e) {
+    throw e.hint("the file must be a Hugging Face tokenizer.json");
   }
   std::unique_ptr<HfTokenizer> tok(new HfTokenizer());
   Impl& im = *tok->impl_;

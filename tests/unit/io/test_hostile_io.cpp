@@ -211,3 +211,19 @@ TEST(HostileIo, MetricsWriteFailureWarnsAndTrainingGoesOn) {
 
 }  // namespace
 }  // namespace selfrl::io
+
+// Found by tests/fuzz (tests/fuzz/regressions/*/json-number-overflow*): a number beyond double
+// range is nlohmann's out_of_range.406, which escaped every JSON reader as an internal error.
+namespace selfrl::io {
+namespace {
+TEST(HostileIo, FuzzFindingJsonNumberOverflowIsAnErrorNamingTheFile) {
+  test::TempDir t;
+  test::write_bytes(t.file("config.json"), "{\"r\": 1e400}");
+  EXPECT_SELFRL_ERROR(read_json_file(t.file("config.json")), "config.json", "invalid JSON", "1e400");
+  test::write_bytes(t.file("rows.jsonl"), "{\"prompt\": \"a\", \"answer\": 1e400}\n");
+  JsonlReader reader(t.file("rows.jsonl"));
+  nlohmann::json row;
+  EXPECT_SELFRL_ERROR(reader.next(row), "rows.jsonl:1", "invalid JSON", "1e400");
+}
+}  // namespace
+}  // namespace selfrl::io

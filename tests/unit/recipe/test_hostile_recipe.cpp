@@ -278,3 +278,16 @@ TEST(HostileRecipe, EmptyRewardFuncsAreRefusedAtLoad) {
   EXPECT_SELFRL_ERROR(read(f.recipe("reward_funcs: []\n")), "r.yaml:6:", "reward_funcs is empty",
                       "at least one reward");
 }
+
+// Found by tests/fuzz (tests/fuzz/regressions/recipe): invalid UTF-8 reached JSON, which threw
+// type_error.316 later; a document starting with ',' made yaml-cpp 0.7 loop forever.
+namespace selfrl::recipe {
+namespace {
+TEST(HostileRecipe, FuzzFindingsInvalidUtf8AndLeadingComma) {
+  EXPECT_SELFRL_ERROR(Recipe::parse("data:\n  train: \xff\n", "u.yaml"), "u.yaml:2:10", "invalid UTF-8");
+  for (const char* text : {",\n", "  ,\n", "# c\n,\n", "---\n,\n", "--- ,\n"})
+    EXPECT_SELFRL_ERROR(Recipe::parse(text, "c.yaml"), "c.yaml:", "cannot start with ','");
+  EXPECT_NO_THROW(Recipe::parse("a: [1, 2]\n"));
+}
+}  // namespace
+}  // namespace selfrl::recipe
