@@ -1,9 +1,9 @@
 # The two commands of the README, and the steps they are made of.
 #   make demo   install dependencies, build, run the end-to-end demo
 #   make test   install dependencies, build, run the whole test suite (what CI runs)
-#   make fuzz   build the libFuzzer harnesses (clang, ASan+UBSan) and run each for FUZZ_SECONDS
-#               (e.g. make fuzz FUZZ_SECONDS=600); not yet part of `make test`: known findings
-#               in tests/fuzz/regressions are still open (issue 15)
+#   make fuzz   build the libFuzzer harnesses (clang, ASan+UBSan), replay tests/fuzz/regressions
+#               and run each harness for FUZZ_SECONDS (e.g. make fuzz FUZZ_SECONDS=600); not yet a
+#               step of `make test` (docs/fuzzing.md says why)
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=

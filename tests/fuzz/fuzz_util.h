@@ -86,10 +86,9 @@ inline void remove_file(const std::filesystem::path& path) {
   std::filesystem::remove(path, ec);
 }
 
-// SELFRL_FUZZ_TOLERATE=json[,yaml-comma] lets a harness look past a known, unfixed finding (never
-// in CI: scripts/fuzz.sh does not set it): "json" catches nlohmann::json exceptions as well,
-// "yaml-comma" skips YAML texts that hang yaml-cpp 0.7 (docs/fuzzing.md, finding 3). Without it
-// the body runs unguarded, so a report's stack trace starts at the throw.
+// SELFRL_FUZZ_TOLERATE=json makes a harness catch nlohmann::json exceptions as well, to look past
+// a known, unfixed finding of that kind (never in CI: scripts/fuzz.sh does not set it). Without
+// it the body runs unguarded, so a report's stack trace starts at the throw.
 inline bool tolerates(std::string_view what) {
   const char* v = std::getenv("SELFRL_FUZZ_TOLERATE");
   return v != nullptr && std::string_view(v).find(what) != std::string_view::npos;

@@ -361,6 +361,11 @@ std::vector<std::string> split_key(const std::string& key) {
 }
 
 void apply_override(Node& root, const std::string& spec) {
+  // Not echoed: the message itself must stay valid UTF-8 (Python decodes it).
+  if (const size_t bad = io::find_invalid_utf8(spec); bad != std::string::npos)
+    throw Error("a command line override is not valid UTF-8 (byte " + std::to_string(bad + 1) + ")")
+        .at("command line")
+        .hint("write overrides as key.sub=value in UTF-8");
   const auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw Error("override '" + spec + "' is not of the form key.sub=value").at("command line");

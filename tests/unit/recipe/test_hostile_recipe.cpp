@@ -288,6 +288,9 @@ TEST(HostileRecipe, FuzzFindingsInvalidUtf8AndLeadingComma) {
   for (const char* text : {",\n", "  ,\n", "# c\n,\n", "---\n,\n", "--- ,\n"})
     EXPECT_SELFRL_ERROR(Recipe::parse(text, "c.yaml"), "c.yaml:", "cannot start with ','");
   EXPECT_NO_THROW(Recipe::parse("a: [1, 2]\n"));
+  const std::string bad_key = "se\xffed=1";
+  EXPECT_SELFRL_ERROR(Recipe::load(test::source_dir() + "/recipes/tiny/sft.yaml", {bad_key}),
+                      "command line override is not valid UTF-8 (byte 3)");
 }
 }  // namespace
 }  // namespace selfrl::recipe
