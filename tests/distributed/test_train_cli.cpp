@@ -55,12 +55,17 @@ CommandResult train_single(const std::string& recipe, const std::string& overrid
                      " --no-progress " + overrides);
 }
 
+// The `mpirun -np N` command line of a run (under `timeout`, limit_s seconds).
+std::string mpi_command(int np, const std::string& recipe, const std::string& overrides, int kill_at_step = 0,
+                        int limit_s = 50) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 " + std::to_string(limit_s) +
+         " mpirun --oversubscribe --bind-to none -np " + std::to_string(np) +
+         " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " + train_program(kill_at_step) +
+         recipe + " --no-progress " + overrides;
+}
+
 CommandResult train_mpi(int np, const std::string& recipe, const std::string& overrides, int kill_at_step = 0) {
-  return run_command(
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 50 mpirun "
-      "--oversubscribe --bind-to none -np " +
-      std::to_string(np) + " -x OMP_NUM_THREADS=1 -x MASTER_PORT=" + std::to_string(free_port()) + " " +
-      train_program(kill_at_step) + recipe + " --no-progress " + overrides);
+  return run_command(mpi_command(np, recipe, overrides, kill_at_step));
 }
 
 std::vector<nlohmann::json> train_lines(const std::string& out) {
@@ -309,11 +314,8 @@ TEST(TrainCli, TwoRankRunStopsTogetherWhenOneRankIsSignalled) {
   ASSERT_EQ(full.exit_code, 0) << full.output;
 
   const std::string run = t.file("run");
-  const std::string launch =
-      "(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 90 mpirun --oversubscribe --bind-to none "
-      "-np 2 -x OMP_NUM_THREADS=1 -x MASTER_PORT=" +
-      std::to_string(free_port()) + " " + selfrl_cli() + " train " + recipe + " --no-progress output_dir=" + run +
-      " > " + t.file("log") + " 2>&1; echo $? > " + t.file("rc") + ") &";
+  const std::string launch = "(" + mpi_command(2, recipe, "output_dir=" + run, 0, 90) + " > " + t.file("log") +
+                             " 2>&1; echo $? > " + t.file("rc") + ") &";
   ASSERT_EQ(std::system(launch.c_str()), 0);
   auto lines = [&] {
     std::ifstream in(run + "/metrics.jsonl");
