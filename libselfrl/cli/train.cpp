@@ -102,6 +102,11 @@ int run_train(const std::vector<std::string>& args) {
   loops::TrainResult result;
   try {
     result = loops::Run(cfg, std::move(hooks)).train();
+  } catch (const trainers::CollapseStopped& e) {
+    // The collapse guard ended the run (collapse_guard.action: stop | rollback): not an error
+    // of the input, not finished either.
+    if (main_rank) std::fprintf(stderr, "selfrl train: %s\n", e.what());
+    return 3;
   } catch (const Interrupted& e) {
     if (main_rank)
       std::fprintf(stderr, "selfrl train: %s%s\n", e.what(),

@@ -2,7 +2,9 @@
 // [self_certainty]) and SEC (`loop: sec`): GRPO whose batches are drawn by the curriculum.
 // An "iteration" is eval_steps GRPO steps followed by an evaluation.
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "selfrl/core/error.h"
@@ -13,7 +15,9 @@
 #include "selfrl/core/seed.h"
 #include "selfrl/loops/sec.h"
 #include "selfrl/loops/self_improvement_loop.h"
+#include "selfrl/trainers/checkpoint.h"
 #include "selfrl/trainers/grpo_trainer.h"
+#include "selfrl/trainers/label_free.h"
 
 namespace selfrl::loops {
 
@@ -114,6 +118,7 @@ class GrpoLoop : public SelfImprovementLoop {
       }
       auto m = one_step(ctx);
       add_to_sum(sum, m, last - first);
+      check_collapse(ctx, iteration, sum);
       bar.advance();
       bar.set_postfix("reward=" + std::to_string(m["reward"]));
       std::string saved;
@@ -137,6 +142,7 @@ class GrpoLoop : public SelfImprovementLoop {
     const int64_t iteration = steps_done_ / e + 1;
     auto m = one_step(ctx);
     add_to_sum(stepped_sums_[iteration], m, std::min(total, iteration * e) - (iteration - 1) * e);
+    check_collapse(ctx, iteration, stepped_sums_[iteration]);
     if (ctx.cfg.save_steps > 0 && steps_done_ % ctx.cfg.save_steps == 0)
       checkpoint(ctx, iteration - 1, stepped_sums_[iteration]);
     if (steps_done_ == std::min(total, iteration * e)) finish_iteration(ctx, iteration, stepped_sums_[iteration]);
@@ -155,6 +161,7 @@ class GrpoLoop : public SelfImprovementLoop {
     nlohmann::json j = {{"next_step", steps_done_}, {"partial", partial_}, {"order", order_},
                         {"cursor", cursor_},        {"epoch", epoch_},     {"rng", rng.str()}};
     if (curriculum_) j["sec_q"] = curriculum_->values();
+    if (guard_) j["collapse_guard"] = guard_->state(), j["first_bad_global_step"] = first_bad_global_step_;
     return j;
   }
 
@@ -169,6 +176,10 @@ class GrpoLoop : public SelfImprovementLoop {
     std::istringstream rng(j.at("rng").get<std::string>());
     rng >> rng_;
     if (curriculum_ && j.contains("sec_q")) curriculum_->set_values(j["sec_q"].get<std::vector<double>>());
+    if (guard_ && j.contains("collapse_guard")) {
+      guard_->restore(j["collapse_guard"]);
+      first_bad_global_step_ = j.value("first_bad_global_step", int64_t{-1});
+    }
   }
 
  private:
@@ -207,9 +218,79 @@ class GrpoLoop : public SelfImprovementLoop {
     auto more = [&](int64_t n) { return refill_batch(ctx, n, refills++); };
     auto res = trainer_->step(dist::shard(batch, *ctx.world), more);
     if (sec_) sec_update(ctx, res.metrics);
+    // Metrics are reduced over ranks, so every rank's guard reaches the same verdict.
+    trainers::CollapseVerdict verdict;
+    if (guard_) verdict = guard_->observe(res.metrics);
+    if (guard_ && verdict.flagged && guard_->first_bad_step() == steps_done_) first_bad_global_step_ = ctx.global_step;
+    if (guard_ && !verdict.flagged && !guard_->fired()) first_bad_global_step_ = -1;
     ++steps_done_;
     ctx.log_train(res.metrics, name());
+    if (verdict.fired) collapse_ = verdict;
     return res.metrics;
+  }
+
+  // After a step was added to its iteration's sums: act on a guard that fired.
+  void check_collapse(RunContext& ctx, int64_t iteration, const metrics::Scalars& sum) {
+    if (!collapse_) return;
+    const auto v = *collapse_;
+    collapse_.reset();
+    on_collapse(ctx, v, iteration, sum);
+  }
+
+  // The guard fired: warn, or end the run (stop: checkpoint here; rollback: restore the newest
+  // checkpoint from before the first flagged step and save it as final/).
+  void on_collapse(RunContext& ctx, const trainers::CollapseVerdict& v, int64_t iteration,
+                   const metrics::Scalars& sum) {
+    const auto& g = ctx.cfg.collapse_guard;
+    const std::string what = "collapse_guard: step " + std::to_string(ctx.global_step) + " is the " +
+                             std::to_string(g.patience) + (g.patience == 1 ? "st" : "th") +
+                             " flagged step in a row (from step " + std::to_string(first_bad_global_step_ + 1) +
+                             "): " + v.reason;
+    const std::string advice =
+        "label-free rewards can be maximised by degenerate answers; lower learning_rate, add beta (KL to the "
+        "reference), combine self_certainty with consensus (reward_funcs: [borda]) or raise num_generations "
+        "(docs/algorithms.md, collapse guard)";
+    if (g.action == trainers::CollapseAction::kWarn) {
+      if (ctx.is_main()) SELFRL_WARN(what << "; training goes on (collapse_guard.action: warn). " << advice);
+      return;
+    }
+    if (g.action == trainers::CollapseAction::kStop) {
+      const std::string saved = checkpoint(ctx, iteration - 1, sum);
+      trainers::CollapseStopped e(what + "; run stopped, state saved in " + saved, saved);
+      e.hint(advice);
+      throw e;
+    }
+    // rollback
+    const int64_t limit = first_bad_global_step_ - 1;  // the policy that sampled the first flagged step is suspect
+    std::string best;
+    int64_t best_step = -1;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(ctx.cfg.output_dir, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("checkpoint-", 0) != 0 || n.find(".tmp") != std::string::npos) continue;
+      int64_t step = -1;
+      try {
+        step = std::stoll(n.substr(11));
+      } catch (...) {
+        continue;
+      }
+      if (step <= limit && step > best_step && checkpoint::check_complete(e.path().string()).empty())
+        best = e.path().string(), best_step = step;
+    }
+    if (best.empty()) {
+      trainers::CollapseStopped e(what + "; no complete checkpoint from step " + std::to_string(limit) +
+                                      " or earlier to roll back to in " + ctx.cfg.output_dir +
+                                      "; run stopped, final/ not written",
+                                  "");
+      e.hint("save more often (save_steps) or keep more checkpoints (save_total_limit); " + advice);
+      throw e;
+    }
+    checkpoint::load(best, *ctx.policy.model, trainer_->optimizer(), ctx.world.get());
+    const std::string final_dir = ctx.save_final();
+    trainers::CollapseStopped e(
+        what + "; rolled back to " + best + " (step " + std::to_string(best_step) + "), saved as " + final_dir, best);
+    e.hint(advice);
+    throw e;
   }
 
   std::string checkpoint(RunContext& ctx, int64_t iterations_completed, const metrics::Scalars& partial) {
@@ -234,6 +315,12 @@ class GrpoLoop : public SelfImprovementLoop {
                    weights[static_cast<int64_t>(i)].item<double>());
     }
     weights_ = weights;
+    if (c.collapse_guard.action == trainers::CollapseAction::kRollback && c.save_steps <= 0)
+      throw Error("collapse_guard.action: rollback needs checkpoints to roll back to, and save_steps is 0")
+          .at(c.recipe_path)
+          .hint("set save_steps (e.g. 5), or use collapse_guard.action: stop");
+    if (c.collapse_guard.action != trainers::CollapseAction::kOff)
+      guard_ = std::make_unique<trainers::CollapseGuard>(c.collapse_guard);
     trainer_ = std::make_unique<trainers::GRPOTrainer>(ctx.policy, std::move(pipeline), g, ctx.world);
     rng_.seed(derive_seed(c.seed, {0x9e0}));
     if (sec_) {
@@ -342,6 +429,9 @@ class GrpoLoop : public SelfImprovementLoop {
   size_t cursor_ = 0;
   uint64_t epoch_ = 0;
   std::unique_ptr<SecCurriculum> curriculum_;
+  std::unique_ptr<trainers::CollapseGuard> guard_;
+  int64_t first_bad_global_step_ = -1;                 // global step before the first flagged step of the streak
+  std::optional<trainers::CollapseVerdict> collapse_;  // fired on the last step, not yet acted on
   std::vector<std::vector<size_t>> by_arm_;
   // Checkpoint state: steps taken (the step a checkpoint resumes at), the iteration's partial sums.
   int64_t steps_done_ = 0, resume_step_ = -1;

@@ -7,6 +7,8 @@
 #include <set>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/logging.h"
+#include "selfrl/eval/evaluator.h"
 #include "selfrl/loops/loop_registry.h"
 #include "selfrl/rewards/answer_extractor.h"
 #include "selfrl/rewards/reward_registry.h"
@@ -69,6 +71,51 @@ thread_local bool t_documenting = false;
 bool uses_generation(const std::string& k) { return k != "sft" && k != "dpo"; }
 bool uses_grpo(const std::string& k) { return k == "grpo" || k == "sec" || k == "knowrl"; }
 bool uses_dpo(const std::string& k) { return k == "dpo" || k == "self_rewarding_dpo" || k == "scpo"; }
+
+// GRPO / SEC: the label-free diagnostics and the collapse guard (selfrl/trainers/label_free.h).
+void read_collapse_guard(recipe::Recipe& r, TrainConfig& c) {
+  c.label_free_diagnostics =
+      r.get_bool("label_free_diagnostics", true,
+                 "GRPO / SEC: log label_free/* every step: majority_share, answer_diversity, no_answer_rate, "
+                 "certainty_agreement_auroc (answers by answer_extractor; no labels read)");
+  auto& g = c.collapse_guard;
+  const std::string action = r.get_string(
+      "collapse_guard.action", "warn", {"off", "warn", "stop", "rollback"},
+      "GRPO / SEC: what to do when the label-free diagnostics show collapse: warn, stop (checkpoint and end the "
+      "run), rollback (end the run with the last checkpoint saved before the collapse began as final/)");
+  g.action = trainers::parse_collapse_action(action);
+  c.greedy_diagnostics = r.get_bool(
+      "collapse_guard.greedy_check", false,
+      "also decode each prompt greedily every step: label_free/greedy_majority_agreement (1/G more decoding)");
+  g.warmup_steps = r.get_int("collapse_guard.warmup_steps", g.warmup_steps, kAtLeastOne,
+                             "first steps whose mean is each signal's baseline");
+  g.window =
+      r.get_int("collapse_guard.window", g.window, kAtLeastOne, "steps averaged before comparing with the baseline");
+  g.patience =
+      r.get_int("collapse_guard.patience", g.patience, kAtLeastOne, "flagged steps in a row before the guard acts");
+  g.entropy_rise =
+      r.get_double("collapse_guard.entropy_rise", g.entropy_rise, kNonNegative,
+                   "flag (diffusion): entropy at least this many times its baseline while majority_share drops by "
+                   "agreement_drop (0 = off)");
+  g.agreement_drop = r.get_double("collapse_guard.agreement_drop", g.agreement_drop, kNonNegative,
+                                  "the drop of label_free/majority_share (or greedy agreement) the agreement rules "
+                                  "need (0 = those rules off)");
+  g.certainty_rise = r.get_double(
+      "collapse_guard.certainty_rise", g.certainty_rise, kNonNegative,
+      "flag (confident disagreement): self_certainty this far (nats) above its baseline while agreement drops "
+      "(0 = off)");
+  g.no_answer_rise = r.get_double("collapse_guard.no_answer_rise", g.no_answer_rise, kNonNegative,
+                                  "flag: label_free/no_answer_rate this far above its baseline (0 = off)");
+  g.min_entropy_ratio = r.get_double("collapse_guard.min_entropy_ratio", g.min_entropy_ratio, kUnit,
+                                     "flag: entropy below this fraction of its baseline (0 = off)");
+  g.min_certainty_agreement_auroc =
+      r.get_double("collapse_guard.min_certainty_agreement_auroc", g.min_certainty_agreement_auroc, kUnit,
+                   "flag: label_free/certainty_agreement_auroc below this (0 = off)");
+  if (g.action != trainers::CollapseAction::kOff && !c.label_free_diagnostics)
+    SELFRL_WARN(
+        "label_free_diagnostics is off: collapse_guard sees only entropy and self_certainty, and its "
+        "agreement rules never flag");
+}
 
 void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
   auto& o = c.optimizer;
@@ -310,6 +357,7 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
         "dump_rollouts_steps", 0, kNonNegative,
         "GRPO: write every completion of every N-th step (ids, log-probs, per-reward scores, advantages, each "
         "reward's group info such as the judge's judgements) to output_dir/rollouts/step-NNNNNN.jsonl; 0 = off");
+    if (k != "knowrl") read_collapse_guard(r, c);
   } else if (k == "rest_em") {
     c.reward_funcs = r.get_string_list(
         "reward_funcs", {"verifier"}, "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
@@ -526,6 +574,8 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.seed = c.seed;
   g.dump_rollouts_every = c.dump_rollouts_steps;
   if (c.dump_rollouts_steps > 0) g.rollouts_dir = c.output_dir + "/rollouts";
+  if (c.label_free_diagnostics) g.diagnostics_extractor = eval::parse_extractor(c.extractor);
+  g.greedy_diagnostics = c.greedy_diagnostics;
   return g;
 }
 

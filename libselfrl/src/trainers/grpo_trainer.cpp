@@ -24,6 +24,8 @@
 #include "selfrl/dist/world.h"
 #include "selfrl/io/jsonl.h"
 #include "selfrl/model/lora.h"
+#include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/trainers/label_free.h"
 #include "selfrl/trainers/sequence_batch.h"
 
 namespace selfrl::trainers {
@@ -53,6 +55,7 @@ struct GRPOTrainer::Groups {
   torch::Tensor rewards_per_func;                                // [kept × G, F] float64, once collection is done
   std::map<std::string, int64_t> failures;                       // every round, kept or not
   std::map<std::string, std::pair<double, double>> metric_sums;  // every round, kept or not
+  std::vector<std::optional<std::string>> greedy_answers;        // per kept group (greedy_diagnostics)
   int64_t dropped = 0;
   double dropped_reward_sum = 0, dropped_rewards = 0;  // weighted rewards of the dropped groups
   bool empty() const { return examples.empty(); }
@@ -178,7 +181,27 @@ GRPOTrainer::Groups GRPOTrainer::generate_and_score(const std::vector<PromptExam
     if (dynamic && missing > 0 && round < cfg_.max_resample_rounds) todo = more_prompts(missing);
   }
   if (!groups.reward_rows.empty()) groups.rewards_per_func = torch::cat(groups.reward_rows, 0);
+  if (cfg_.diagnostics_extractor && cfg_.greedy_diagnostics) add_greedy_answers(groups, t);
   return groups;
+}
+
+// One greedy completion per kept prompt, for label_free/greedy_majority_agreement.
+void GRPOTrainer::add_greedy_answers(Groups& groups, Timings& t) {
+  if (groups.empty()) return;
+  const auto t0 = Clock::now();
+  std::vector<std::vector<int64_t>> ids;
+  for (const auto& p : groups.examples) ids.push_back(p.prompt_ids);
+  generation::SamplingParams sp = cfg_.sampling;
+  sp.temperature = 0;
+  sp.num_samples = 1;
+  sp.top_k = 0, sp.top_p = 1, sp.min_p = 0;
+  policy_.model->eval();
+  std::optional<model::LoraMerged> merged;
+  if (cfg_.merge_lora_for_generation && selfrl::model::has_lora(*policy_.model)) merged.emplace(*policy_.model);
+  const auto out = engine_->generate(ids, sp);
+  for (const auto& r : out)
+    groups.greedy_answers.push_back(cfg_.diagnostics_extractor->extract(policy_.decode(r.completions.at(0).token_ids)));
+  t.generation += seconds_since(t0);
 }
 
 std::vector<generation::Rollout> GRPOTrainer::generate(const std::vector<PromptExample>& prompts, int64_t round,
@@ -381,6 +404,8 @@ dist::NamedReduction GRPOTrainer::declare_step_sums() const {
         "self_certainty", "loss_tokens", "reward_sum", "reward_count", "group_std_sum", "groups", "zero_std_groups",
         "num_unscorable", "dropped_groups", "completion_tokens", "completions", "clipped_completions", "step_tokens"})
     s.declare(k);
+  if (cfg_.diagnostics_extractor)
+    for (const auto& k : LabelFreeSums::names()) s.declare("label_free/" + k);
   s.declare("completions/max_length", dist::NamedReduction::Op::kMax);
   s.declare("completions/min_length_negated", dist::NamedReduction::Op::kMax);
   for (size_t f = 0; f < rewards_.size(); ++f)
@@ -432,6 +457,20 @@ void GRPOTrainer::add_group_sums(const Groups& groups, const Batch& batch, const
     }
   }
   s.add("step_tokens", batch.completion_tokens + batch.prompt_tokens);
+  if (cfg_.diagnostics_extractor) {
+    LabelFreeSums lf;
+    for (size_t g = 0; g < groups.rollouts.size(); ++g) {
+      GroupAnswers ga;
+      for (const auto& c : groups.rollouts[g].completions) {
+        ga.answers.push_back(cfg_.diagnostics_extractor->extract(policy_.decode(c.token_ids)));
+        ga.certainty.push_back(rewards::mean_self_certainty(c.self_certainty));
+      }
+      if (g < groups.greedy_answers.size()) ga.has_greedy = true, ga.greedy_answer = groups.greedy_answers[g];
+      lf.add(ga);
+    }
+    const auto v = lf.values();
+    for (size_t i = 0; i < v.size(); ++i) s.add("label_free/" + LabelFreeSums::names()[i], v[i]);
+  }
 }
 
 metrics::Scalars GRPOTrainer::report(dist::NamedReduction& s, metrics::Scalars m, const Timings& t) {
@@ -471,6 +510,11 @@ metrics::Scalars GRPOTrainer::report(dist::NamedReduction& s, metrics::Scalars m
   // Per reward: samples it could not score (every round of the step), and its own diagnostics
   // (e.g. rewards/judge/parse_rate) averaged over the scored groups.
   for (const auto& name : names) m["rewards/" + name + "/unscorable"] = s["unscorable/" + name];
+  if (cfg_.diagnostics_extractor) {
+    std::vector<double> v;
+    for (const auto& k : LabelFreeSums::names()) v.push_back(s["label_free/" + k]);
+    for (const auto& [k, x] : LabelFreeSums::from_values(v).scalars()) m[k] = x;
+  }
   for (const auto& k : rewards_.metric_names()) {
     const double n = s["reward_metric/" + k + "/groups"];
     m["rewards/" + k] = n > 0 ? s["reward_metric/" + k + "/sum"] / n : std::nan("");

@@ -17,6 +17,7 @@
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
 #include "selfrl/trainers/grpo_trainer.h"
+#include "selfrl/trainers/label_free.h"
 #include "selfrl/trainers/optimizer.h"
 #include "selfrl/trainers/preference_loss.h"
 
@@ -148,6 +149,11 @@ struct TrainConfig {
   std::string judge_model;          // judge.model: a frozen judge; "" = the current policy
   int64_t eval_steps = 0;           // GRPO/SEC: evaluate every N steps (0 → only at start and end)
   int64_t dump_rollouts_steps = 0;  // GRPO: output_dir/rollouts/step-N.jsonl every N steps (0 = off)
+  // GRPO / SEC: label_free/* metrics every step (answers by answer_extractor) and the guard
+  // that watches them (collapse_guard.*; selfrl/trainers/label_free.h).
+  bool label_free_diagnostics = true;
+  bool greedy_diagnostics = false;  // collapse_guard.greedy_check
+  trainers::CollapseGuardConfig collapse_guard;
 
   // lora (PEFT's LoraConfig names, section lora.*): lora.r > 0 trains adapters on a frozen base
   bool use_lora() const { return lora.r > 0; }

@@ -27,6 +27,7 @@
 #include "selfrl/dist/named_reduction.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/model/policy.h"
+#include "selfrl/rewards/answer_extractor.h"
 #include "selfrl/rewards/reward_pipeline.h"
 #include "selfrl/trainers/advantages.h"
 #include "selfrl/trainers/grpo_loss.h"
@@ -62,6 +63,12 @@ struct GRPOConfig {
   bool gradient_checkpointing = false;
   int64_t logprob_chunk_size = 1024;
   bool bf16 = false;  // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
+  // Label-free diagnostics (label_free/* metrics, selfrl/trainers/label_free.h): with an answer
+  // extractor, every step compares each group's sampled answers with each other and with their
+  // self-certainty; with greedy_diagnostics, also with each prompt's greedy answer (one extra
+  // greedy completion per prompt: 1/G more decoding).
+  std::optional<rewards::AnswerExtractor> diagnostics_extractor;
+  bool greedy_diagnostics = false;
   // Bookkeeping.
   std::string output_dir;           // metrics.jsonl, TensorBoard, rollout dumps ("" = none)
   int64_t dump_rollouts_every = 0;  // 0 = never
@@ -120,6 +127,7 @@ class GRPOTrainer {
   struct OldLogprobs;
   struct Timings;
   Groups generate_and_score(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts, Timings& t);
+  void add_greedy_answers(Groups& groups, Timings& t);
   std::vector<generation::Rollout> generate(const std::vector<PromptExample>& prompts, int64_t round,
                                             uint64_t prompt_offset, Timings& t);
   void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts, Groups& into,

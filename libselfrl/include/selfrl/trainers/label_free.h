@@ -1,0 +1,135 @@
+// Label-free diagnostics of a GRPO step and the collapse guard that watches them.
+//
+// Label-free rewards (TTRL's majority vote, Intuitor's self-certainty) can be maximised by
+// degenerate policies: one confident answer for everything, answers the extractor cannot parse,
+// certainty that no longer goes with the answers the samples agree on ("Collapse of
+// self-trained language models"; docs/demo.md measures it on the demo). Nothing here reads a
+// label: every statistic compares a group's own samples with each other, with their own
+// self-certainty, and with the policy's greedy answer.
+//
+// Per group of G samples, with a = the extracted answers and m = the majority answer (most
+// votes; ties: the one seen first; no answer never votes):
+//   majority_share            votes(m) / G
+//   answer_diversity          (distinct answers) / G
+//   no_answer_rate            samples without an answer / G
+//   greedy_majority_agreement 1 when the greedy completion's answer equals m (both present)
+//   certainty_agreement_auroc over pairs (i, j) of one group with a_i = m and a_j ≠ m:
+//                             P(certainty_i > certainty_j) + ½ P(equal); 0.5 = unrelated
+// A step reports the mean over groups (no_answer_rate: over samples; the AUROC: over all such
+// pairs of the step; NaN without any). Metric names: label_free/<statistic>.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "selfrl/core/error.h"
+#include "selfrl/metrics/metrics.h"
+
+namespace selfrl::trainers {
+
+// One group as the diagnostics see it.
+struct GroupAnswers {
+  std::vector<std::optional<std::string>> answers;  // extracted answer per sample
+  std::vector<double> certainty;                    // mean self-certainty per sample (same order)
+  bool has_greedy = false;                          // greedy_answer was decoded
+  std::optional<std::string> greedy_answer;
+};
+
+// Sums over groups (and over ranks: every field adds), turned into metrics by scalars().
+struct LabelFreeSums {
+  double groups = 0, samples = 0, no_answer = 0, majority_share = 0, diversity = 0;
+  double greedy_groups = 0, greedy_agree = 0;
+  double pairs = 0, pairs_won = 0;  // certainty_agreement_auroc = pairs_won / pairs
+  void add(const GroupAnswers& g);
+  // The field names, in a fixed order, and the values in that order (for reductions).
+  static const std::vector<std::string>& names();
+  std::vector<double> values() const;
+  static LabelFreeSums from_values(const std::vector<double>& v);
+  // label_free/majority_share, .../answer_diversity, .../no_answer_rate,
+  // .../greedy_majority_agreement (only with greedy groups), .../certainty_agreement_auroc.
+  metrics::Scalars scalars() const;
+};
+
+// ---- the collapse guard -----------------------------------------------------------------------
+
+enum class CollapseAction { kOff, kWarn, kStop, kRollback };
+CollapseAction parse_collapse_action(const std::string& name);  // off | warn | stop | rollback
+std::string to_string(CollapseAction a);
+
+// When a step counts as "collapsing" (recipe section collapse_guard:, docs/algorithms.md). The
+// first `warmup_steps` steps set each signal's baseline (their mean); after them, every step
+// compares the mean of the last `window` steps with it (single steps are too noisy: a batch of
+// new prompts moves every statistic). A step is flagged when any enabled rule holds, and the
+// guard fires after `patience` flagged steps in a row. A rule whose threshold is 0 is off.
+//
+// The defaults come from the demo (docs/demo.md, collapse guard): Intuitor runs that lost 5–84
+// points of accuracy all showed rule 1 within 10–14 steps; TTRL runs that gained did not.
+struct CollapseGuardConfig {
+  CollapseAction action = CollapseAction::kWarn;
+  int64_t warmup_steps = 5;
+  int64_t window = 5;
+  int64_t patience = 3;
+  // 1. Diffusion: entropy at least `entropy_rise` x its baseline while the group majority
+  //    loses at least `agreement_drop` of its share — the policy spreads out and agrees less
+  //    with itself, what the collapsing Intuitor runs did.
+  double entropy_rise = 1.3;
+  double agreement_drop = 0.03;
+  // 2. Confident disagreement: self_certainty at least `certainty_rise` (nats) above its
+  //    baseline while majority_share or greedy_majority_agreement drops by `agreement_drop`.
+  double certainty_rise = 0.0;
+  // 3. Answers the extractor cannot find rise by at least this much (absolute rate).
+  double no_answer_rise = 0.2;
+  // 4. Entropy collapse: entropy below this fraction of its baseline. Off by default:
+  //    sharpening is what TTRL is meant to do.
+  double min_entropy_ratio = 0.0;
+  // 5. Certainty no longer prefers the samples that agree with the majority:
+  //    certainty_agreement_auroc (window mean) below this value.
+  double min_certainty_agreement_auroc = 0.0;
+};
+
+struct CollapseVerdict {
+  bool flagged = false;  // this step matches a rule
+  bool fired = false;    // `patience` flagged steps in a row: act now
+  std::string reason;    // which rule, with the numbers (empty when not flagged)
+};
+
+class CollapseGuard {
+ public:
+  explicit CollapseGuard(CollapseGuardConfig config = {});
+  // Feeds one step's metrics (the GRPO trainer's names: self_certainty, entropy,
+  // label_free/*). Adds collapse_guard/flagged and collapse_guard/streak to `m`.
+  CollapseVerdict observe(metrics::Scalars& m);
+  const CollapseGuardConfig& config() const { return cfg_; }
+  bool fired() const { return fired_; }
+  // The index (0-based, in observe() calls) of the first flagged step of the current streak
+  // (after firing: of the streak that fired), or −1.
+  int64_t first_bad_step() const { return first_bad_; }
+  // Checkpoint state: baseline sums, the window, streak, step counter.
+  nlohmann::json state() const;
+  void restore(const nlohmann::json& j);
+
+ private:
+  CollapseGuardConfig cfg_;
+  int64_t steps_ = 0, streak_ = 0, first_bad_ = -1;
+  bool fired_ = false;
+  metrics::Scalars base_sum_, base_count_;
+  std::vector<metrics::Scalars> window_;  // the signals of the last `window` steps
+};
+
+// Thrown when the guard ends a run (action stop or rollback); `selfrl train` exits with status 3.
+class CollapseStopped : public Error {
+ public:
+  CollapseStopped(std::string message, std::string checkpoint_dir)
+      : Error(std::move(message)), checkpoint_dir_(std::move(checkpoint_dir)) {}
+  // stop: the checkpoint written at the step the guard fired; rollback: the one restored.
+  const std::string& checkpoint_dir() const { return checkpoint_dir_; }
+
+ private:
+  std::string checkpoint_dir_;
+};
+
+}  // namespace selfrl::trainers

@@ -1,0 +1,150 @@
+// The collapse guard in real `selfrl train` runs. A GRPO run rewarded for completions without a
+// digit (reward_funcs: [format] with format_pattern ^[^0-9]*$) drives the answer extractor's
+// no-answer rate up within a few steps: the degenerate optimum a label-free reward can reach.
+// With seeds 3–12 the guard fires at steps 4–8 of 16, so a CPU whose floating point differs
+// still sees it fire. The guard (no_answer_rise) must then warn and go on, stop with exit
+// status 3 and a checkpoint, or roll back to the newest checkpoint from before the first flagged
+// step and save it as final/. The label_free/* metrics are checked against the rollout dump,
+// recomputed here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <regex>
+
+#include "loop_fixture.h"
+#include "selfrl/io/jsonl.h"
+#include "selfrl/io/safetensors.h"
+
+namespace selfrl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string recipe(const LoopFixture& f, const std::string& out, const std::string& action,
+                   const std::string& extra = "") {
+  return "trainer: grpo\nmodel: " + f.model + "\noutput_dir: " + out + "\ndata: {train: " + f.unlabelled +
+         "}\nthreads: 1\nseed: 5\n"
+         "reward_funcs: [format]\nformat_pattern: '^[^0-9]*$'\n"
+         "num_generations: 4\nper_device_train_batch_size: 16\nmax_completion_length: 6\ntemperature: 1.0\n"
+         "learning_rate: 5.0e-2\nlr_scheduler_type: constant\nmax_steps: 16\ndump_rollouts_steps: 1\n"
+         "report_to_tensorboard: false\n"
+         "collapse_guard:\n  action: " +
+         action + "\n  warmup_steps: 2\n  window: 2\n  patience: 2\n  entropy_rise: 0\n  no_answer_rise: 0.15\n" +
+         extra;
+}
+
+std::vector<nlohmann::json> train_lines(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  for (const auto& j : io::read_jsonl(dir + "/metrics.jsonl"))
+    if (j.value("kind", "") == "grpo") out.push_back(j);
+  return out;
+}
+
+// The step (1-based) at which collapse_guard/streak first reaches `patience`, or 0.
+int64_t fired_at(const std::vector<nlohmann::json>& lines, int64_t patience) {
+  for (const auto& j : lines)
+    if (j.value("collapse_guard/streak", 0.0) >= static_cast<double>(patience)) return j.at("step").get<int64_t>();
+  return 0;
+}
+
+TEST(CollapseGuardRun, WarnLogsTheDiagnosticsTheDumpShowsAndGoesOn) {
+  auto& f = loop_fixture();
+  TempDir d;
+  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "warn"));
+  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = train_lines(d.file("out"));
+  ASSERT_EQ(lines.size(), 16u);
+  const int64_t at = fired_at(lines, 2);
+  ASSERT_GT(at, 0) << "the no-digit reward did not raise the no-answer rate; the guard never fired";
+  EXPECT_NE(r.output.find("collapse_guard: step " + std::to_string(at)), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("training goes on"), std::string::npos);
+  EXPECT_TRUE(fs::exists(d.file("out/final/config.json")));
+  // Recompute the label-free statistics of every step from its dump: the last number in each
+  // completion is its answer.
+  const std::regex number("-?[0-9]+(\\.[0-9]+)?");
+  for (const auto& m : lines) {
+    const int64_t step = m.at("step").get<int64_t>() - 1;
+    char name[64];
+    std::snprintf(name, sizeof name, "/rollouts/step-%06lld.jsonl", static_cast<long long>(step));
+    std::map<int64_t, std::vector<std::string>> groups;  // prompt → answers ("" = none)
+    for (const auto& row : io::read_jsonl(d.file("out") + name)) {
+      const std::string text = row.at("completion").get<std::string>();
+      std::string last;
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), number); it != std::sregex_iterator(); ++it)
+        last = it->str();
+      groups[row.at("prompt_index").get<int64_t>()].push_back(last);
+    }
+    double share = 0, none = 0, samples = 0;
+    for (const auto& [p, answers] : groups) {
+      std::map<std::string, int> votes;
+      for (const auto& a : answers) {
+        samples += 1;
+        if (a.empty())
+          none += 1;
+        else
+          votes[a] += 1;
+      }
+      int best = 0;
+      for (const auto& [a, v] : votes) best = std::max(best, v);
+      share += static_cast<double>(best) / static_cast<double>(answers.size());
+    }
+    EXPECT_NEAR(m.at("label_free/majority_share").get<double>(), share / static_cast<double>(groups.size()), 1e-12)
+        << "step " << step;
+    EXPECT_NEAR(m.at("label_free/no_answer_rate").get<double>(), none / samples, 1e-12) << "step " << step;
+  }
+}
+
+TEST(CollapseGuardRun, StopEndsTheRunWithStatus3AndACheckpoint) {
+  auto& f = loop_fixture();
+  TempDir d;
+  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "stop"));
+  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  ASSERT_EQ(r.exit_code, 3) << r.output;
+  const auto lines = train_lines(d.file("out"));
+  const int64_t at = fired_at(lines, 2);
+  ASSERT_GT(at, 0);
+  EXPECT_EQ(static_cast<int64_t>(lines.size()), at);  // no step after the one that fired
+  EXPECT_NE(r.output.find("run stopped, state saved in"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no_answer_rate rose"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(d.file("out/checkpoint-" + std::to_string(at) + "/COMPLETE")));
+  EXPECT_FALSE(fs::exists(d.file("out/final")));
+}
+
+TEST(CollapseGuardRun, RollbackSavesTheLastGoodCheckpointAsFinal) {
+  auto& f = loop_fixture();
+  TempDir d;
+  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "rollback", "save_steps: 1\n"));
+  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  ASSERT_EQ(r.exit_code, 3) << r.output;
+  const auto lines = train_lines(d.file("out"));
+  const int64_t at = fired_at(lines, 2);
+  ASSERT_GT(at, 2);
+  // The streak that fired began at step at − 1 (patience 2); its rollouts came from the policy
+  // after at − 2 updates, so the last good one is checkpoint-(at − 3).
+  const std::string good = d.file("out/checkpoint-" + std::to_string(at - 3));
+  EXPECT_NE(r.output.find("rolled back to " + good), std::string::npos) << r.output;
+  auto a = io::SafeTensorsFile::open(good + "/model.safetensors");
+  auto b = io::SafeTensorsFile::open(d.file("out/final/model.safetensors"));
+  for (const auto& name : a.names()) EXPECT_TRUE(torch::equal(a.tensor(name), b.tensor(name))) << name;
+  // The guard acts before the step's own checkpoint: the newest one is from the step before.
+  EXPECT_FALSE(fs::exists(d.file("out/checkpoint-" + std::to_string(at))));
+  auto later = io::SafeTensorsFile::open(d.file("out/checkpoint-" + std::to_string(at - 1) + "/model.safetensors"));
+  bool differs = false;
+  for (const auto& name : a.names()) differs = differs || !torch::equal(a.tensor(name), later.tensor(name));
+  EXPECT_TRUE(differs) << "the rolled-back weights equal the flagged steps' weights";
+}
+
+TEST(CollapseGuardRun, RollbackWithoutCheckpointsIsARecipeError) {
+  auto& f = loop_fixture();
+  TempDir d;
+  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "rollback"));
+  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("rollback needs checkpoints"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace selfrl::test

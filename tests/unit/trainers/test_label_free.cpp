@@ -1,0 +1,228 @@
+// Label-free diagnostics against values worked out by hand, and the collapse guard on synthetic
+// series and on the metrics of real runs: the demo's Intuitor stages (which lost 5–84 points of
+// eval_dev accuracy) must fire it, its TTRL stages (which gained) must not.
+// tests/data/collapse_guard/*.jsonl are those runs' metrics.jsonl cut to the keys the guard reads;
+// docs/demo.md ("The collapse guard on the demo") has the command that wrote them.
+#include "selfrl/trainers/label_free.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "test_util.h"
+
+namespace selfrl::trainers {
+namespace {
+
+std::optional<std::string> A(const char* s) { return std::string(s); }
+const std::optional<std::string> kNone;
+
+TEST(LabelFreeSums, OneGroupByHand) {
+  // answers 7 7 7 5 – 5 7 9: majority 7 (4 votes of 8), distinct {7, 5, 9}, one without answer.
+  GroupAnswers g;
+  g.answers = {A("7"), A("7"), A("7"), A("5"), kNone, A("5"), A("7"), A("9")};
+  // certainties: the majority's samples 0.9 0.5 0.3 0.3; the others 0.4 (5), 0.1 (none), 0.3 (5), 0.8 (9)
+  g.certainty = {0.9, 0.5, 0.3, 0.4, 0.1, 0.3, 0.3, 0.8};
+  g.has_greedy = true;
+  g.greedy_answer = A("7");
+  LabelFreeSums s;
+  s.add(g);
+  const auto m = s.scalars();
+  EXPECT_DOUBLE_EQ(m.at("label_free/majority_share"), 4.0 / 8);
+  EXPECT_DOUBLE_EQ(m.at("label_free/answer_diversity"), 3.0 / 8);
+  EXPECT_DOUBLE_EQ(m.at("label_free/no_answer_rate"), 1.0 / 8);
+  EXPECT_DOUBLE_EQ(m.at("label_free/greedy_majority_agreement"), 1.0);
+  // Pairs (majority sample, other sample): 4 x 4 = 16. Wins (majority more certain; ties ½):
+  //   0.9 beats 0.4 0.1 0.3 0.8 → 4;  0.5 beats 0.4 0.1 0.3, loses to 0.8 → 3;
+  //   0.3 beats 0.1, ties 0.3, loses 0.4 0.8 → 1.5; twice → 3.   Total 10 / 16.
+  EXPECT_DOUBLE_EQ(s.pairs, 16);
+  EXPECT_DOUBLE_EQ(m.at("label_free/certainty_agreement_auroc"), 10.0 / 16);
+}
+
+TEST(LabelFreeSums, TiesKeepTheFirstAnswerAndGroupsAverage) {
+  LabelFreeSums s;
+  GroupAnswers tie;  // 3 and 4 have two votes each: the first seen (3) is the majority
+  tie.answers = {A("3"), A("4"), A("4"), A("3")};
+  tie.has_greedy = true;
+  tie.greedy_answer = A("4");
+  s.add(tie);
+  GroupAnswers none;  // nobody answers: share 0, diversity 0, greedy (no answer) disagrees
+  none.answers = {kNone, kNone, kNone, kNone};
+  none.has_greedy = true;
+  s.add(none);
+  const auto m = s.scalars();
+  EXPECT_DOUBLE_EQ(m.at("label_free/majority_share"), (2.0 / 4 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(m.at("label_free/answer_diversity"), (2.0 / 4 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(m.at("label_free/no_answer_rate"), 4.0 / 8);
+  EXPECT_DOUBLE_EQ(m.at("label_free/greedy_majority_agreement"), 0.0);
+  EXPECT_TRUE(std::isnan(m.at("label_free/certainty_agreement_auroc")));  // no certainties given
+  // Sums survive the round trip through a reduction's flat vector.
+  const auto back = LabelFreeSums::from_values(s.values()).scalars();
+  EXPECT_EQ(back.size(), m.size());
+  for (const auto& [k, v] : m)
+    if (!std::isnan(v)) EXPECT_DOUBLE_EQ(back.at(k), v) << k;
+}
+
+metrics::Scalars step(double entropy, double share, double certainty = 10.0, double no_answer = 0.0) {
+  return {{"entropy", entropy},
+          {"label_free/majority_share", share},
+          {"self_certainty", certainty},
+          {"label_free/no_answer_rate", no_answer}};
+}
+
+TEST(CollapseGuard, DiffusionRuleWithWindowAndPatienceByHand) {
+  CollapseGuardConfig c;  // entropy_rise 1.3, agreement_drop 0.03
+  c.warmup_steps = 2, c.window = 2, c.patience = 2;
+  CollapseGuard g(c);
+  // Baseline (steps 0, 1): entropy 0.1, share 0.9.
+  auto s0 = step(0.1, 0.9), s1 = step(0.1, 0.9);
+  EXPECT_FALSE(g.observe(s0).flagged);
+  EXPECT_FALSE(g.observe(s1).flagged);
+  // Step 2: window {s1, s2}: entropy (0.1 + 0.2)/2 = 0.15 ≥ 1.3 x 0.1; share (0.9 + 0.82)/2 = 0.86,
+  // a drop of 0.04 ≥ 0.03 → flagged (streak 1), not fired.
+  auto s2 = step(0.2, 0.82);
+  auto v = g.observe(s2);
+  EXPECT_TRUE(v.flagged);
+  EXPECT_FALSE(v.fired);
+  EXPECT_EQ(s2.at("collapse_guard/streak"), 1);
+  EXPECT_NE(v.reason.find("entropy rose to 1.5x"), std::string::npos) << v.reason;
+  // Step 3: window {s2, s3}: entropy 0.2, share 0.84 → flagged again: fires (patience 2).
+  auto s3 = step(0.2, 0.86);
+  v = g.observe(s3);
+  EXPECT_TRUE(v.fired);
+  EXPECT_TRUE(g.fired());
+  EXPECT_EQ(g.first_bad_step(), 2);
+  // It fires once.
+  auto s4 = step(0.2, 0.8);
+  EXPECT_FALSE(g.observe(s4).fired);
+}
+
+TEST(CollapseGuard, EachHalfOfTheDiffusionRuleAloneDoesNotFlag) {
+  CollapseGuardConfig c;
+  c.warmup_steps = 1, c.window = 1, c.patience = 1;
+  CollapseGuard g(c);
+  auto b = step(0.1, 0.9);
+  g.observe(b);
+  auto hot = step(0.5, 0.9);  // entropy x5, agreement the same: sharper or broader sampling, not collapse
+  EXPECT_FALSE(g.observe(hot).flagged);
+  auto split = step(0.1, 0.5);  // agreement falls at the same entropy
+  EXPECT_FALSE(g.observe(split).flagged);
+  auto both = step(0.14, 0.86);  // 1.4x and −0.04: both past the limits
+  EXPECT_TRUE(g.observe(both).fired);
+}
+
+TEST(CollapseGuard, OtherRulesAndStreakReset) {
+  CollapseGuardConfig c;
+  c.warmup_steps = 1, c.window = 1, c.patience = 2;
+  c.entropy_rise = 0;  // diffusion off
+  c.no_answer_rise = 0.2;
+  c.certainty_rise = 0.5;
+  c.agreement_drop = 0.1;
+  CollapseGuard g(c);
+  auto b = step(0.1, 0.9, 10.0, 0.05);
+  g.observe(b);
+  auto a = step(0.1, 0.9, 10.0, 0.3);  // no-answer rate +0.25: flagged
+  auto v = g.observe(a);
+  EXPECT_TRUE(v.flagged);
+  EXPECT_NE(v.reason.find("no_answer_rate rose from 0.05 to 0.3"), std::string::npos) << v.reason;
+  auto ok = step(0.1, 0.9, 10.0, 0.05);  // streak resets
+  EXPECT_FALSE(g.observe(ok).flagged);
+  EXPECT_EQ(g.first_bad_step(), -1);
+  auto conf = step(0.1, 0.7, 10.5, 0.05);  // certainty +0.5 while share −0.2: confident disagreement
+  v = g.observe(conf);
+  EXPECT_TRUE(v.flagged);
+  EXPECT_FALSE(v.fired);
+  EXPECT_NE(v.reason.find("self_certainty rose 0.5"), std::string::npos) << v.reason;
+  auto conf2 = step(0.1, 0.7, 10.6, 0.05);
+  EXPECT_TRUE(g.observe(conf2).fired);
+  EXPECT_EQ(g.first_bad_step(), 3);
+}
+
+TEST(CollapseGuard, StateRoundTripContinuesTheSameWay) {
+  CollapseGuardConfig c;
+  c.warmup_steps = 2, c.window = 3, c.patience = 3;
+  CollapseGuard a(c), b(c);
+  const std::vector<metrics::Scalars> series = {step(0.1, 0.9), step(0.1, 0.9), step(0.2, 0.8),
+                                                step(0.2, 0.8), step(0.2, 0.8), step(0.2, 0.8)};
+  for (size_t i = 0; i < 4; ++i) {
+    auto m = series[i];
+    a.observe(m);
+  }
+  b.restore(nlohmann::json::parse(a.state().dump()));  // through text, as in a checkpoint
+  for (size_t i = 4; i < series.size(); ++i) {
+    auto ma = series[i], mb = series[i];
+    const auto va = a.observe(ma), vb = b.observe(mb);
+    EXPECT_EQ(va.flagged, vb.flagged);
+    EXPECT_EQ(va.fired, vb.fired);
+    EXPECT_EQ(ma, mb);
+  }
+  EXPECT_TRUE(b.fired());
+}
+
+TEST(CollapseGuard, OffNeverFlagsAndBadSettingsAreRefused) {
+  CollapseGuardConfig c;
+  c.action = CollapseAction::kOff;
+  c.warmup_steps = 1, c.window = 1, c.patience = 1;
+  CollapseGuard g(c);
+  auto b = step(0.1, 0.9), x = step(1.0, 0.1, 10.0, 1.0);
+  g.observe(b);
+  EXPECT_FALSE(g.observe(x).flagged);
+  EXPECT_EQ(x.count("collapse_guard/flagged"), 0u);
+  CollapseGuardConfig bad;
+  bad.patience = 0;
+  EXPECT_SELFRL_ERROR(CollapseGuard{bad}, "patience");
+  EXPECT_EQ(parse_collapse_action("rollback"), CollapseAction::kRollback);
+  EXPECT_SELFRL_ERROR(parse_collapse_action("halt"), "unknown action 'halt'");
+}
+
+// The first step (1-based, as in metrics.jsonl) at which the default guard fires on a recorded
+// run, or 0; and the run's eval accuracy before and after.
+struct Replay {
+  int64_t fired_at = 0;
+  double first_accuracy = -1, last_accuracy = -1;
+};
+
+Replay replay(const std::string& name) {
+  const std::string path = test::source_dir() + "/tests/data/collapse_guard/" + name + ".jsonl";
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  CollapseGuard g;  // the defaults
+  Replay r;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.at("kind") == "iteration") {
+      const double acc = j.at("eval/accuracy").get<double>();
+      if (r.first_accuracy < 0) r.first_accuracy = acc;
+      r.last_accuracy = acc;
+      continue;
+    }
+    metrics::Scalars m;
+    for (const auto& [k, v] : j.items())
+      if (v.is_number() && k != "step") m[k] = v.get<double>();
+    if (g.observe(m).fired) r.fired_at = j.at("step").get<int64_t>();
+  }
+  return r;
+}
+
+TEST(CollapseGuard, FiresOnTheDemosCollapsingIntuitorRuns) {
+  // seed: (accuracy 0.673 → 0.307, fires at step 14), (0.737 → 0.687, 10), (0.887 → 0.050, 13).
+  for (const auto& [run, at] :
+       std::vector<std::pair<std::string, int64_t>>{{"intuitor_s0", 14}, {"intuitor_s1", 10}, {"intuitor_s2", 13}}) {
+    const auto r = replay(run);
+    EXPECT_LT(r.last_accuracy, r.first_accuracy) << run;
+    EXPECT_EQ(r.fired_at, at) << run;
+  }
+}
+
+TEST(CollapseGuard, StaysQuietOnTheDemosTtrlRuns) {
+  for (const char* run : {"ttrl_s0", "ttrl_s2"}) {
+    const auto r = replay(run);
+    EXPECT_GT(r.last_accuracy, r.first_accuracy) << run;  // these runs gained
+    EXPECT_EQ(r.fired_at, 0) << run;
+  }
+}
+
+}  // namespace
+}  // namespace selfrl::trainers
