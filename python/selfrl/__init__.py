@@ -31,7 +31,7 @@ except ImportError as _e:  # pragma: no cover - depends on the machine
     ) from _e
 
 from . import _build_info
-from .errors import Error
+from .errors import CollapseStopped, Error
 
 
 def _version_tuple(v: str) -> tuple:
@@ -78,7 +78,7 @@ from .evaluation import evaluate  # noqa: E402
 from .plotting import plot_metrics, read_metrics  # noqa: E402
 
 __all__ = [
-    "Error", "__version__", "set_progress", "set_log_level",
+    "Error", "CollapseStopped", "__version__", "set_progress", "set_log_level",
     "CausalLM", "Tokenizer", "SamplingParams", "RolloutEngine", "Completion", "RequestOutput", "generate",
     "Reward", "make_reward", "register_reward", "unregister_reward", "registered_rewards",
     "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "LoraConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",

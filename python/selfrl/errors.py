@@ -21,3 +21,16 @@ class Error(RuntimeError):
         self.message = message or text
         self.where = where
         self.hint = hint
+
+
+class CollapseStopped(Error):
+    """The collapse guard ended a GRPO run (``collapse_guard.action: stop`` or ``rollback``).
+
+    Attributes:
+        checkpoint_dir: stop: the checkpoint written at the step the guard fired; rollback: the
+            checkpoint restored and saved as ``final/`` ("" when there was none to roll back to).
+    """
+
+    def __init__(self, text: str, message: str = "", where: str = "", hint: str = "", checkpoint_dir: str = ""):
+        super().__init__(text, message, where, hint)
+        self.checkpoint_dir = checkpoint_dir

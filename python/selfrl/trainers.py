@@ -35,7 +35,8 @@ def _flatten(prefix: str, value: Any, out: Dict[str, Any]) -> None:
         out[prefix] = value
 
 
-_SECTIONS = {"data", "eval", "judge", "star", "rest_em", "bstar", "self_rewarding", "scpo", "sec", "knowrl"}
+_SECTIONS = {"data", "eval", "judge", "star", "rest_em", "bstar", "self_rewarding", "scpo", "sec", "knowrl",
+             "collapse_guard"}
 _KEYS_CACHE: Dict[str, Dict[str, tuple]] = {}
 
 

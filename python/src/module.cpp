@@ -12,6 +12,7 @@
 #include "selfrl/generation/rollout_engine.h"
 #include "selfrl/io/model_config.h"
 #include "selfrl/model/causal_lm.h"
+#include "selfrl/trainers/label_free.h"
 #include "selfrl/model/lora.h"
 #include "selfrl/model/token_logprobs.h"
 #include "selfrl/tokenizer/sentencepiece_tokenizer.h"
@@ -292,12 +293,17 @@ PYBIND11_MODULE(_selfrl, m) {
 #else
   m.attr("cuda") = false;
 #endif
-  // selfrl::Error → selfrl.Error (message, where, hint); Interrupted → KeyboardInterrupt.
+  // selfrl::Error → selfrl.Error (message, where, hint); Interrupted → KeyboardInterrupt;
+  // trainers::CollapseStopped → selfrl.CollapseStopped (an Error with checkpoint_dir).
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const selfrl::Interrupted& e) {
       PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+    } catch (const selfrl::trainers::CollapseStopped& e) {
+      py::object cls = py::module_::import("selfrl.errors").attr("CollapseStopped");
+      py::object err = cls(e.what(), e.message(), e.where(), e.hint_text(), e.checkpoint_dir());
+      PyErr_SetObject(cls.ptr(), err.ptr());
     } catch (const selfrl::Error& e) {
       py::object cls = py::module_::import("selfrl.errors").attr("Error");
       py::object err = cls(e.what(), e.message(), e.where(), e.hint_text());

@@ -136,3 +136,28 @@ def test_plot_metrics_returns_a_figure(world, tmp_path):
         assert isinstance(fig, matplotlib.figure.Figure)
         assert [ax.get_title() for ax in fig.axes] == ["reward", "loss"]
         assert len(fig.axes[0].lines[0].get_xdata()) == 2
+
+
+def no_digits(prompts, completions, completion_ids, **kwargs):
+    """1 for a completion without a digit: the answer extractor finds nothing in it."""
+    return [0.0 if any(ch.isdigit() for ch in c) else 1.0 for c in completions]
+
+
+def test_collapse_guard_stops_a_run_whose_answers_vanish(world, tmp_path):
+    # A reward for digit-free completions drives label_free/no_answer_rate up within a few steps
+    # (the degenerate optimum a label-free reward can reach); the guard stops the run there.
+    guard = {"action": "stop", "warmup_steps": 2, "window": 2, "patience": 2, "entropy_rise": 0,
+             "no_answer_rise": 0.15}
+    args = selfrl.GRPOConfig(max_steps=16, num_generations=4, per_device_train_batch_size=16,
+                             max_completion_length=6, learning_rate=5e-2, lr_scheduler_type="constant",
+                             output_dir=str(tmp_path / "g"), seed=5, collapse_guard=guard)
+    assert args.to_dict()["collapse_guard.action"] == "stop"
+    t = selfrl.GRPOTrainer(world["model"], no_digits, args=args, train_dataset=world["train"])
+    with pytest.raises(selfrl.CollapseStopped) as e:
+        t.train()
+    grpo = [l for l in t.log_history if l["kind"] == "grpo"]
+    assert grpo[-1]["collapse_guard/streak"] == 2 and len(grpo) < 16
+    assert grpo[-1]["label_free/no_answer_rate"] > grpo[0]["label_free/no_answer_rate"]
+    assert "no_answer_rate rose" in str(e.value) and "collapse_guard" in e.value.hint + str(e.value)
+    assert e.value.checkpoint_dir.endswith(f"checkpoint-{grpo[-1]['step']}")
+    assert os.path.exists(os.path.join(e.value.checkpoint_dir, "COMPLETE"))

@@ -27,6 +27,7 @@
 #include "selfrl/tokenizer/sentencepiece_library.h"
 #include "selfrl/tokenizer/sentencepiece_tokenizer.h"
 #include "selfrl/trainers/grpo_trainer.h"
+#include "selfrl/trainers/label_free.h"
 #include "selfrl/trainers/sft_trainer.h"
 
 namespace fs = std::filesystem;
@@ -381,7 +382,8 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
 
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
 std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
-                                            rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool) {
+                                            rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool,
+                                            const rewards::AnswerExtractor& extractor) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
@@ -396,6 +398,8 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
   g.output_dir = c.out_dir + "/" + stage;
   g.seed = derive_seed(c.seed, {0x6790, stage.size()});
+  g.diagnostics_extractor = extractor;  // label_free/* in the stage's metrics.jsonl; no labels read
+  trainers::CollapseGuard guard;        // the recipe default (warn), reported in the log
   trainers::GRPOTrainer trainer(model::Policy{policy, ctx.codec.tok, {ctx.codec.eos_id()}}, pipe, g);
   // Rows with the answer removed: nothing downstream can peek at it.
   auto prompts = prompt_examples(ctx.codec, pool);
@@ -406,7 +410,11 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   for (int64_t s = 0; s < c.grpo_steps; ++s) {
     std::vector<trainers::PromptExample> batch;
     for (int64_t i = 0; i < c.grpo_prompts_per_step; ++i) batch.push_back(prompts[next++ % prompts.size()]);
-    const auto res = trainer.step(batch);
+    auto res = trainer.step(batch);
+    const auto verdict = guard.observe(res.metrics);
+    if (verdict.fired)
+      ctx.log(stage, " collapse guard fired at step ", s + 1, " (first flagged step ", guard.first_bad_step() + 1,
+              "): ", verdict.reason);
     ctx.train_curves[stage + " reward"].push_back({static_cast<double>(s), res.metrics.at("reward")});
     if (s % 10 == 0 || s + 1 == c.grpo_steps)
       ctx.log(stage, " step ", s, " reward ", res.metrics.at("reward"), " self_certainty ",
@@ -563,13 +571,13 @@ DemoResult run_demo(const DemoConfig& cfg) {
     if (stage_kind == "ttrl") {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool);
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool, answer_extractor);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
       if (cfg.ttrl_in_chain) prev = "ttrl";
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool);
+      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool, answer_extractor);
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
     } else if (stage_kind == "rest_em") {
       // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the
