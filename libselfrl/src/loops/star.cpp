@@ -3,12 +3,15 @@
 // the correct answer given as a hint and keep the rationale when it reaches the answer, training
 // on it *without* the hint; fine-tune the base model on everything kept; iterate with the
 // fine-tuned model as the sampler.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <set>
 
 #include "selfrl/core/error.h"
 #include "selfrl/loops/loop_registry.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/loops/head_tail.h"
 #include "selfrl/loops/self_improvement_loop.h"
 
 namespace selfrl::loops {
@@ -87,46 +90,77 @@ class StarLoop : public SelfImprovementLoop {
 
 // ReST-EM ("Beyond Human Data", Singh et al. 2023). E-step (Grow): N samples per problem,
 // scored by a binary reward; keep those with reward ≥ threshold, at most max_per_prompt distinct
-// ones per problem. M-step (Improve): fine-tune the base model on them. Iterate.
+// ones per problem. M-step (Improve): fine-tune the base model on them. Iterate. Head-tail
+// re-balancing (selfrl/loops/head_tail.h) re-samples the tail queries and pads the kept set.
 class RestEmLoop : public SelfImprovementLoop {
  public:
   std::string name() const override { return "rest_em"; }
   metrics::Scalars iterate(RunContext& ctx, int64_t it) override {
     const auto& c = ctx.cfg;
+    const auto& r = c.rest_em;
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : ctx.train) ids.push_back(p.ids);
-    const auto rollouts = ctx.sample(ids, c.rest_em.num_samples, c.sampling.temperature, c.sampling.max_new_tokens,
-                                     derive_seed(c.seed, {0x4e5, static_cast<uint64_t>(it)}), "rest_em grow");
-    std::vector<rewards::Group> groups;
-    for (size_t i = 0; i < rollouts.size(); ++i) groups.push_back(to_group(ctx.train[i], rollouts[i], ctx.policy));
     auto pipeline = ctx.make_rewards(c.reward_funcs, c.reward_weights);
-    const auto scores = weighted_group_scores(pipeline, groups);
-    std::vector<trainers::SFTExample> kept;
-    double reward_sum = 0, reward_n = 0, solved = 0, capped = 0;
-    for (size_t i = 0; i < rollouts.size(); ++i) {
-      std::set<std::vector<int64_t>> seen;
-      int64_t n_kept = 0;
-      for (size_t j = 0; j < rollouts[i].completions.size(); ++j) {
-        const double s = scores[i][j];
-        if (std::isfinite(s)) reward_sum += s, reward_n += 1;
-        if (!(s >= c.rest_em.reward_threshold)) continue;
-        const auto& tok = rollouts[i].completions[j].token_ids;
-        if (!seen.insert(tok).second) continue;
-        if (n_kept >= c.rest_em.max_per_prompt) {
-          ++capped;
-          continue;
+    // Per query: the samples that passed (duplicates counted) and the distinct ones, in order.
+    std::vector<int64_t> passed(ctx.train.size(), 0);
+    std::vector<std::vector<std::vector<int64_t>>> distinct(ctx.train.size());
+    double reward_sum = 0, reward_n = 0;
+    auto grow = [&](const std::vector<size_t>& queries, int64_t n, uint64_t seed, const std::string& label,
+                    bool count_reward) {
+      std::vector<std::vector<int64_t>> q_ids;
+      for (size_t q : queries) q_ids.push_back(ids[q]);
+      const auto rollouts = ctx.sample(q_ids, n, c.sampling.temperature, c.sampling.max_new_tokens, seed, label);
+      std::vector<rewards::Group> groups;
+      for (size_t j = 0; j < rollouts.size(); ++j)
+        groups.push_back(to_group(ctx.train[queries[j]], rollouts[j], ctx.policy));
+      const auto scores = weighted_group_scores(pipeline, groups);
+      for (size_t j = 0; j < rollouts.size(); ++j) {
+        const size_t q = queries[j];
+        for (size_t k = 0; k < rollouts[j].completions.size(); ++k) {
+          const double sc = scores[j][k];
+          if (count_reward && std::isfinite(sc)) reward_sum += sc, reward_n += 1;
+          if (!(sc >= r.reward_threshold)) continue;
+          ++passed[q];
+          const auto& tok = rollouts[j].completions[k].token_ids;
+          if (std::find(distinct[q].begin(), distinct[q].end(), tok) == distinct[q].end()) distinct[q].push_back(tok);
         }
-        kept.push_back({ctx.train[i].ids, tok});
-        ++n_kept;
       }
-      solved += n_kept > 0;
+    };
+    std::vector<size_t> all(ctx.train.size());
+    std::iota(all.begin(), all.end(), size_t{0});
+    grow(all, r.num_samples, derive_seed(c.seed, {0x4e5, static_cast<uint64_t>(it)}), "rest_em grow", true);
+    // Tail re-sampling: queries the Grow step rarely solved get more samples.
+    std::vector<size_t> tail;
+    for (size_t q = 0; q < all.size(); ++q)
+      if (r.tail_samples > 0 && is_tail_query(passed[q], r.num_samples, r.tail_threshold)) tail.push_back(q);
+    double rescued = 0;
+    if (!tail.empty()) {
+      std::vector<bool> was_solved(all.size());
+      for (size_t q : tail) was_solved[q] = !distinct[q].empty();
+      grow(tail, r.tail_samples, derive_seed(c.seed, {0x7a1, static_cast<uint64_t>(it)}), "rest_em tail", false);
+      for (size_t q : tail) rescued += !was_solved[q] && !distinct[q].empty();
     }
-    auto model = c.rest_em.from_base ? ctx.load_base() : ctx.policy.model;
+    std::vector<trainers::SFTExample> kept;
+    double solved = 0, capped = 0, padded = 0;
+    for (size_t q = 0; q < all.size(); ++q) {
+      const auto take = take_solutions(distinct[q].size(), r.max_per_prompt, r.balance);
+      for (size_t i : take) kept.push_back({ctx.train[q].ids, distinct[q][i]});
+      const size_t unique = std::min(distinct[q].size(), static_cast<size_t>(r.max_per_prompt));
+      capped += static_cast<double>(distinct[q].size() - unique);
+      padded += static_cast<double>(take.size() - std::min(take.size(), unique));
+      solved += !distinct[q].empty();
+    }
+    auto model = r.from_base ? ctx.load_base() : ctx.policy.model;
     metrics::Scalars m = ctx.sft(model, kept);
     ctx.policy.model = model;
     m["rest_em/mean_reward"] = reward_n > 0 ? reward_sum / reward_n : 0.0;
-    m["rest_em/solved_frac"] = solved / static_cast<double>(std::max<size_t>(1, rollouts.size()));
+    m["rest_em/solved_frac"] = solved / static_cast<double>(std::max<size_t>(1, all.size()));
     m["rest_em/capped"] = capped;
+    if (r.tail_samples > 0) {
+      m["rest_em/tail_queries"] = static_cast<double>(tail.size());
+      m["rest_em/tail_rescued"] = rescued;
+    }
+    if (r.balance == Balance::kPad) m["rest_em/padded"] = padded;
     m["kept"] = static_cast<double>(kept.size());
     return m;
   }

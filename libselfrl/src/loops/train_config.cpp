@@ -436,6 +436,16 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
     c.rest_em.reward_threshold =
         r.get_double("rest_em.reward_threshold", 1.0, {}, "keep samples whose weighted reward >= this");
     c.rest_em.from_base = r.get_bool("rest_em.from_base", true, "M-step fine-tunes the base model (ReST-EM)");
+    c.rest_em.balance = parse_balance(r.get_string(
+        "rest_em.balance", "none", {"none", "pad"},
+        "head-tail re-balancing: pad repeats each solved problem's kept solutions up to max_per_prompt, so hard "
+        "problems weigh as much as easy ones"));
+    c.rest_em.tail_samples =
+        r.get_int("rest_em.tail_samples", 0, kNonNegative,
+                  "head-tail re-balancing: extra samples for each tail problem (solved by < tail_threshold of its Grow "
+                  "samples); 0 = off");
+    c.rest_em.tail_threshold =
+        r.get_double("rest_em.tail_threshold", 0.5, kUnit, "share of Grow samples below which a problem is tail");
   } else if (k == "bstar") {
     auto& b = c.bstar;
     b.num_samples = r.get_int("bstar.num_samples", 8, {2, kInf}, "K samples per query");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "selfrl/data/prompt_dataset.h"
+#include "selfrl/loops/head_tail.h"
 #include "selfrl/generation/sampling_params.h"
 #include "selfrl/model/lora.h"
 #include "selfrl/recipe/recipe.h"
@@ -47,6 +48,10 @@ struct RestEmConfig {
   int64_t max_per_prompt = 4;  // cap of kept solutions per problem
   double reward_threshold = 1.0;
   bool from_base = true;
+  // Head-tail re-balancing (selfrl/loops/head_tail.h).
+  Balance balance = Balance::kNone;
+  int64_t tail_samples = 0;     // extra samples for each tail query (0 = off)
+  double tail_threshold = 0.5;  // tail: solved by fewer than this share of the Grow samples
 };
 
 struct BStarConfig {
