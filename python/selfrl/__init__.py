@@ -72,7 +72,7 @@ from .models import CausalLM, Tokenizer, SamplingParams, RolloutEngine, Completi
 from .rewards import Reward, make_reward, register_reward, unregister_reward, registered_rewards  # noqa: E402
 from .trainers import (  # noqa: E402
     GRPOConfig, SFTConfig, DPOConfig, LoopConfig, LoraConfig, GRPOTrainer, SFTTrainer, DPOTrainer,
-    STaR, ReSTEM, BSTaR, SelfRewardingDPO, ScPO, SEC, KnowRL, TrainOutput, train, check_recipe,
+    STaR, ReSTEM, NFT, BSTaR, SelfRewardingDPO, ScPO, SEC, KnowRL, TrainOutput, train, check_recipe,
 )
 from .evaluation import evaluate  # noqa: E402
 from .plotting import plot_metrics, read_metrics  # noqa: E402
@@ -82,6 +82,6 @@ __all__ = [
     "CausalLM", "Tokenizer", "SamplingParams", "RolloutEngine", "Completion", "RequestOutput", "generate",
     "Reward", "make_reward", "register_reward", "unregister_reward", "registered_rewards",
     "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "LoraConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",
-    "STaR", "ReSTEM", "BSTaR", "SelfRewardingDPO", "ScPO", "SEC", "KnowRL", "TrainOutput", "train", "check_recipe",
+    "STaR", "ReSTEM", "NFT", "BSTaR", "SelfRewardingDPO", "ScPO", "SEC", "KnowRL", "TrainOutput", "train", "check_recipe",
     "evaluate", "plot_metrics", "read_metrics",
 ]

@@ -35,7 +35,7 @@ def _flatten(prefix: str, value: Any, out: Dict[str, Any]) -> None:
         out[prefix] = value
 
 
-_SECTIONS = {"data", "eval", "judge", "star", "rest_em", "bstar", "self_rewarding", "scpo", "sec", "knowrl",
+_SECTIONS = {"data", "eval", "judge", "star", "rest_em", "nft", "bstar", "self_rewarding", "scpo", "sec", "knowrl",
              "collapse_guard"}
 _KEYS_CACHE: Dict[str, Dict[str, tuple]] = {}
 
@@ -420,12 +420,14 @@ def _loop(kind: str, doc: str):
 
 STaR = _loop("star", "STaR (Zelikman et al. 2022): sample rationales, keep the correct ones, fine-tune.")
 ReSTEM = _loop("rest_em", "ReST-EM (Singh et al. 2023): Grow (sample, reward-filter) and Improve (SFT) steps.")
+NFT = _loop("nft", "NFT (Chen et al. 2025): fine-tune on right samples and, through the implicit negative policy, "
+                   "on wrong ones.")
 BSTaR = _loop("bstar", "B-STaR: self-taught reasoning with exploration/exploitation balancing.")
 SelfRewardingDPO = _loop("self_rewarding_dpo", "Self-rewarding LMs: the policy judges its samples, DPO on the pairs.")
 ScPO = _loop("scpo", "Self-consistency preference optimization: vote-ranked pairs, weighted DPO.")
 SEC = _loop("sec", "Self-evolving curriculum: GRPO with batches drawn by a TD(0) bandit over categories.")
 KnowRL = _loop("knowrl", "KnowRL-style introspection: the model writes and votes on feasibility tasks, then GRPO.")
-for _cls, _name in ((STaR, "STaR"), (ReSTEM, "ReSTEM"), (BSTaR, "BSTaR"), (SelfRewardingDPO, "SelfRewardingDPO"),
+for _cls, _name in ((STaR, "STaR"), (ReSTEM, "ReSTEM"), (NFT, "NFT"), (BSTaR, "BSTaR"), (SelfRewardingDPO, "SelfRewardingDPO"),
                     (ScPO, "ScPO"), (SEC, "SEC"), (KnowRL, "KnowRL")):
     _cls.__name__ = _cls.__qualname__ = _name
 

@@ -161,3 +161,16 @@ def test_collapse_guard_stops_a_run_whose_answers_vanish(world, tmp_path):
     assert "no_answer_rate rose" in str(e.value) and "collapse_guard" in e.value.hint + str(e.value)
     assert e.value.checkpoint_dir.endswith(f"checkpoint-{grpo[-1]['step']}")
     assert os.path.exists(os.path.join(e.value.checkpoint_dir, "COMPLETE"))
+
+
+def test_nft_loop_trains_on_right_and_wrong_samples(world, tmp_path):
+    # Right = no digit (about a quarter of the tiny model's samples at first); seeds 1-10 all
+    # rise to 0.69-0.94 by the third iteration.
+    nft = selfrl.NFT(world["model"], train_dataset=world["train"], reward_funcs=no_digits, iterations=3,
+                     max_completion_length=4, learning_rate=1e-2, lr_scheduler_type="constant", seed=4,
+                     num_train_epochs=2, output_dir=str(tmp_path / "nft"), nft={"num_samples": 6})
+    nft.train()
+    iters = [l for l in nft.log_history if l["kind"] == "iteration" and l["iteration"] >= 1]
+    assert len(iters) == 3 and iters[0]["kept"] > 0
+    assert abs(iters[0]["sft/loss_first"]) < 1e-5  # on-policy: every token's loss is -log 1
+    assert iters[2]["nft/accuracy"] > iters[0]["nft/accuracy"]

@@ -23,7 +23,7 @@ Registry& registry() {
 // The order docs and error messages list the built-ins in.
 int builtin_rank(const std::string& name) {
   static const std::vector<std::string> order = {
-      "grpo", "sft", "dpo", "star", "rest_em", "bstar", "self_rewarding_dpo", "scpo", "sec", "knowrl"};
+      "grpo", "sft", "dpo", "star", "rest_em", "nft", "bstar", "self_rewarding_dpo", "scpo", "sec", "knowrl"};
   const auto it = std::find(order.begin(), order.end(), name);
   return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
 }

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -226,7 +227,8 @@ void RunContext::attach_lora(model::CausalLM& m) const {
 }
 
 metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
-                                 const std::vector<trainers::SFTExample>& data) {
+                                 const std::vector<trainers::SFTExample>& data,
+                                 const std::optional<trainers::NFTLossConfig>& nft) {
   metrics::Scalars summary{{"sft/examples", static_cast<double>(data.size())}, {"sft/steps", 0.0}};
   if (data.empty()) return summary;
   trainers::SFTConfig sc;
@@ -236,6 +238,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
   sc.num_train_epochs = cfg.num_train_epochs;
   sc.gradient_checkpointing = cfg.gradient_checkpointing;
   sc.bf16 = cfg.bf16;
+  sc.nft = nft;
   // trainer: sft with save_steps: checkpoints inside the pass; a resumed pass keeps the seed of
   // the step it started at and skips the batches already trained on.
   const bool step_checkpoints = cfg.kind == "sft" && cfg.save_steps > 0;
@@ -255,7 +258,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
   const int64_t per_step = sc.per_device_train_batch_size * sc.gradient_accumulation_steps * world->size();
   std::mt19937_64 rng(sc.seed);
   ProgressBar bar("sft", sc.optimizer.total_steps, "steps");
-  double first = -1, last = 0;
+  double first = std::nan(""), last = 0;  // NFT losses can be negative: no sentinel value
   int64_t steps = 0;
   for (int64_t e = 0; e < sc.num_train_epochs; ++e) {
     std::vector<size_t> order(data.size());
@@ -272,7 +275,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
         batch.push_back(data[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
       m["epoch"] = static_cast<double>(e) + static_cast<double>(s + batch.size()) / static_cast<double>(order.size());
-      if (first < 0) first = m["loss"];
+      if (steps == resume.step) first = m["loss"];
       last = m["loss"];
       ++steps;
       log_train(m, "sft");
@@ -314,7 +317,7 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   }
   std::mt19937_64 rng(derive_seed(cfg.seed, {0xd90, static_cast<uint64_t>(phase_start)}));
   ProgressBar bar(scpo ? "scpo" : "dpo", dc.optimizer.total_steps, "steps");
-  double first = -1, last = 0;
+  double first = std::nan(""), last = 0;  // robust DPO losses can be negative
   int64_t steps = 0;
   for (int64_t e = 0; e < epochs; ++e) {
     std::vector<size_t> order(pairs.size());
@@ -330,7 +333,7 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
       for (size_t i = s; i < std::min(order.size(), s + static_cast<size_t>(per_step)); ++i)
         batch.push_back(pairs[order[i]]);
       auto m = trainer.step(dist::shard(batch, *world));
-      if (first < 0) first = m["loss"];
+      if (steps == resume.step) first = m["loss"];
       last = m["loss"];
       ++steps;
       log_train(m, scpo ? "scpo" : "dpo");

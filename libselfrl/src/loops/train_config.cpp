@@ -122,7 +122,7 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
   o.learning_rate = r.get_double(
       "learning_rate", default_lr, kPositive,
       "AdamW learning rate; default 1e-6 for GRPO-based runs (grpo, sec, knowrl), 5e-7 for DPO-based (dpo, "
-      "self_rewarding_dpo, scpo), 2e-5 for SFT-based (sft, star, rest_em, bstar)");
+      "self_rewarding_dpo, scpo), 2e-5 for SFT-based (sft, star, rest_em, nft, bstar)");
   o.weight_decay = r.get_double("weight_decay", 0.0, kNonNegative, "AdamW weight decay");
   o.adam_beta1 = r.get_double("adam_beta1", 0.9, {0, 1, false, true}, "AdamW beta1");
   o.adam_beta2 = r.get_double("adam_beta2", 0.999, {0, 1, false, true}, "AdamW beta2");
@@ -152,7 +152,7 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
   const std::string trainer = r.get_string("trainer", "", {}, "a trainer to run once: grpo | sft | dpo (or use loop:)");
   const std::string loop = r.get_string(
       "loop", "", {},
-      "a self-improvement loop: star | rest_em | bstar | self_rewarding_dpo | scpo | sec | knowrl; grpo also "
+      "a self-improvement loop: star | rest_em | nft | bstar | self_rewarding_dpo | scpo | sec | knowrl; grpo also "
       "accepted (TTRL/Intuitor are grpo with consensus / self_certainty rewards)");
   if (trainer.empty() == loop.empty())
     throw Error(trainer.empty() ? "the recipe names neither trainer: nor loop:"
@@ -358,9 +358,12 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
         "GRPO: write every completion of every N-th step (ids, log-probs, per-reward scores, advantages, each "
         "reward's group info such as the judge's judgements) to output_dir/rollouts/step-NNNNNN.jsonl; 0 = off");
     if (k != "knowrl") read_collapse_guard(r, c);
-  } else if (k == "rest_em") {
+  } else if (k == "rest_em" || k == "nft") {
     c.reward_funcs = r.get_string_list(
-        "reward_funcs", {"verifier"}, "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
+        "reward_funcs", {"verifier"},
+        k == "nft" ? "NFT: the reward that tells right samples from wrong ones (verifier uses the answer field; "
+                     "consensus makes it label-free)"
+                   : "ReST-EM: the reward that filters Grow samples (verifier uses the answer field)");
     c.reward_weights = r.get_double_list("reward_weights", {}, "one weight per reward function (default 1 each)");
   }
   if (!c.reward_funcs.empty()) {
@@ -446,6 +449,17 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
                   "samples); 0 = off");
     c.rest_em.tail_threshold =
         r.get_double("rest_em.tail_threshold", 0.5, kUnit, "share of Grow samples below which a problem is tail");
+  } else if (k == "nft") {
+    auto& n = c.nft;
+    n.num_samples = r.get_int("nft.num_samples", 8, {2, kInf}, "samples per problem (r̂ = the share that is right)");
+    n.reward_threshold =
+        r.get_double("nft.reward_threshold", 1.0, {}, "a sample is right when its weighted reward >= this");
+    n.loss.neg_weight =
+        r.get_double("nft.neg_weight", 1.0, kNonNegative, "weight of the wrong samples' term (0: RFT, positives only)");
+    n.loss.clamp_negative = r.get_double("nft.clamp_negative", 1.0, kPositive,
+                                         "floor of the implicit negative ratio inside the log (value only)");
+    n.loss.normalize = r.get_int("nft.normalize", 1, {0, 2},
+                                 "prompt weight: 0 none, 1 (1 - r̂) (Dr. GRPO on-policy), 2 sqrt((1 - r̂)/r̂) (GRPO)");
   } else if (k == "bstar") {
     auto& b = c.bstar;
     b.num_samples = r.get_int("bstar.num_samples", 8, {2, kInf}, "K samples per query");

@@ -124,4 +124,40 @@ torch::Tensor sft_loss(const torch::Tensor& token_logps, const torch::Tensor& co
   return -(token_logps * m).sum() / denom;
 }
 
+void validate(const NFTLossConfig& cfg) {
+  SELFRL_CHECK(cfg.clamp_negative > 0, "nft.clamp_negative must be > 0, got ", cfg.clamp_negative);
+  SELFRL_CHECK(cfg.neg_weight >= 0, "nft.neg_weight must be >= 0, got ", cfg.neg_weight);
+  SELFRL_CHECK(cfg.normalize >= 0 && cfg.normalize <= 2, "nft.normalize must be 0, 1 or 2, got ", cfg.normalize);
+}
+
+torch::Tensor nft_loss(const torch::Tensor& logps, const torch::Tensor& old_logps, const torch::Tensor& mask,
+                       const torch::Tensor& correct, const torch::Tensor& r_hat, const NFTLossConfig& cfg,
+                       double num_items) {
+  validate(cfg);
+  SELFRL_CHECK(logps.sizes() == old_logps.sizes() && logps.sizes() == mask.sizes(), "nft_loss: shapes ", logps.sizes(),
+               ", ", old_logps.sizes(), ", ", mask.sizes(), " differ");
+  SELFRL_CHECK(
+      correct.dim() == 1 && r_hat.dim() == 1 && correct.size(0) == logps.size(0) && r_hat.size(0) == logps.size(0),
+      "nft_loss: correct and r_hat must be [", logps.size(0), "]");
+  const auto opts = logps.options();
+  const auto m = mask.to(opts.dtype());
+  const auto r = r_hat.to(opts).clamp(0.02, 0.98).unsqueeze(1);
+  const auto c = correct.to(opts).unsqueeze(1);
+  const auto log_ratio = (logps - old_logps.to(opts)).clamp_max(10.0);
+  const auto positive = -log_ratio;  // −log R
+  const auto proxy = (1.0 - r * log_ratio.exp()) / (1.0 - r);
+  const auto clamped = proxy + (proxy.clamp_min(cfg.clamp_negative) - proxy).detach();  // value clamped, gradient not
+  const auto negative = -cfg.neg_weight * clamped.log();
+  torch::Tensor w;
+  if (cfg.normalize == 0)
+    w = torch::ones_like(r);
+  else if (cfg.normalize == 1)
+    w = 1.0 - r;
+  else
+    w = ((1.0 - r) / r).sqrt();
+  const auto per_token = (c * positive + (1.0 - c) * negative) * w;
+  const auto denom = num_items > 0 ? torch::scalar_tensor(num_items, opts) : m.sum().clamp_min(1.0);
+  return (per_token * m).sum() / denom;
+}
+
 }  // namespace selfrl::trainers

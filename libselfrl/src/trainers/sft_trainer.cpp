@@ -48,6 +48,25 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
   const double num_items = world_ ? world_->all_reduce_sum(local_items, "SFT token count") : local_items;
   const int64_t n = examples.empty() ? 0 : batch.input_ids.size(0);
   const int64_t micro = cfg_.per_device_train_batch_size;
+  // NFT: the old log-probs laid out as the completion columns, the verdicts and group accuracies.
+  torch::Tensor old_logps, correct_rows, r_hat_rows;
+  if (cfg_.nft && n > 0) {
+    old_logps = torch::zeros_like(batch.completion_mask);
+    correct_rows = torch::empty({n}, torch::kFloat);
+    r_hat_rows = torch::empty({n}, torch::kFloat);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto& e = examples[static_cast<size_t>(i)];
+      SELFRL_CHECK(e.old_logprobs.size() == e.completion_ids.size(), "SFTTrainer (nft): example ", i, " has ",
+                   e.old_logprobs.size(), " old log-probs for ", e.completion_ids.size(), " completion tokens");
+      SELFRL_CHECK(e.r_hat > 0 && e.r_hat < 1, "SFTTrainer (nft): example ", i, " has group accuracy ", e.r_hat,
+                   "; groups that are all right or all wrong carry no signal and must be left out");
+      const auto row = torch::from_blob(const_cast<float*>(e.old_logprobs.data()),
+                                        {static_cast<int64_t>(e.old_logprobs.size())}, torch::kFloat);
+      old_logps[i].slice(0, 0, row.size(0)).copy_(row);
+      correct_rows[i] = e.correct ? 1.0F : 0.0F;
+      r_hat_rows[i] = static_cast<float>(e.r_hat);
+    }
+  }
   policy_->train();
   double loss = 0, correct = 0;
   bool finite = true;
@@ -56,7 +75,11 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
     const auto stats =
         completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
     const auto mask = mb.completion_mask.to(stats.logprobs.device());
-    const auto l = sft_loss(stats.logprobs, mask, num_items);
+    const auto l =
+        cfg_.nft ? nft_loss(stats.logprobs, old_logps.slice(0, b0, std::min(n, b0 + micro)).to(mask.device()), mask,
+                            correct_rows.slice(0, b0, std::min(n, b0 + micro)).to(mask.device()),
+                            r_hat_rows.slice(0, b0, std::min(n, b0 + micro)).to(mask.device()), *cfg_.nft, num_items)
+                 : sft_loss(stats.logprobs, mask, num_items);
     const double lv = l.item<double>();
     finite = finite && std::isfinite(lv);
     if (b0 + micro >= n) optimizer_->expect_final_backward();  // DP: all-reduce overlaps this backward
@@ -80,6 +103,31 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
   if (logger_) logger_->log(step_, m);
   ++step_;
   return m;
+}
+
+std::vector<std::vector<float>> SFTTrainer::completion_logprobs(model::CausalLM& model,
+                                                                const std::vector<SFTExample>& examples,
+                                                                int64_t batch_size, bool bf16) {
+  SELFRL_CHECK(batch_size >= 1, "completion_logprobs: batch_size must be >= 1");
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const int64_t pad = pad_id_of(model, {});
+  std::vector<std::vector<float>> out;
+  for (size_t b0 = 0; b0 < examples.size(); b0 += static_cast<size_t>(batch_size)) {
+    const size_t b1 = std::min(examples.size(), b0 + static_cast<size_t>(batch_size));
+    std::vector<std::vector<int64_t>> prompts, completions;
+    for (size_t i = b0; i < b1; ++i)
+      prompts.push_back(examples[i].prompt_ids), completions.push_back(examples[i].completion_ids);
+    const auto batch = pack_sequences(prompts, completions, pad);
+    const auto lp =
+        completion_token_stats(model, batch, 1.0, false, 1024, bf16).logprobs.to(torch::kFloat).cpu().contiguous();
+    for (size_t i = b0; i < b1; ++i) {
+      const auto row = lp[static_cast<int64_t>(i - b0)];
+      const auto* p = row.data_ptr<float>();
+      out.emplace_back(p, p + examples[i].completion_ids.size());
+    }
+  }
+  return out;
 }
 
 std::vector<metrics::Scalars> SFTTrainer::train(const std::vector<SFTExample>& data) {

@@ -39,8 +39,7 @@ TEST(HeadTailRun, TailResamplingAndPaddingRebalanceTheKeptSet) {
   auto& f = loop_fixture();
   TempDir d;
   const auto plain = first_iteration(f, d, "plain", "");
-  const auto balanced =
-      first_iteration(f, d, "balanced", "  balance: pad\n  tail_samples: 8\n  tail_threshold: 0.5\n");
+  const auto balanced = first_iteration(f, d, "balanced", "  balance: pad\n  tail_samples: 8\n  tail_threshold: 0.5\n");
   const double n = 8;  // problems in the fixture's train set
   // The Grow step is the same: same seed, same model.
   EXPECT_DOUBLE_EQ(plain.at("rest_em/mean_reward").get<double>(), balanced.at("rest_em/mean_reward").get<double>());

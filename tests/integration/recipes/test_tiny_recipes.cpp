@@ -144,6 +144,7 @@ INSTANTIATE_TEST_SUITE_P(
              {"iterations=1", "num_train_epochs=1", "rest_em.num_samples=3", "rest_em.tail_samples=2",
               // the random model is never right: accept everything so the M-step runs
               "rest_em.reward_threshold=-1"}},
+        Case{"nft", {"iterations=1", "nft.num_samples=4"}, false},
         Case{"bstar",
              {"iterations=1", "num_train_epochs=1", "bstar.num_samples=2", "bstar.temperatures=[0.7, 1.2]",
               "bstar.probe_prompts=3", "answer_extractor=regex:(\\d)"}},

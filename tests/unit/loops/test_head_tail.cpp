@@ -25,7 +25,8 @@ TEST(HeadTail, PaddingGivesEverySolvedQueryTheSameWeight) {
   // The set the loop builds from queries solved 8, 1 and 2 times (max_per_prompt 4):
   // none: 4 + 1 + 2 = 7 examples, 4/7 from the head query; pad: 4 + 4 + 4 = 12, a third each.
   size_t none = 0, pad = 0;
-  for (size_t d : {8, 1, 2}) none += take_solutions(d, 4, Balance::kNone).size(), pad += take_solutions(d, 4, Balance::kPad).size();
+  for (size_t d : {8, 1, 2})
+    none += take_solutions(d, 4, Balance::kNone).size(), pad += take_solutions(d, 4, Balance::kPad).size();
   EXPECT_EQ(none, 7u);
   EXPECT_EQ(pad, 12u);
 }

@@ -89,7 +89,10 @@ class RunContext {
   void attach_lora(model::CausalLM& m) const;
   // SFT on `data` (epochs, batch size, optimizer from the config), every step logged;
   // returns summary metrics (sft/loss_first, sft/loss_last, sft/steps).
-  metrics::Scalars sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data);
+  // `nft` set: the NFT loss instead of cross-entropy (the examples carry verdicts, r̂ and old
+  // log-probs).
+  metrics::Scalars sft(const std::shared_ptr<model::CausalLM>& model, const std::vector<trainers::SFTExample>& data,
+                       const std::optional<trainers::NFTLossConfig>& nft = std::nullopt);
   // DPO (or ScPO when `scpo`) on `pairs`: max(1, max_steps) passes of batches; every step logged.
   metrics::Scalars dpo(const std::shared_ptr<model::CausalLM>& model,
                        const std::vector<trainers::PreferencePair>& pairs, bool scpo, double scpo_alpha);

@@ -54,6 +54,13 @@ struct RestEmConfig {
   double tail_threshold = 0.5;  // tail: solved by fewer than this share of the Grow samples
 };
 
+// loop: nft — negative-aware fine-tuning on the policy's own right and wrong samples.
+struct NftConfig {
+  int64_t num_samples = 8;        // samples per problem; r̂ = the share of them that are right
+  double reward_threshold = 1.0;  // a sample is right when its weighted reward >= this
+  trainers::NFTLossConfig loss;   // neg_weight, clamp_negative, normalize
+};
+
 struct BStarConfig {
   int64_t num_samples = 8;  // K samples per query
   std::vector<double> temperatures = {0.5, 0.7, 0.9, 1.1};
@@ -178,6 +185,7 @@ struct TrainConfig {
   EvalConfig eval;
   StarConfig star;
   RestEmConfig rest_em;
+  NftConfig nft;
   BStarConfig bstar;
   SelfRewardingConfig self_rewarding;
   ScpoConfig scpo;

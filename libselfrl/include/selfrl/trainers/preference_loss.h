@@ -58,4 +58,27 @@ PreferenceLossOutput scpo_loss(const PreferenceBatch& batch, const torch::Tensor
 // change the loss).
 torch::Tensor sft_loss(const torch::Tensor& token_logps, const torch::Tensor& completion_mask, double num_items = -1);
 
+// NFT, negative-aware fine-tuning ("Bridging Supervised Learning and Reinforcement Learning in
+// Math Reasoning", Chen et al. 2025; the authors' NVlabs/NFT code). A sample of a prompt whose
+// group has accuracy r̂ (its share of correct samples, 0 < r̂ < 1; clamped to [0.02, 0.98]), per
+// completion token t with R_t = exp(min(logπθ_t − logπold_t, 10)):
+//   correct  ℓ_t = −log R_t                                          (SFT, as a likelihood ratio)
+//   wrong    ℓ_t = −neg_weight · log max((1 − r̂ R_t) / (1 − r̂), clamp_negative)
+// The wrong term is the likelihood of the implicit negative policy (πold − r̂ πθ)/(1 − r̂); its
+// max() clamps the value only (the gradient is the unclamped one, as the authors' code). Each
+// token is weighted by w(r̂): normalize 0 → 1, 1 → 1 − r̂ (default), 2 → √((1 − r̂)/r̂).
+//   loss = Σ_t w ℓ_t m_t / num_items   (num_items ≤ 0: Σ m)
+// Strictly on-policy (R = 1) its gradient is that of −(r − r̂)·w·logπθ: with normalize 1 the
+// Dr. GRPO advantage, with 2 GRPO's for binary rewards.
+struct NFTLossConfig {
+  double neg_weight = 1.0;      // 0: RFT (positives only); the authors' default 1
+  double clamp_negative = 1.0;  // > 0
+  int64_t normalize = 1;        // 0, 1, 2 as above
+};
+void validate(const NFTLossConfig& cfg);
+// logps, old_logps, mask: [B, C]; correct, r_hat: [B] (1/0 and the sample's group accuracy).
+torch::Tensor nft_loss(const torch::Tensor& logps, const torch::Tensor& old_logps, const torch::Tensor& mask,
+                       const torch::Tensor& correct, const torch::Tensor& r_hat, const NFTLossConfig& cfg,
+                       double num_items = -1);
+
 }  // namespace selfrl::trainers

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "selfrl/metrics/metrics.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/trainers/optimizer.h"
+#include "selfrl/trainers/preference_loss.h"
 
 namespace selfrl::dist {
 class World;
@@ -25,6 +27,11 @@ namespace selfrl::trainers {
 struct SFTExample {
   std::vector<int64_t> prompt_ids;
   std::vector<int64_t> completion_ids;
+  // NFT (SFTConfig::nft): the sample's verdict, its group's accuracy r̂ and the sampling policy's
+  // per-token log-probs of the completion (SFTTrainer::completion_logprobs).
+  bool correct = true;
+  double r_hat = -1;
+  std::vector<float> old_logprobs;
 };
 
 struct SFTConfig {
@@ -37,6 +44,8 @@ struct SFTConfig {
   bool bf16 = false;       // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
   std::string output_dir;  // metrics.jsonl when set
   uint64_t seed = 42;      // shuffling
+  // Set: the NFT loss (preference_loss.h) on correct and wrong samples instead of cross-entropy.
+  std::optional<NFTLossConfig> nft;
 };
 
 class SFTTrainer {
@@ -47,6 +56,11 @@ class SFTTrainer {
   // Epochs over `data` in seeded random order; returns each step's metrics. After
   // resume_at(k) the first call skips the k global batches already trained on.
   std::vector<metrics::Scalars> train(const std::vector<SFTExample>& data);
+  // The per-token log-probs of each example's completion under `model` (no grad, temperature
+  // 1, `batch_size` rows at a time): the old policy NFT's ratios are taken against.
+  static std::vector<std::vector<float>> completion_logprobs(model::CausalLM& model,
+                                                             const std::vector<SFTExample>& examples,
+                                                             int64_t batch_size, bool bf16 = false);
   // Optimizer steps train(data) will take (for the schedule's total_steps).
   static int64_t steps_for(size_t num_examples, const SFTConfig& cfg, int world_size = 1);
   int64_t global_step() const { return step_; }
