@@ -9,6 +9,9 @@
 #   BUILD_DIR/tests/fuzz/fuzz_<target> REPRODUCER
 # The known reproducers in tests/fuzz/regressions/<target>/ are replayed first.
 # Environment:
+#   FUZZ_RUNS       run each harness for this many inputs instead of SECONDS_PER_HARNESS, with
+#                   a fixed random seed (FUZZ_SEED, default 1): the same inputs on every machine,
+#                   so a clean result is reproducible (what `make test` runs)
 #   FUZZ_TARGETS    harnesses to run (default: all), e.g. "recipe jsonl"
 #   FUZZ_PARALLEL   harnesses run at once (default: the number of cores)
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 30)
@@ -81,8 +84,9 @@ run_one() {
   rm -rf "$work"
   mkdir -p "$work/corpus" "$work/artifacts"
   cp -R "$root/tests/fuzz/corpus/$t/." "$work/corpus/"
-  local rc=0
-  (cd "$work" && "$bin/fuzz_$t" corpus -max_total_time="$seconds" -timeout="$timeout_s" \
+  local rc=0 budget=(-max_total_time="$seconds")
+  [ -z "${FUZZ_RUNS:-}" ] || budget=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  (cd "$work" && "$bin/fuzz_$t" corpus "${budget[@]}" -timeout="$timeout_s" \
     -rss_limit_mb="$rss_mb" -dict="$(dict_of "$t")" -artifact_prefix="$work/artifacts/" \
     -print_final_stats=1 >"$work/log" 2>&1) || rc=$?
   echo "$rc" >"$work/rc"
@@ -94,7 +98,7 @@ for t in "${targets[@]}"; do
 done
 for t in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
-  echo "[fuzz] $t: ${seconds} s"
+  if [ -n "${FUZZ_RUNS:-}" ]; then echo "[fuzz] $t: ${FUZZ_RUNS} inputs, seed ${FUZZ_SEED:-1}"; else echo "[fuzz] $t: ${seconds} s"; fi
   run_one "$t" &
 done
 wait || true

@@ -52,8 +52,8 @@ class NftLoop : public SelfImprovementLoop {
       }
     }
     // The old policy of the ratios: the sampler, scored as the trainer scores (same forward).
-    const auto old = trainers::SFTTrainer::completion_logprobs(*ctx.policy.model, data,
-                                                               c.per_device_train_batch_size, c.bf16);
+    const auto old =
+        trainers::SFTTrainer::completion_logprobs(*ctx.policy.model, data, c.per_device_train_batch_size, c.bf16);
     for (size_t i = 0; i < data.size(); ++i) data[i].old_logprobs = old[i];
     metrics::Scalars m = ctx.sft(ctx.policy.model, data, n.loss);
     const double problems = static_cast<double>(std::max<size_t>(1, rollouts.size()));
@@ -61,6 +61,7 @@ class NftLoop : public SelfImprovementLoop {
     m["nft/all_right_frac"] = all_right / problems;
     m["nft/all_wrong_frac"] = all_wrong / problems;
     m["kept"] = static_cast<double>(data.size());
+    for (const auto& [k, v] : label_free_metrics(ctx, rollouts)) m[k] = v;
     return m;
   }
 };

@@ -13,6 +13,8 @@
 #include "selfrl/core/error.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/seed.h"
+#include "selfrl/rewards/builtin_rewards.h"
+#include "selfrl/trainers/label_free.h"
 
 namespace selfrl::loops {
 
@@ -124,6 +126,19 @@ TrainResult run_training(const TrainConfig& cfg) { return Run(cfg).train(); }
 rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& rollout, const Policy& policy) {
   return rewards::make_group(prompt.text, prompt.row, rollout,
                              [&policy](const std::vector<int64_t>& ids) { return policy.decode(ids); });
+}
+
+metrics::Scalars label_free_metrics(const RunContext& ctx, const std::vector<generation::Rollout>& rollouts) {
+  trainers::LabelFreeSums sums;
+  for (const auto& r : rollouts) {
+    trainers::GroupAnswers g;
+    for (const auto& c : r.completions) {
+      g.answers.push_back(ctx.extractor.extract(ctx.policy.decode(c.token_ids)));
+      g.certainty.push_back(rewards::mean_self_certainty(c.self_certainty));
+    }
+    sums.add(g);
+  }
+  return sums.scalars();
 }
 
 std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& pipeline,

@@ -105,11 +105,13 @@ class RestEmLoop : public SelfImprovementLoop {
     std::vector<int64_t> passed(ctx.train.size(), 0);
     std::vector<std::vector<std::vector<int64_t>>> distinct(ctx.train.size());
     double reward_sum = 0, reward_n = 0;
+    metrics::Scalars diagnostics;  // of the Grow samples
     auto grow = [&](const std::vector<size_t>& queries, int64_t n, uint64_t seed, const std::string& label,
                     bool count_reward) {
       std::vector<std::vector<int64_t>> q_ids;
       for (size_t q : queries) q_ids.push_back(ids[q]);
       const auto rollouts = ctx.sample(q_ids, n, c.sampling.temperature, c.sampling.max_new_tokens, seed, label);
+      if (count_reward) diagnostics = label_free_metrics(ctx, rollouts);
       std::vector<rewards::Group> groups;
       for (size_t j = 0; j < rollouts.size(); ++j)
         groups.push_back(to_group(ctx.train[queries[j]], rollouts[j], ctx.policy));
@@ -161,6 +163,7 @@ class RestEmLoop : public SelfImprovementLoop {
       m["rest_em/tail_rescued"] = rescued;
     }
     if (r.balance == Balance::kPad) m["rest_em/padded"] = padded;
+    for (const auto& [k, v] : diagnostics) m[k] = v;
     m["kept"] = static_cast<double>(kept.size());
     return m;
   }

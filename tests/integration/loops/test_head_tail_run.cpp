@@ -43,6 +43,9 @@ TEST(HeadTailRun, TailResamplingAndPaddingRebalanceTheKeptSet) {
   const double n = 8;  // problems in the fixture's train set
   // The Grow step is the same: same seed, same model.
   EXPECT_DOUBLE_EQ(plain.at("rest_em/mean_reward").get<double>(), balanced.at("rest_em/mean_reward").get<double>());
+  // The label-free diagnostics describe the Grow samples, the same in both runs.
+  for (const char* k : {"label_free/majority_share", "label_free/answer_diversity", "label_free/no_answer_rate"})
+    EXPECT_DOUBLE_EQ(plain.at(k).get<double>(), balanced.at(k).get<double>()) << k;
   const double reward = plain.at("rest_em/mean_reward").get<double>();
   ASSERT_GT(reward, 0.0) << "no sample had a digit: the test has nothing to re-balance";
   ASSERT_LT(reward, 1.0) << "every sample had a digit: no problem is tail";

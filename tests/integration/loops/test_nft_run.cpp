@@ -42,6 +42,7 @@ TEST(NftRun, LearnsFromRightAndWrongSamples) {
     EXPECT_LE(kept, 6 * mixed + 1e-9) << j.dump();  // only problems with right and wrong samples
   }
   ASSERT_GT(its[0].at("kept").get<double>(), 0) << "no problem had both right and wrong samples";
+  EXPECT_GE(its[0].at("label_free/majority_share").get<double>(), 1.0 / 6);  // the sampled groups' diagnostics
   // On-policy first step: π = πold, every token's loss is −log 1.
   EXPECT_NEAR(its[0].at("sft/loss_first").get<double>(), 0.0, 1e-5);
   EXPECT_GT(its[2].at("nft/accuracy").get<double>(), its[0].at("nft/accuracy").get<double>());

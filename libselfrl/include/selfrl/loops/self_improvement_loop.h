@@ -83,6 +83,9 @@ rewards::Group to_group(const data::Prompt& prompt, const generation::Rollout& r
 // Per group, per sample: Σ_f w_f r_f over the finite entries (NaN when none is finite).
 std::vector<std::vector<double>> weighted_group_scores(rewards::RewardPipeline& pipeline,
                                                        const std::vector<rewards::Group>& groups);
+// The label-free diagnostics (label_free/*, selfrl/trainers/label_free.h) of sampled groups:
+// answers by ctx.extractor, certainty from the rollouts. Sampling loops log them per iteration.
+metrics::Scalars label_free_metrics(const RunContext& ctx, const std::vector<generation::Rollout>& rollouts);
 // Prompts in a seeded random order (one permutation per call).
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed);
 
