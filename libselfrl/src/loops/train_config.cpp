@@ -500,6 +500,13 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
     s.min_score_gap = r.get_double("self_rewarding.min_score_gap", 0.0, kNonNegative, "pairs need best - worst > this");
     s.judge_template = r.get_string("self_rewarding.judge_template", "", {},
                                     "judge prompt with {prompt} and {response}; empty = the additive 5-point rubric");
+    s.meta_judge = r.get_bool("self_rewarding.meta_judge", false,
+                              "Meta-Rewarding: the policy also compares its own judgements (both orders) and DPO "
+                              "trains the judge on the preferred ones");
+    s.meta_judge_responses = r.get_int("self_rewarding.meta_judge_responses", 1, kAtLeastOne,
+                                       "responses per prompt whose judgements are meta-judged (n(n-1) calls each)");
+    s.meta_judge_max_new_tokens =
+        r.get_int("self_rewarding.meta_judge_max_new_tokens", 16, kAtLeastOne, "meta-judge completion length");
   } else if (k == "scpo") {
     c.scpo.num_samples = r.get_int("scpo.num_samples", 8, {2, kInf}, "k answers voted on per problem");
     c.scpo.min_vote_share =

@@ -91,8 +91,8 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
   auto m = model::CausalLM::from_pretrained(res.final_model_dir);
   auto tok = tokenizer::Tokenizer::from_pretrained(res.final_model_dir);
   EXPECT_EQ(m->config().vocab_size, 160);
-  if (c.recipe != "knowrl" && c.recipe != "self_rewarding" && c.recipe != "scpo" && c.recipe != "ttrl" &&
-      c.recipe != "intuitor") {
+  if (c.recipe != "knowrl" && c.recipe != "self_rewarding" && c.recipe != "meta_rewarding" && c.recipe != "scpo" &&
+      c.recipe != "ttrl" && c.recipe != "intuitor") {
     EXPECT_GT(steps, 0) << "a training step was logged";
   }
   if (c.recipe == "sec") {
@@ -114,7 +114,16 @@ TEST_P(TinyRecipe, RunsOneIterationEndToEnd) {
     EXPECT_TRUE(fs::exists(out.path() + "/knowrl_tasks_iter1.jsonl"));
     EXPECT_TRUE(lines.back().contains("knowrl/self_consistency_generated"));
   }
-  if (c.recipe == "scpo" || c.recipe == "self_rewarding") {
+  if (c.recipe == "meta_rewarding") {
+    // The meta-judge ran: its parse rate and the judge pairs are logged with the actor pairs.
+    const auto& it1 = lines.back();
+    ASSERT_TRUE(it1.contains("self_rewarding/meta_parse_rate")) << it1.dump();
+    EXPECT_GE(it1["self_rewarding/meta_parse_rate"].get<double>(), 0.0);
+    EXPECT_LE(it1["self_rewarding/meta_parse_rate"].get<double>(), 1.0);
+    EXPECT_EQ(it1["pairs"].get<double>(),
+              it1["self_rewarding/actor_pairs"].get<double>() + it1["self_rewarding/judge_pairs"].get<double>());
+  }
+  if (c.recipe == "scpo" || c.recipe == "self_rewarding" || c.recipe == "meta_rewarding") {
     EXPECT_GT(pairs, 0) << "preference pairs were built, so the DPO step ran";
     EXPECT_GT(steps, 0);
   }
@@ -151,6 +160,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"self_rewarding",
              {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_samples=2",
               "self_rewarding.judge_max_new_tokens=12"},
+             false},
+        Case{"meta_rewarding",
+             {"iterations=1", "self_rewarding.num_samples=2", "self_rewarding.judge_max_new_tokens=12"},
              false},
         Case{"scpo",
              {"iterations=1", "scpo.num_samples=3", "scpo.min_vote_share=0", "answer_extractor=regex:(\\d)"},

@@ -33,3 +33,43 @@ TEST(Scpo, ChoosesMostAndLeastVotedWithTheMarginWeight) {
   EXPECT_FALSE(scpo_choose(A{"1", "2"}, 0.0));            // tie: no preference
   EXPECT_FALSE(scpo_choose(A{std::nullopt, std::nullopt}, 0.0));
 }
+
+TEST(MetaRewarding, ParsesTheVerdictAndFillsTheTemplate) {
+  EXPECT_EQ(parse_meta_verdict("A is vague. Winner: B"), 1);
+  EXPECT_EQ(parse_meta_verdict("winner: **a** because ..."), 0);
+  EXPECT_EQ(parse_meta_verdict("Winner: B, no wait. WINNER: A"), 0);  // the last verdict counts
+  EXPECT_EQ(parse_meta_verdict("Winner: neither"), std::nullopt);
+  EXPECT_EQ(parse_meta_verdict("A"), std::nullopt);
+  // Placeholders are replaced once; text inside a replacement is not scanned again.
+  EXPECT_EQ(fill_meta_judge_template("{prompt}|{response}|{judgement_a}|{judgement_b}", "p", "{judgement_a}", "x", "y"),
+            "p|{judgement_a}|x|y");
+  for (const char* k : {"{prompt}", "{response}", "{judgement_a}", "{judgement_b}"})
+    EXPECT_NE(default_meta_judge_template().find(k), std::string::npos) << k;
+}
+
+TEST(MetaRewarding, ChoiceCountsWinsOverBothOrders) {
+  // Three judgements, every pair in both orders (A, B):
+  //   (0,1) A → 0   (1,0) B → 0   (0,2) B → 2   (2,0) B → 0   (1,2) B → 2   (2,1) A → 2
+  // wins: 0 → 3, 1 → 0, 2 → 3: chosen 0 (tie with 2: the lower index), rejected 1.
+  std::vector<MetaVerdict> v = {{0, 1, 0}, {1, 0, 1}, {0, 2, 1}, {2, 0, 1}, {1, 2, 1}, {2, 1, 0}};
+  auto c = meta_judge_choice(3, v);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->first, 0u);
+  EXPECT_EQ(c->second, 1u);
+  // A judge that always answers "A" prefers each judgement once per pair: all tie, no pair.
+  std::vector<MetaVerdict> biased = {{0, 1, 0}, {1, 0, 0}};
+  EXPECT_FALSE(meta_judge_choice(2, biased));
+  // Unparsable verdicts do not count; one parsed verdict decides.
+  std::vector<MetaVerdict> one = {{0, 1, std::nullopt}, {1, 0, 0}};
+  c = meta_judge_choice(2, one);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->first, 1u);
+  EXPECT_EQ(c->second, 0u);
+  EXPECT_FALSE(meta_judge_choice(2, {{0, 1, std::nullopt}}));
+  // Rejected ties go to the higher index: wins 0 → 2, 1 → 0, 2 → 0.
+  std::vector<MetaVerdict> two = {{0, 1, 0}, {0, 2, 0}};
+  c = meta_judge_choice(3, two);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->first, 0u);
+  EXPECT_EQ(c->second, 2u);
+}

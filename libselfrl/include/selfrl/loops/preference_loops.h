@@ -32,4 +32,26 @@ struct ScpoChoice {
 // exists, V+ / k < min_vote_share, or V+ == V−.
 std::optional<ScpoChoice> scpo_choose(const std::vector<std::optional<std::string>>& answers, double min_vote_share);
 
+// Meta-Rewarding (Wu et al. 2024, "Meta-Rewarding Language Models"): the policy also judges its
+// own judgements, and DPO trains the judge on the judgement pairs it prefers, so that the judge
+// improves with the actor. For one response, its judgements a ≠ b are shown to the policy as a
+// meta-judge in both orders (A = a, B = b and A = b, B = a, against position bias); each
+// verdict "Winner: A|B" is a win for that judgement.
+
+// The meta-judge prompt; {prompt}, {response}, {judgement_a}, {judgement_b} are replaced.
+const std::string& default_meta_judge_template();
+std::string fill_meta_judge_template(const std::string& tmpl, const std::string& prompt, const std::string& response,
+                                     const std::string& a, const std::string& b);
+// "A" → 0, "B" → 1 from the last "Winner:" (case-insensitive) followed by A or B; else nullopt.
+std::optional<int> parse_meta_verdict(const std::string& text);
+
+struct MetaVerdict {
+  size_t a = 0, b = 0;        // judgement indices shown as A and B
+  std::optional<int> winner;  // 0: A, 1: B, nullopt: unparsable
+};
+// Over n judgements: wins per judgement; chosen = the most wins (ties: the lowest index),
+// rejected = the fewest (ties: the highest index). nullopt when no verdict parsed or every
+// judgement has the same number of wins.
+std::optional<std::pair<size_t, size_t>> meta_judge_choice(size_t n, const std::vector<MetaVerdict>& verdicts);
+
 }  // namespace selfrl::loops

@@ -80,6 +80,10 @@ struct SelfRewardingConfig {
   int64_t judge_max_new_tokens = 48;
   double min_score_gap = 0.0;  // pairs need best − worst > this (ties are always skipped)
   std::string judge_template;  // "" → the built-in additive 5-point rubric
+  // Meta-Rewarding: the policy also judges its judgements; DPO on the preferred judgements too.
+  bool meta_judge = false;
+  int64_t meta_judge_responses = 1;  // responses per prompt whose judgements are meta-judged
+  int64_t meta_judge_max_new_tokens = 16;
 };
 
 struct ScpoConfig {
