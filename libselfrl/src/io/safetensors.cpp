@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -349,10 +350,20 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
   SafeTensorsCheckpoint ckpt;
   fs::path p(path);
   fs::path index_path;
-  if (fs::is_directory(p)) {
-    if (fs::exists(p / "model.safetensors.index.json")) {
+  // The non-throwing filesystem calls: a name the OS refuses (too long, a loop of links) is an
+  // Error naming it, not a std::filesystem_error escaping from a loader.
+  auto exists = [](const fs::path& f, const std::string& where) {
+    std::error_code ec;
+    const bool yes = fs::exists(f, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+      throw Error("cannot look up '" + f.filename().string().substr(0, 80) + "': " + ec.message()).at(where);
+    return yes;
+  };
+  std::error_code dir_ec;
+  if (fs::is_directory(p, dir_ec)) {
+    if (exists(p / "model.safetensors.index.json", path)) {
       index_path = p / "model.safetensors.index.json";
-    } else if (fs::exists(p / "model.safetensors")) {
+    } else if (exists(p / "model.safetensors", path)) {
       p = p / "model.safetensors";
     } else {
       throw Error("no model.safetensors or model.safetensors.index.json in the directory")
@@ -393,7 +404,7 @@ SafeTensorsCheckpoint SafeTensorsCheckpoint::open(const std::string& path) {
     auto found = shard_of_file.find(file);
     if (found == shard_of_file.end()) {
       const fs::path shard = dir / file;
-      if (!fs::exists(shard))
+      if (!exists(shard, index_path.string() + ": weight_map['" + it.key() + "']"))
         throw Error("shard '" + file + "' (holding '" + it.key() + "') does not exist")
             .at(index_path.string())
             .hint("the download is incomplete; fetch every shard the index lists");

@@ -3,6 +3,7 @@
 #include "selfrl/recipe/recipe.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fcntl.h>
@@ -153,6 +154,36 @@ Node convert(const YAML::Node& y, const std::string& file, Budget& budget) {
   return Converter{file, budget, {}}.convert(y);
 }
 
+// Counts documents through yaml-cpp's event interface (see parse_yaml).
+struct DocumentCounter : YAML::EventHandler {
+  int documents = 0;
+  YAML::Mark second_start, last_start;  // second_start: the second document's first node
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents;
+    last_start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node(m); }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  int seen_ = 0;  // documents whose first node was seen
+  void node(const YAML::Mark& m) {
+    if (seen_ == documents) return;
+    seen_ = documents;
+    if (documents == 2) second_start = m;
+  }
+};
+
 Node parse_yaml(const std::string& text, const std::string& file, Budget& budget) {
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {
     const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n'));
@@ -189,6 +220,34 @@ Node parse_yaml(const std::string& text, const std::string& file, Budget& budget
   }
   YAML::Node doc;
   try {
+    // yaml-cpp 0.7 also loops forever when a ',' follows a complete node or node properties at
+    // document level ("!,", "&a ,", "[1] ,", a second document "---\n,"): the parser never
+    // consumes the token and LoadAll keeps appending empty documents. A first pass through the
+    // event parser stops at the second document, which a recipe may not have anyway, before
+    // LoadAll ever runs. It does not expand aliases, so it costs a fraction of the real parse.
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      DocumentCounter counter;
+      int last_pos = -1;
+      while (parser.HandleNextDocument(counter)) {
+        const YAML::Mark m = counter.last_start;
+        const size_t pos = m.pos >= 0 ? static_cast<size_t>(m.pos) : text.size();
+        if (counter.documents > 1 && pos < text.size() && text[pos] == ',')
+          throw Error("YAML syntax error: ',' outside a [ ] or { } collection")
+              .at(loc_of(m, file).str())
+              .hint("quote a value that starts with ',', or remove the ','");
+        if (counter.documents > 1 && m.pos == last_pos)  // the same token again: no progress
+          throw Error("YAML syntax error: the parser cannot continue here").at(loc_of(m, file).str());
+        last_pos = m.pos;
+        if (counter.documents > 64) break;  // reported below; no need to read them all
+      }
+      if (counter.documents > 1)
+        throw Error("a recipe is one YAML document, this text has " +
+                    (counter.documents > 64 ? std::string("more than 64") : std::to_string(counter.documents)))
+            .at(loc_of(counter.second_start, file).str())
+            .hint("remove the '---' separators (use extends: to combine recipes)");
+    }
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1) {
       throw Error("a recipe is one YAML document, this text has " + std::to_string(docs.size()))

@@ -175,6 +175,16 @@ TEST(HostileSweepFindings, IndexWithAnEmptyWeightMapIsRefused) {
                       "'weight_map' lists no tensors");
 }
 
+// Fuzz finding 6 (the 1-hour safetensors run, tests/fuzz/regressions/safetensors/): a weight_map
+// file name longer than the OS allows escaped as std::filesystem_error ("File name too long").
+TEST(HostileSweepFindings, AShardNameTheOsRefusesIsAnErrorNamingTheEntry) {
+  TempDir t;
+  const std::string name = "model-" + std::string(300, 'p') + ".safetensors";
+  write_bytes(t.file("model.safetensors.index.json"), R"({"weight_map": {"w": ")" + name + R"("}})");
+  EXPECT_SELFRL_ERROR(io::SafeTensorsCheckpoint::open(t.path()), "model.safetensors.index.json: weight_map['w']",
+                      "cannot look up 'model-pppp", "File name too long");
+}
+
 // sweep: recipe/model=data/seed.jsonl: a file given as the model was parsed as config.json
 // ("seed.jsonl:2:1: invalid JSON").
 TEST(HostileSweepFindings, AFileGivenAsTheModelDirectoryIsNamedAsSuch) {

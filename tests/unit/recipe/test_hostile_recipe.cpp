@@ -292,5 +292,21 @@ TEST(HostileRecipe, FuzzFindingsInvalidUtf8AndLeadingComma) {
   EXPECT_SELFRL_ERROR(Recipe::load(test::source_dir() + "/recipes/tiny/sft.yaml", {bad_key}),
                       "command line override is not valid UTF-8 (byte 3)");
 }
+
+// Fuzz finding 5 (the 1-hour recipe run, tests/fuzz/regressions/recipe/tag-then-comma.yaml):
+// yaml-cpp 0.7 loops forever when ',' follows node properties or a complete node at document
+// level, and on a later document that starts with ','. Each is now an error at the ','.
+TEST(HostileRecipe, FuzzFindingCommaAfterANodeAtDocumentLevel) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"!,\"\"dd", "c.yaml:1:2"},         // the fuzzer's input: a tag, then ','
+      {"&a ,", "c.yaml:1:4"},             // an anchor, then ','
+      {"[1] ,", "c.yaml:1:5"},            // a complete flow sequence, then ','
+      {"a: 1\n---\n,\n", "c.yaml:3:1"}};  // a second document that starts with ','
+  for (const auto& [text, where] : cases)
+    EXPECT_SELFRL_ERROR(Recipe::parse(text, "c.yaml"), where, "',' outside a [ ] or { } collection");
+  EXPECT_SELFRL_ERROR(Recipe::parse("a: 1\n---\nb: 2\n---\nc: 3\n", "m.yaml"), "m.yaml:3:1",
+                      "a recipe is one YAML document, this text has 3");
+  EXPECT_NO_THROW(Recipe::parse("a: ',x'\nb: [1, 2]\nc: {d: 1, e: 2}\n"));
+}
 }  // namespace
 }  // namespace selfrl::recipe
