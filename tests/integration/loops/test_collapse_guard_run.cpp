@@ -35,6 +35,13 @@ std::string recipe(const LoopFixture& f, const std::string& out, const std::stri
          extra;
 }
 
+// Writes the recipe with `action` and runs `selfrl train` on it.
+CommandResult run_with(const LoopFixture& f, const TempDir& d, const std::string& action,
+                       const std::string& extra = "") {
+  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), action, extra));
+  return run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+}
+
 std::vector<nlohmann::json> train_lines(const std::string& dir) {
   std::vector<nlohmann::json> out;
   for (const auto& j : io::read_jsonl(dir + "/metrics.jsonl"))
@@ -52,8 +59,7 @@ int64_t fired_at(const std::vector<nlohmann::json>& lines, int64_t patience) {
 TEST(CollapseGuardRun, WarnLogsTheDiagnosticsTheDumpShowsAndGoesOn) {
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "warn"));
-  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  const auto r = run_with(f, d, "warn");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto lines = train_lines(d.file("out"));
   ASSERT_EQ(lines.size(), 16u);
@@ -100,8 +106,7 @@ TEST(CollapseGuardRun, WarnLogsTheDiagnosticsTheDumpShowsAndGoesOn) {
 TEST(CollapseGuardRun, StopEndsTheRunWithStatus3AndACheckpoint) {
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "stop"));
-  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  const auto r = run_with(f, d, "stop");
   ASSERT_EQ(r.exit_code, 3) << r.output;
   const auto lines = train_lines(d.file("out"));
   const int64_t at = fired_at(lines, 2);
@@ -116,8 +121,7 @@ TEST(CollapseGuardRun, StopEndsTheRunWithStatus3AndACheckpoint) {
 TEST(CollapseGuardRun, RollbackSavesTheLastGoodCheckpointAsFinal) {
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "rollback", "save_steps: 1\n"));
-  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  const auto r = run_with(f, d, "rollback", "save_steps: 1\n");
   ASSERT_EQ(r.exit_code, 3) << r.output;
   const auto lines = train_lines(d.file("out"));
   const int64_t at = fired_at(lines, 2);
@@ -140,8 +144,7 @@ TEST(CollapseGuardRun, RollbackSavesTheLastGoodCheckpointAsFinal) {
 TEST(CollapseGuardRun, RollbackWithoutCheckpointsIsARecipeError) {
   auto& f = loop_fixture();
   TempDir d;
-  write_bytes(d.file("r.yaml"), recipe(f, d.file("out"), "rollback"));
-  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  const auto r = run_with(f, d, "rollback");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("rollback needs checkpoints"), std::string::npos) << r.output;
 }
