@@ -42,8 +42,8 @@ void DemoConfig::make_quick() {
   task.num_eval_test = 24;
   hidden_size = 32, intermediate_size = 64, num_hidden_layers = 1, num_attention_heads = 2;
   sft_epochs = 2, sft_batch_size = 16;
-  grpo_steps = 2, grpo_prompts_per_step = 4, num_generations = 4;
-  rest_pool = 40, rest_epochs = 1, rest_iterations = 1;
+  grpo_steps = 2, grpo_prompts_per_step = 4, num_generations = 4, ttrl_num_generations = 4;
+  rest_pool = 40, rest_epochs = 1, rest_iterations = 1, rest_introspect_pool = 10;
   introspect_pool = 40, introspect_epochs = 1;
   eval.k = 4;
 }
@@ -135,6 +135,8 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("grpo_learning_rate", grpo_learning_rate),
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
+      SELFRL_INT_KNOB("ttrl_num_generations", ttrl_num_generations),
+      SELFRL_DOUBLE_KNOB("ttrl_temperature", ttrl_temperature),
       Knob{"ttrl_in_chain",
            [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
       SELFRL_INT_KNOB("rest_iterations", rest_iterations),
@@ -143,6 +145,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("rest_min_vote_share", rest_min_vote_share),
       SELFRL_INT_KNOB("rest_epochs", rest_epochs),
       SELFRL_DOUBLE_KNOB("rest_learning_rate", rest_learning_rate),
+      SELFRL_INT_KNOB("rest_introspect_pool", rest_introspect_pool),
       SELFRL_INT_KNOB("rest_votes", rest_votes),
       Knob{"rest_pool_commuted",
            [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
@@ -383,15 +386,16 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
 std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
                                             rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool,
-                                            const rewards::AnswerExtractor& extractor) {
+                                            const rewards::AnswerExtractor& extractor, int64_t num_generations,
+                                            double temperature) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
   pipe.add(std::move(reward));
   trainers::GRPOConfig g;
-  g.sampling.num_samples = c.num_generations;
+  g.sampling.num_samples = num_generations;
   g.sampling.max_new_tokens = c.eval.max_new_tokens;
-  g.sampling.temperature = c.grpo_temperature;
+  g.sampling.temperature = temperature;
   g.loss.beta = c.grpo_beta;
   g.generation_batch_size = 256;
   g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
@@ -571,13 +575,15 @@ DemoResult run_demo(const DemoConfig& cfg) {
     if (stage_kind == "ttrl") {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool, answer_extractor);
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool, answer_extractor,
+                          cfg.ttrl_num_generations, cfg.ttrl_temperature);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
       if (cfg.ttrl_in_chain) prev = "ttrl";
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool, answer_extractor);
+      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool, answer_extractor,
+                          cfg.num_generations, cfg.grpo_temperature);
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
     } else if (stage_kind == "rest_em") {
       // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the
@@ -611,17 +617,30 @@ DemoResult run_demo(const DemoConfig& cfg) {
             kept_by_d[items[i].difficulty].second += ok;
           }
         }
+        // Introspection in the loop: CAN targets from the same votes (no labels).
+        const size_t n_can =
+            std::min<size_t>(items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_introspect_pool)));
+        int64_t can_yes = 0;
+        for (size_t i = 0; i < n_can; ++i) {
+          const bool confident = votes[i] && votes[i]->share >= cfg.introspect_yes_share;
+          can_yes += confident;
+          data.push_back(can_example(ctx.codec, items[i], confident));
+        }
         std::ostringstream by;
         for (const auto& [d, kr] : kept_by_d)
           by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
         ctx.log(stage, ": kept ", kept, " of ", items.size(), " pseudo-labels (vote share >= ", cfg.rest_min_vote_share,
                 " at T=", cfg.rest_temperature, "); precision (diagnostic, gold) ",
                 fmt(right / std::max(1.0, double(kept)), 3), " |", by.str());
+        if (n_can > 0)
+          ctx.log(stage, ": ", n_can, " CAN examples from the votes, ", can_yes,
+                  " \"yes\" (vote share >= ", cfg.introspect_yes_share, ")");
         sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
             cfg.seed + 2 + iter);
         finish_stage(ctx, stage, prev, m, seconds_since(t0));
         ctx.stages.back().notes = {{"pseudo_labels_kept", kept},
                                    {"pseudo_label_precision", right / std::max(1.0, double(kept))},
+                                   {"can_examples", n_can},
                                    {"sft_examples", data.size()}};
         prev = stage;
       }

@@ -47,6 +47,11 @@ struct DemoConfig {
   // Unlabelled GRPO (TTRL, Intuitor).
   int64_t grpo_steps = 40, grpo_prompts_per_step = 32, num_generations = 8;
   double grpo_learning_rate = 1e-4, grpo_temperature = 1.0;
+  // TTRL's own group size and temperature: a vote of 16 samples at T = 1.5 is more often right
+  // where the greedy answer is wrong than one of 8 at T = 1 (chosen on eval_dev, docs/demo.md).
+  // Intuitor keeps num_generations / grpo_temperature.
+  int64_t ttrl_num_generations = 16;
+  double ttrl_temperature = 1.5;
   double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
   // ReST-EM.
   int64_t rest_iterations = 3;
@@ -57,6 +62,11 @@ struct DemoConfig {
   bool rest_pool_commuted = true;  // vote over the samples of a+b and of b+a together
   int64_t rest_epochs = 3;
   double rest_learning_rate = 1e-3;
+  // Self-knowledge kept through ReST-EM (KnowRL-style introspection in every iteration): this
+  // many of the iteration's voted prompts also become "CAN" examples, "yes" where the vote share
+  // is >= introspect_yes_share, trained together with the pseudo-labels. 0: none (the ReST-EM
+  // iterations then forget the CAN head, docs/demo.md).
+  int64_t rest_introspect_pool = 500;
   // Introspection.
   int64_t introspect_pool = 1500;
   double introspect_yes_share = 0.75;  // vote share at or above which the target is "yes"

@@ -80,6 +80,15 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_EQ(summary["stages"][2]["from"], "rest_em");
   // The control trains on as many examples as both ReST-EM iterations together.
   EXPECT_TRUE(summary["stages"][1]["notes"].contains("sft_examples"));
+  // Each iteration trains on the seed set (60 items with --quick), its kept pseudo-labels and
+  // CAN examples for the first rest_introspect_pool (10 with --quick) of its 40 voted prompts.
+  for (int i : {1, 2}) {
+    const auto& notes = summary["stages"][i]["notes"];
+    EXPECT_EQ(notes["can_examples"].get<int64_t>(), 10) << notes;
+    EXPECT_EQ(notes["sft_examples"].get<int64_t>(),
+              60 + notes["pseudo_labels_kept"].get<int64_t>() + notes["can_examples"].get<int64_t>())
+        << notes;
+  }
   EXPECT_FALSE(fs::exists(out + "/ttrl"));
 
   const auto bad =
