@@ -80,6 +80,25 @@ std::vector<nlohmann::json> train_lines(const std::string& out) {
   return v;
 }
 
+std::vector<nlohmann::json> iteration_lines(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  std::ifstream in(out + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "iteration") v.push_back(j);
+  }
+  return v;
+}
+
+// gen/prompts_this_rank of every iteration line that has it (rank 0's count).
+std::vector<int64_t> prompts_sampled(const std::string& out) {
+  std::vector<int64_t> v;
+  for (const auto& j : iteration_lines(out))
+    if (j.contains("gen/prompts_this_rank")) v.push_back(j["gen/prompts_this_rank"].get<int64_t>());
+  return v;
+}
+
 double max_weight_diff(const std::string& a, const std::string& b) {
   const auto fa = io::SafeTensorsFile::open(a + "/final/model.safetensors");
   const auto fb = io::SafeTensorsFile::open(b + "/final/model.safetensors");
@@ -167,11 +186,12 @@ TEST(TrainCli, GrpoTwoRanksMatchOneProcess) {
 TEST(TrainCli, RestEmLoopTwoRanksMatchOneProcess) {
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
   TempDir t;
-  // Sampling (Grow) is replicated on every rank with per-prompt seeds; the SFT (Improve) step is
-  // sharded; evaluation runs on rank 0 only while rank 1 waits at the next collective.
+  // Sampling (Grow) is sharded: 8 prompts x 4 samples in waves of 2 prompts (generation_batch_size
+  // 8), two waves per rank, gathered on every rank; the SFT (Improve) step is sharded; evaluation
+  // runs on rank 0 only while rank 1 waits at the next collective.
   const auto recipe = write_recipe(t, "rest_em", loop_fixture().train,
                                    "loop: rest_em\niterations: 2\nrest_em:\n  num_samples: 4\n  reward_threshold: 0.0\n"
-                                   "  from_base: false\nlearning_rate: 1.0e-3\n");
+                                   "  from_base: false\nlearning_rate: 1.0e-3\ngeneration_batch_size: 8\n");
   auto one = train_single(
       recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=2 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
@@ -179,15 +199,18 @@ TEST(TrainCli, RestEmLoopTwoRanksMatchOneProcess) {
                        "output_dir=" + t.file("two") + " per_device_train_batch_size=2 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
+  EXPECT_EQ(prompts_sampled(t.file("one")), (std::vector<int64_t>{8, 8}));
+  EXPECT_EQ(prompts_sampled(t.file("two")), (std::vector<int64_t>{4, 4}));  // rank 0 sampled half
 }
 
 TEST(TrainCli, ScpoLoopTwoRanksMatchOneProcess) {
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not installed";
   TempDir t;
-  // Voting and pair building replicated on every rank, the DPO (ScPO) steps sharded by pairs.
+  // The votes' samples sharded (6 prompts in waves of 2: one wave on rank 0, two on rank 1) and
+  // gathered; pair building replicated on every rank, the DPO (ScPO) steps sharded by pairs.
   const auto recipe = write_recipe(t, "scpo", loop_fixture().unlabelled,
                                    "loop: scpo\niterations: 2\nscpo:\n  num_samples: 4\n  min_vote_share: 0.0\n"
-                                   "learning_rate: 1.0e-3\n");
+                                   "learning_rate: 1.0e-3\ngeneration_batch_size: 8\n");
   auto one = train_single(
       recipe, "output_dir=" + t.file("one") + " per_device_train_batch_size=1 gradient_accumulation_steps=2");
   ASSERT_EQ(one.exit_code, 0) << one.output;
@@ -195,6 +218,8 @@ TEST(TrainCli, ScpoLoopTwoRanksMatchOneProcess) {
                        "output_dir=" + t.file("two") + " per_device_train_batch_size=1 gradient_accumulation_steps=1");
   ASSERT_EQ(two.exit_code, 0) << two.output;
   expect_same_training(t.file("one"), t.file("two"), 1e-5);
+  EXPECT_EQ(prompts_sampled(t.file("one")), (std::vector<int64_t>{6, 6}));
+  EXPECT_EQ(prompts_sampled(t.file("two")), (std::vector<int64_t>{2, 2}));
 }
 
 // SEC (GRPO + curriculum): 6 steps, a checkpoint every 2, an iteration (eval) every 3, so

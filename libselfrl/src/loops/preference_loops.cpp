@@ -163,7 +163,7 @@ class PreferenceLoop : public SelfImprovementLoop {
       for (const auto& comp : rollouts[i].completions)
         groups[i].samples.push_back({ctx.policy.decode(comp.token_ids), {}, {}, false});
     }
-    const auto judged = rewards::judge_groups(ctx.judge_fn(), groups, o,
+    const auto judged = rewards::judge_groups(ctx.judge_fn(true), groups, o,
                                               derive_seed(ctx.cfg.seed, {0x7d6e, static_cast<uint64_t>(it)}));
     std::vector<std::vector<double>> score(rollouts.size());
     double parsed = 0, total = 0, sum = 0, scored = 0;
@@ -242,7 +242,7 @@ class PreferenceLoop : public SelfImprovementLoop {
     std::vector<trainers::PreferencePair> out;
     double parsed = 0;
     if (!req.prompts.empty()) {
-      const auto answers = ctx.judge_fn()(req);
+      const auto answers = ctx.judge_fn(true)(req);
       for (size_t r = 0; r < request_of.size() && r < answers.size(); ++r) {
         if (answers[r].empty()) continue;
         auto& v = items[request_of[r].first].verdicts[request_of[r].second];

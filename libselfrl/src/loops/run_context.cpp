@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -125,6 +126,11 @@ void RunContext::interrupt(const std::string& checkpoint) const {
 void RunContext::log_iteration(int64_t iteration, const metrics::Scalars& m) {
   metrics::Scalars s = m;
   s["iteration"] = static_cast<double>(iteration);
+  if (gen_stats_.prompts > 0) {
+    s["timing_s/gen"] = gen_stats_.seconds;  // verl's name for the generation phase's time
+    s["gen/prompts_this_rank"] = static_cast<double>(gen_stats_.prompts);
+  }
+  gen_stats_ = {};
   ++metrics_lines_;
   if (hooks_.on_log) hooks_.on_log(global_step, "iteration", s);
   if (!logger_) return;
@@ -152,16 +158,40 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   return r.to_scalars("eval/");
 }
 
+namespace {
+
+// Every rank's rollouts, concatenated in rank order (collective).
+std::vector<generation::Rollout> gather_rollouts(dist::World& world, const std::vector<generation::Rollout>& local,
+                                                 const std::string& what) {
+  const auto packed = generation::pack_rollouts(local);
+  const auto sizes =
+      world.all_gather(torch::tensor({static_cast<double>(packed.size())}, torch::kDouble), what + " (sizes)");
+  const auto longest = static_cast<int64_t>(sizes.max().item<double>());
+  auto mine = torch::zeros({longest}, torch::kDouble);
+  std::copy(packed.begin(), packed.end(), mine.data_ptr<double>());
+  const auto all = world.all_gather(mine, what + " (rollouts)");
+  std::vector<generation::Rollout> out;
+  for (int r = 0; r < world.size(); ++r) {
+    const double* begin = all.data_ptr<double>() + r * longest;
+    for (auto& x : generation::unpack_rollouts(begin, static_cast<size_t>(sizes[r].item<double>())))
+      out.push_back(std::move(x));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<generation::Rollout> RunContext::sample(const std::vector<std::vector<int64_t>>& prompts, int64_t n,
                                                     double temperature, int64_t max_new_tokens, uint64_t seed,
                                                     const std::string& label) const {
-  return sample_with(policy, prompts, n, temperature, max_new_tokens, seed, label);
+  return sample_with(policy, prompts, n, temperature, max_new_tokens, seed, label, true);
 }
 
 std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
                                                          const std::vector<std::vector<int64_t>>& prompts, int64_t n,
                                                          double temperature, int64_t max_new_tokens, uint64_t seed,
-                                                         const std::string& label) const {
+                                                         const std::string& label, bool over_ranks) const {
+  const auto t0 = std::chrono::steady_clock::now();
   torch::NoGradGuard ng;
   policy.model->eval();
   std::optional<model::LoraMerged> merged;  // lora.merge_for_rollouts
@@ -174,18 +204,31 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
   sp.num_samples = n;
   sp.temperature = temperature;
   sp.max_new_tokens = max_new_tokens;
+  // Waves of per_wave prompts, each with its prompts' own seeds. In a distributed run this rank
+  // generates the contiguous range of waves shard_bounds gives it: the same waves with the same
+  // seeds as one process, so the gathered rollouts do not depend on the number of ranks.
   const size_t per_wave = static_cast<size_t>(std::max<int64_t>(1, cfg.generation_batch_size / n));
+  const size_t waves = (prompts.size() + per_wave - 1) / per_wave;
+  const bool split = over_ranks && world->distributed();
+  const auto [w_begin, w_end] = split ? dist::shard_bounds(waves, *world) : std::pair<size_t, size_t>{0, waves};
+  const size_t p_begin = std::min(prompts.size(), w_begin * per_wave);
+  const size_t p_end = std::min(prompts.size(), w_end * per_wave);
   std::optional<ProgressBar> bar;  // none when label is empty
-  if (!label.empty()) bar.emplace(label, static_cast<int64_t>(prompts.size()), "prompts");
+  if (!label.empty()) bar.emplace(label, static_cast<int64_t>(p_end - p_begin), "prompts");
   std::vector<generation::Rollout> out;
-  for (size_t first = 0; first < prompts.size(); first += per_wave) {
-    const size_t last = std::min(prompts.size(), first + per_wave);
+  for (size_t first = p_begin; first < p_end; first += per_wave) {
+    const size_t last = std::min(p_end, first + per_wave);
     std::vector<std::vector<int64_t>> chunk(prompts.begin() + first, prompts.begin() + last);
     std::vector<uint64_t> seeds;
     for (size_t i = first; i < last; ++i) seeds.push_back(derive_seed(seed, {i}));
     for (auto& r : engine.generate(chunk, sp, seeds)) out.push_back(std::move(r));
     if (bar) bar->advance(static_cast<int64_t>(last - first));
   }
+  if (over_ranks) {  // the loops' phases (not a GRPO reward's judge)
+    gen_stats_.prompts += static_cast<int64_t>(p_end - p_begin);
+    gen_stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  if (split) out = gather_rollouts(*world, out, label.empty() ? "sampling" : label);
   return out;
 }
 
@@ -367,7 +410,7 @@ rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
   return rewards::make_reward(f, a);
 }
 
-rewards::JudgeFn RunContext::judge_fn() const {
+rewards::JudgeFn RunContext::judge_fn(bool over_ranks) const {
   if (!cfg.judge_model.empty() && !judge_) {
     auto j = std::make_shared<Policy>(
         Policy::from_pretrained(cfg.judge_model, parse_device(cfg.device), parse_dtype(cfg.dtype)));
@@ -375,14 +418,15 @@ rewards::JudgeFn RunContext::judge_fn() const {
     j->model->eval();
     judge_ = j;
   }
-  return [this](const rewards::JudgeRequest& req) {
+  return [this, over_ranks](const rewards::JudgeRequest& req) {
     const Policy& j = judge_ ? *judge_ : policy;
     const int64_t context = j.model->config().max_position_embeddings;
     std::vector<std::vector<int64_t>> ids;
     for (const auto& p : req.prompts)
       ids.push_back(fit_to(data::encode_prompt(*j.tokenizer, p, cfg.prompt_options), req.max_new_tokens, context));
     // No progress bar: as a GRPO reward the judge runs once per group, under the step's bar.
-    const auto rollouts = sample_with(j, ids, req.num_judgements, req.temperature, req.max_new_tokens, req.seed, "");
+    const auto rollouts =
+        sample_with(j, ids, req.num_judgements, req.temperature, req.max_new_tokens, req.seed, "", over_ranks);
     std::vector<std::vector<std::string>> out;
     for (const auto& r : rollouts) {
       out.emplace_back();

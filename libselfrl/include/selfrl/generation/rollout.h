@@ -34,4 +34,10 @@ struct Rollout {
   std::vector<Completion> completions;  // G of them, in sample order
 };
 
+// Rollouts as one flat array of doubles and back, to move them between ranks in one collective
+// (token ids < 2^53 and float32 statistics are exact in a double). Every field round-trips,
+// NaN included. unpack_rollouts throws Error when `data` is not a whole packed list.
+std::vector<double> pack_rollouts(const std::vector<Rollout>& rollouts);
+std::vector<Rollout> unpack_rollouts(const double* data, size_t size);
+
 }  // namespace selfrl::generation

@@ -5,9 +5,12 @@
 //
 // Distributed: run_training() (self_improvement_loop.cpp) creates the dist::World from the
 // launcher's environment and hands it to the context. Every rank runs the same loop on the
-// same data (sampling phases are replicated: their seeds are per prompt, not per rank); the
-// trainers take each rank's contiguous shard of every global batch (per_device_train_batch_size
-// x gradient_accumulation_steps x world size). Rank 0 alone evaluates and writes output_dir
+// same data. Sampling phases (sample(), and the judge of the loops) are sharded: the prompts go
+// in waves of generation_batch_size / n, each rank generates a contiguous range of waves, and
+// the rollouts are gathered, so that every rank holds all of them, the same as one process
+// would have made (seeds are per prompt and the waves are the same). The trainers take each
+// rank's contiguous shard of every global batch (per_device_train_batch_size x
+// gradient_accumulation_steps x world size). Rank 0 alone evaluates and writes output_dir
 // (metrics, TensorBoard, dumps, final/, checkpoints). Checkpoints go through
 // save_checkpoint() / resume_checkpoint() (selfrl/trainers/checkpoint.h).
 #pragma once
@@ -74,6 +77,8 @@ class RunContext {
   metrics::Scalars evaluate(int64_t iteration);
 
   // n samples for each prompt with the current policy (progress bar labelled `label`).
+  // Collective in a distributed run: every rank calls it with the same prompts and gets all the
+  // rollouts, each rank having generated its share of the waves.
   std::vector<generation::Rollout> sample(const std::vector<std::vector<int64_t>>& prompts, int64_t n,
                                           double temperature, int64_t max_new_tokens, uint64_t seed,
                                           const std::string& label) const;
@@ -103,7 +108,17 @@ class RunContext {
   // The LLM judge as a generation callable: judge.model (loaded once, frozen) when set, else the
   // current policy, so that the judge changes as the policy trains. Judge prompts are encoded
   // with the run's prompt options (chat template, system prompt) and cut like fit_prompt.
-  rewards::JudgeFn judge_fn() const;
+  // `over_ranks`: the judgements are sharded over the ranks like sample() (collective: for the
+  // loops' judge phases, where every rank asks the same); false for a GRPO reward, where each
+  // rank judges its own groups.
+  rewards::JudgeFn judge_fn(bool over_ranks = false) const;
+  // The loops' sampling done on this rank since the last log_iteration (logged there as
+  // timing_s/gen and gen/prompts_this_rank, then reset).
+  struct GenStats {
+    double seconds = 0;
+    int64_t prompts = 0;
+  };
+  const GenStats& gen_stats() const { return gen_stats_; }
   // The final model in HF format with the tokenizer files, under output_dir/final.
   std::string save_final() const;
   // Whether the hooks ask the run to stop (checked at step and iteration boundaries). In a
@@ -129,7 +144,8 @@ class RunContext {
  private:
   std::vector<generation::Rollout> sample_with(const Policy& model, const std::vector<std::vector<int64_t>>& prompts,
                                                int64_t n, double temperature, int64_t max_new_tokens, uint64_t seed,
-                                               const std::string& label) const;  // label "": no progress bar
+                                               const std::string& label,  // "": no progress bar
+                                               bool over_ranks) const;
   std::vector<int64_t> fit_to(std::vector<int64_t> ids, int64_t max_new_tokens, int64_t context) const;
   // After an SFT / DPO step: the step checkpoint (trainer: sft | dpo with save_steps) and the stop check.
   void after_phase_step(bool step_checkpoints, int64_t steps, int64_t phase_start,
@@ -142,6 +158,7 @@ class RunContext {
   int64_t metrics_lines_ = 0;                       // lines logged so far (counted on every rank)
   PhaseResume phase_resume_;
   mutable bool warned_truncation_ = false;
+  mutable GenStats gen_stats_;
 };
 
 // Copies the tokenizer / generation files of `from` into `to` (those that exist).
