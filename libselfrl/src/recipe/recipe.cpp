@@ -98,6 +98,25 @@ struct Converter {
                         "a recipe needs far less; do not repeat long values through aliases (*name)");
   }
 
+  // yaml-cpp 0.7 writes the escapes \N (U+0085) and \_ (U+00A0) of double-quoted strings as
+  // single Latin-1 bytes, which is not UTF-8 (the recipe text itself was checked), and JSON, the
+  // tokenizers and Python refuse it later. Those two bytes become their UTF-8 encodings; any
+  // other invalid sequence (an escaped surrogate such as \uD800) is an error at the value.
+  std::string utf8_of(const YAML::Node& y, std::string s) const {
+    for (size_t from = 0;;) {
+      const size_t bad = io::find_invalid_utf8(std::string_view(s).substr(from));
+      if (bad == std::string::npos) return s;
+      const size_t at = from + bad;
+      const auto c = static_cast<unsigned char>(s[at]);
+      if (c != 0x85 && c != 0xA0)
+        throw Error("a value is not valid UTF-8 once its escapes are decoded (byte " + std::to_string(at + 1) + ")")
+            .at(loc_of(y.Mark(), file).str())
+            .hint("escapes must name Unicode characters: no surrogates (\\uD800-\\uDFFF), nothing above \\U0010FFFF");
+      s.replace(at, 1, c == 0x85 ? "\xC2\x85" : "\xC2\xA0");
+      from = at + 2;
+    }
+  }
+
   Node convert(const YAML::Node& y) {
     Node n;
     n.loc = loc_of(y.Mark(), file);
@@ -109,7 +128,7 @@ struct Converter {
         return n;
       case YAML::NodeType::Scalar:
         n.kind = Node::Kind::kScalar;
-        n.scalar = y.Scalar();
+        n.scalar = utf8_of(y, y.Scalar());
         count(y, n.scalar.size());
         return n;
       case YAML::NodeType::Sequence:
@@ -134,7 +153,7 @@ struct Converter {
       for (auto it = y.begin(); it != y.end(); ++it) {
         if (!it->first.IsScalar())
           throw Error("mapping keys must be plain names").at(loc_of(it->first.Mark(), file).str());
-        const std::string key = it->first.Scalar();
+        const std::string key = utf8_of(it->first, it->first.Scalar());
         count(it->first, key.size(), 0);  // a key is no value of its own, but its bytes count
         if (!seen.insert(key).second) {
           throw Error("key '" + clip_for_message(key) + "' appears twice in the same mapping")

@@ -949,7 +949,15 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const
   g["documents"] = Value::none();
   for (const auto& [k, v] : opt.string_vars) g[k] = Value::string(v);
   for (const auto& [k, v] : opt.bool_vars) g[k] = Value::boolean(v);
-  install_globals(g, opt);
+  auto made = std::make_shared<std::vector<std::weak_ptr<Dict>>>();
+  install_globals(g, opt, made);
+  struct BreakCycles {  // on return and on an Error alike
+    std::shared_ptr<std::vector<std::weak_ptr<Dict>>> made;
+    ~BreakCycles() {
+      for (auto& w : *made)
+        if (auto d = w.lock()) Dict().swap(*d);  // frees what it held, itself included
+    }
+  } break_cycles{made};
   std::string out;
   LoopSignal sig;
   r.exec(impl_->body, &out, &sig);

@@ -110,6 +110,7 @@ TEST(HostileSweepFindings, NonFiniteAdapterWeightsAreNamedInAWarning) {
 // sweep: filetypes/{fifo,dev-zero}/tokenizer.model hung; directory/tokenizer.model leaked
 // "internal error: basic_filebuf::underflow error reading the file: Is a directory".
 TEST(HostileSweepFindings, SentencepieceModelThatIsNotAFileIsRefusedWithoutBlocking) {
+  SELFRL_SKIP_WITHOUT_SENTENCEPIECE();
   TempDir t;
   fs::create_directories(t.file("fifo"));
   ASSERT_EQ(::mkfifo(t.file("fifo/tokenizer.model").c_str(), 0600), 0);
@@ -240,6 +241,7 @@ TEST(HostileSweepFindings, CommandLineOptionsAreCheckedAndNamed) {
 // sweep: dataset/eval-answer-field-missing, flags/eval--answer-field=: `--answer-field nope` on rows
 // without it said "has no answer field (hint: add \"answer\" to every evaluation row)".
 TEST(HostileSweepFindings, EvalNamesTheAnswerFieldItWasGiven) {
+  SELFRL_SKIP_WITHOUT_SENTENCEPIECE();
   TempDir t;
   const auto demo = run_command(selfrl_cli() + " demo --quick --quiet --out " + t.file("demo") + " 2>&1");
   ASSERT_EQ(demo.exit_code, 0) << demo.output;

@@ -308,5 +308,22 @@ TEST(HostileRecipe, FuzzFindingCommaAfterANodeAtDocumentLevel) {
                       "a recipe is one YAML document, this text has 3");
   EXPECT_NO_THROW(Recipe::parse("a: ',x'\nb: [1, 2]\nc: {d: 1, e: 2}\n"));
 }
+
+// Fuzz finding 7 (the second recipe hour, tests/fuzz/regressions/recipe/nbsp-escape.yaml):
+// yaml-cpp 0.7 decodes the escapes \_ (U+00A0) and \N (U+0085) to single Latin-1 bytes, so a
+// valid UTF-8 recipe gave a value that is not UTF-8, and dumping it as JSON threw
+// json type_error.316. They are now decoded to UTF-8.
+TEST(HostileRecipe, FuzzFindingEscapesDecodeToUtf8) {
+  auto r = Recipe::parse("data:\n  system_prompt: \"a\\_b\\Nc\\u00e9\"\n\"k\\_\": 1\n", "e.yaml");
+  r.allow("data");
+  r.allow("k");
+  const auto j = r.section_json("data");
+  EXPECT_EQ(j["system_prompt"].get<std::string>(), "a\u00a0b\u0085c\u00e9");
+  EXPECT_EQ(j.dump(), "{\"system_prompt\":\"a\u00a0b\u0085c\u00e9\"}");  // type_error.316 before
+  EXPECT_EQ(r.section_json("k\u00a0").get<int>(), 1);                    // keys too
+  // A surrogate or a code point above U+10FFFF: yaml-cpp refuses those itself, at the value.
+  EXPECT_SELFRL_ERROR(Recipe::parse("a: 1\nb: \"x\\uD800\"\n", "s.yaml"), "s.yaml:2:", "invalid unicode");
+  EXPECT_SELFRL_ERROR(Recipe::parse("a: 1\nb: \"x\\U00110000\"\n", "s.yaml"), "s.yaml:2:", "invalid unicode");
+}
 }  // namespace
 }  // namespace selfrl::recipe

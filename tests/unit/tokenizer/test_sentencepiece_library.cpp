@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 TEST(SentencePieceLibrary, TrainsLoadsAndRoundTrips) {
+  SELFRL_SKIP_WITHOUT_SENTENCEPIECE();
   selfrl::test::TempDir dir;
   {
     std::ofstream corpus(dir.file("corpus.txt"));
