@@ -168,6 +168,24 @@ TEST(Checkpoint, CorruptContentsAreSkippedByAutoResume) {
   replace_safetensors(bad, "optimizer.safetensors", wrong);
   expect_skipped("'model.norm.weight.exp_avg' has shape [3]");
 
+  // Fuzz finding 8: a file size in the marker that is no integer (get<int64_t> of 2e117 was
+  // undefined behaviour, reported by UBSan) makes the checkpoint incomplete, not a crash.
+  const std::string marker_path = bad + "/COMPLETE";
+  const std::string marker = io::read_text_file(marker_path);
+  for (const auto& size :
+       {nlohmann::json(2.13e117), nlohmann::json(380.5), nlohmann::json(-1), nlohmann::json("380")}) {
+    auto m = nlohmann::json::parse(marker);
+    m["files"]["model.safetensors"] = size;
+    test::write_bytes(marker_path, m.dump());
+    EXPECT_NE(check_complete(bad).find("COMPLETE: the size of model.safetensors is " + size.dump().substr(0, 12)),
+              std::string::npos)
+        << check_complete(bad);
+    EXPECT_NE(check_complete(bad).find("not a byte count"), std::string::npos) << check_complete(bad);
+    EXPECT_EQ(find_latest_complete(t.file("out")).value_or(""), good);
+  }
+  test::write_bytes(marker_path, marker);
+  ASSERT_EQ(check_complete(bad), "");
+
   // A stray directory whose number does not fit in 64 bits is not a checkpoint of ours.
   fs::create_directories(t.file("out") + "/checkpoint-99999999999999999999999");
   EXPECT_EQ(find_latest_complete(t.file("out")).value_or(""), bad);

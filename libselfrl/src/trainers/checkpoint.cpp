@@ -315,6 +315,10 @@ std::string check_complete(const std::string& dir) {
     for (const auto& [name, size] : marker.at("files").items()) {
       const fs::path f = d / name;
       if (!fs::exists(f)) return "file " + name + " is missing";
+      // A byte count: a float here (1e300) would make get<int64_t> undefined (fuzz finding 8).
+      if (!size.is_number_integer() || size.get<int64_t>() < 0)
+        return std::string(kMarker) + ": the size of " + name + " is " + size.dump().substr(0, 40) +
+               ", not a byte count";
       if (static_cast<int64_t>(fs::file_size(f)) != size.get<int64_t>()) {
         return "file " + name + " has " + std::to_string(fs::file_size(f)) + " bytes, the marker says " +
                std::to_string(size.get<int64_t>());
