@@ -101,7 +101,8 @@ struct Converter {
   // yaml-cpp 0.7 writes the escapes \N (U+0085) and \_ (U+00A0) of double-quoted strings as
   // single Latin-1 bytes, which is not UTF-8 (the recipe text itself was checked), and JSON, the
   // tokenizers and Python refuse it later. Those two bytes become their UTF-8 encodings; any
-  // other invalid sequence (an escaped surrogate such as \uD800) is an error at the value.
+  // other invalid sequence is an error at the value (none is known: yaml-cpp itself refuses
+  // escaped surrogates and code points above U+10FFFF).
   std::string utf8_of(const YAML::Node& y, std::string s) const {
     for (size_t from = 0;;) {
       const size_t bad = io::find_invalid_utf8(std::string_view(s).substr(from));
