@@ -5,11 +5,18 @@
 //
 //   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
 //                 [--device cuda] [--model llama-25m|qwen2.5-0.5b|llama-1b]
+//                 [--prompts N --samples G --stop-every K --continuous 0|1]
 //
 // One generate(max_new_tokens = N) per run, split by RolloutEngine::last_timings():
 // prefill tokens/s = prompt tokens / prefill time; decode tokens/s = generated tokens / time
 // after prefill (sampling + stats + N − 1 decode forwards). Greedy, EOS ignored, so every row
 // runs N steps. Median of --runs after one warm-up.
+//
+// The GRPO-shaped mode (--stop-every K > 0): N prompts (default: --batch) × G samples at
+// temperature 1 with every K-th token id a stop id, so completions end at mixed lengths (about K
+// tokens on average, at most --new-tokens), decoded --batch rows at a time, in waves or with
+// continuous batching. It reports generated tokens per second of the whole generate() call
+// (gen_tok_s) and the decode steps it took.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -42,7 +49,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1;
+  int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1, num_prompts = 0, samples = 1,
+          stop_every = 0, continuous = 0;
   std::string dtype = "float32", device_name = "cpu", preset = "llama-25m";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -61,6 +69,14 @@ int main(int argc, char** argv) {
       runs = v;
     else if (a == "--threads")
       threads = v;
+    else if (a == "--prompts")
+      num_prompts = v;
+    else if (a == "--samples")
+      samples = v;
+    else if (a == "--stop-every")
+      stop_every = v;
+    else if (a == "--continuous")
+      continuous = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -73,23 +89,31 @@ int main(int argc, char** argv) {
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
-  std::vector<std::vector<int64_t>> prompts(batch);
-  for (int64_t b = 0; b < batch; ++b)
+  if (num_prompts <= 0 || stop_every <= 0) num_prompts = batch;
+  std::vector<std::vector<int64_t>> prompts(num_prompts);
+  for (int64_t b = 0; b < num_prompts; ++b)
     for (int64_t t = 0; t < prompt_len; ++t) prompts[b].push_back((b * 131 + t * 17) % 8192);
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
   selfrl::generation::RolloutEngineOptions eo;
   eo.max_batch_size = batch;
+  eo.continuous_batching = continuous != 0;
   selfrl::generation::RolloutEngine engine(model, eo);
   selfrl::generation::SamplingParams sp;
   sp.temperature = 0;
   sp.ignore_eos = true;
+  if (stop_every > 0) {
+    sp.temperature = 1.0;
+    sp.num_samples = samples;
+    sp.seed = 1;
+    for (int64_t id = 0; id < cfg.vocab_size; id += stop_every) sp.stop_token_ids.push_back(id);
+  }
 
   sp.max_new_tokens = new_tokens;
   engine.generate(prompts, sp);  // warm-up
   sync();
-  std::vector<double> prefill, decode, total;
+  std::vector<double> prefill, decode, total, gen, steps;
   for (int64_t r = 0; r < runs; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     engine.generate(prompts, sp);
@@ -98,6 +122,8 @@ int main(int argc, char** argv) {
     const auto& t = engine.last_timings();
     prefill.push_back(t.prefill_tokens / t.prefill_seconds);
     decode.push_back(t.decode_tokens / t.decode_seconds);
+    gen.push_back(t.decode_tokens / total.back());
+    steps.push_back(static_cast<double>(t.decode_steps));
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -115,6 +141,15 @@ int main(int argc, char** argv) {
                         {"decode_tok_s", median(decode)},
                         {"total_s", median(total)},
                         {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+  if (stop_every > 0) {
+    out["prompts"] = num_prompts;
+    out["samples"] = samples;
+    out["stop_every"] = stop_every;
+    out["continuous_batching"] = continuous != 0;
+    out["generated_tokens"] = engine.last_timings().decode_tokens;
+    out["gen_tok_s"] = median(gen);
+    out["decode_steps"] = median(steps);
+  }
   if (device.is_cuda()) out["note"] = "peak_rss_mb is host memory; GPU memory is not read";
   std::printf("%s\n", out.dump().c_str());
   return 0;

@@ -4,12 +4,18 @@
 // consensus reward (last number of the completion), beta 0, μ = 1.
 //
 //   bench_grpo_step [--prompts 8] [--generations 8] [--max-new 32] [--runs 5] [--threads 2] [--beta 0]
-//                   [--lora-r 0] [--lora-merge 0]
+//                   [--lora-r 0] [--lora-merge 0] [--stop-every 0] [--padding-free 0|1]
+//                   [--gen-batch ROWS] [--continuous 0|1]
 //
 // Prints the median of each time/* metric over --runs steps after one warm-up step, the
 // trainable parameters, the AdamW state they need (2 float32 moments each) and the process's
 // peak RSS. --lora-r R > 0 trains LoRA adapters (all-linear, lora_alpha = 2R) on the frozen base;
 // --lora-merge 1 generates with them merged into the weights (model::LoraMerged).
+// --stop-every K > 0 makes every K-th token id a stop id (0, K, 2K, ...), so completions end at
+// mixed lengths (about K tokens on average for the untrained model) and the training batch holds
+// padding, as real GRPO batches do; --padding-free 1 trains on packed rows instead
+// (trainers::pack_padding_free). --gen-batch sets generation_batch_size (default: all rows of the
+// step in one wave); --continuous 1 turns on continuous batching in the rollout engine.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -27,8 +33,8 @@
 #include "selfrl/trainers/grpo_trainer.h"
 
 int main(int argc, char** argv) {
-  int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2, lora_r = 0;
-  bool lora_merge = false;
+  int64_t prompts = 8, generations = 8, max_new = 32, runs = 5, threads = 2, lora_r = 0, stop_every = 0, gen_batch = 0;
+  bool lora_merge = false, padding_free = false, continuous = false;
   double beta = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -51,6 +57,14 @@ int main(int argc, char** argv) {
       lora_r = v;
     else if (a == "--lora-merge")
       lora_merge = v != 0;
+    else if (a == "--stop-every")
+      stop_every = v;
+    else if (a == "--padding-free")
+      padding_free = v != 0;
+    else if (a == "--gen-batch")
+      gen_batch = v;
+    else if (a == "--continuous")
+      continuous = v != 0;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -87,9 +101,12 @@ int main(int argc, char** argv) {
   selfrl::trainers::GRPOConfig cfg;
   cfg.sampling.num_samples = generations;
   cfg.sampling.max_new_tokens = max_new;
-  cfg.generation_batch_size = prompts * generations;
+  cfg.generation_batch_size = gen_batch > 0 ? gen_batch : prompts * generations;
+  cfg.continuous_batching = continuous;
   cfg.loss.beta = beta;
   cfg.merge_lora_for_generation = lora_merge;
+  cfg.padding_free = padding_free;
+  for (int64_t id = 0; stop_every > 0 && id < 512; id += stop_every) cfg.sampling.stop_token_ids.push_back(id);
   cfg.optimizer.learning_rate = 1e-5;
   cfg.optimizer.total_steps = runs + 1;
   selfrl::trainers::GRPOTrainer trainer(model, std::move(rewards), cfg);
@@ -102,7 +119,7 @@ int main(int argc, char** argv) {
     const auto res = trainer.step(batch);
     if (r == 0) continue;
     for (const auto& [k, v] : res.metrics)
-      if (k.rfind("time/", 0) == 0 || k == "completions/mean_length") times[k].push_back(v);
+      if (k.rfind("time/", 0) == 0 || k.rfind("completions/", 0) == 0) times[k].push_back(v);
   }
   nlohmann::json out = {{"bench", "grpo_step"},
                         {"params", params},
@@ -113,6 +130,10 @@ int main(int argc, char** argv) {
                         {"beta", beta},
                         {"lora_r", lora_r},
                         {"lora_merge", lora_merge},
+                        {"stop_every", stop_every},
+                        {"padding_free", padding_free},
+                        {"generation_batch_size", cfg.generation_batch_size},
+                        {"continuous_batching", continuous},
                         {"trainable_params", trainable},
                         {"adamw_state_bytes", trainable * 8},
                         {"runs", runs}};

@@ -295,10 +295,12 @@ class RolloutEngine:
             model directory's tokenizer when the model was loaded from one).
         max_batch_size: rows (prompts x samples) decoded together.
         eos_token_ids: stop ids (default: the model directory's config and generation_config).
+        continuous_batching: refill the batch with waiting prompts as rows finish (vLLM's
+            scheduling) instead of decoding in waves; same samples for the same seeds.
     """
 
     def __init__(self, model: CausalLM, tokenizer: Optional[Tokenizer] = None, max_batch_size: int = 64,
-                 eos_token_ids: Optional[List[int]] = None):
+                 eos_token_ids: Optional[List[int]] = None, continuous_batching: bool = False):
         self.model = model
         if tokenizer is None and model.name_or_path and _has_tokenizer(model.name_or_path):
             tokenizer = Tokenizer.from_pretrained(model.name_or_path)
@@ -308,7 +310,7 @@ class RolloutEngine:
             if tokenizer is not None and tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_token_ids:
                 eos_token_ids.append(tokenizer.eos_token_id)
         self.eos_token_ids = list(eos_token_ids)
-        self._e = _selfrl._RolloutEngine(model._m, max_batch_size, self.eos_token_ids)
+        self._e = _selfrl._RolloutEngine(model._m, max_batch_size, self.eos_token_ids, continuous_batching)
 
     def generate(self, prompts: Union[str, Sequence[str], Sequence[Sequence[int]]],
                  sampling_params: Optional[SamplingParams] = None, request_seeds: Optional[List[int]] = None,
@@ -343,7 +345,7 @@ class RolloutEngine:
         return out
 
     def last_timings(self) -> dict:
-        """Seconds and tokens of the last generate() call's prefill and decode."""
+        """Seconds and tokens of the last generate() call's prefill and decode, and its decode steps."""
         return self._e.last_timings()
 
     def __repr__(self) -> str:

@@ -213,13 +213,16 @@ void bind_models(py::module_& m) {
       .def("validate", &generation::SamplingParams::validate);
 
   py::class_<generation::RolloutEngine, std::shared_ptr<generation::RolloutEngine>>(m, "_RolloutEngine")
-      .def(py::init([](std::shared_ptr<CausalLM> model, int64_t max_batch_size, std::vector<int64_t> eos) {
+      .def(py::init([](std::shared_ptr<CausalLM> model, int64_t max_batch_size, std::vector<int64_t> eos,
+                       bool continuous_batching) {
              generation::RolloutEngineOptions o;
              o.max_batch_size = max_batch_size;
              o.eos_token_ids = std::move(eos);
+             o.continuous_batching = continuous_batching;
              return std::make_shared<generation::RolloutEngine>(std::move(model), o);
            }),
-           py::arg("model"), py::arg("max_batch_size") = 64, py::arg("eos_token_ids") = std::vector<int64_t>{})
+           py::arg("model"), py::arg("max_batch_size") = 64, py::arg("eos_token_ids") = std::vector<int64_t>{},
+           py::arg("continuous_batching") = false)
       .def(
           "generate",
           [](generation::RolloutEngine& e, const std::vector<std::vector<int64_t>>& prompts,
@@ -246,6 +249,7 @@ void bind_models(py::module_& m) {
         d["decode_seconds"] = t.decode_seconds;
         d["prefill_tokens"] = t.prefill_tokens;
         d["decode_tokens"] = t.decode_tokens;
+        d["decode_steps"] = t.decode_steps;
         return d;
       });
 

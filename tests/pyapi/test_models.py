@@ -108,6 +108,19 @@ def test_sampling_params_names_and_seeds(world):
         selfrl.SamplingParams(n=2, num_samples=2)
 
 
+def test_continuous_batching_gives_the_same_samples(world):
+    model = selfrl.CausalLM.from_pretrained(world["model"])
+    prompts = [f"{a} + {b} =" for a, b in [(1, 2), (13, 4), (250, 7), (5, 5), (31, 40), (8, 900)]]
+    params = selfrl.SamplingParams(n=4, max_tokens=12, seed=7)
+    waves = selfrl.RolloutEngine(model, max_batch_size=8)
+    cont = selfrl.RolloutEngine(model, max_batch_size=8, continuous_batching=True)
+    a, b = waves.generate(prompts, params), cont.generate(prompts, params)
+    assert [[c.token_ids for c in r.outputs] for r in a] == [[c.token_ids for c in r.outputs] for r in b]
+    ta, tb = waves.last_timings(), cont.last_timings()
+    assert ta["decode_tokens"] == tb["decode_tokens"]
+    assert 0 < tb["decode_steps"] <= ta["decode_steps"]  # never more steps than waves
+
+
 def test_errors_are_selfrl_errors_with_where_and_hint(tmp_path):
     with pytest.raises(selfrl.Error) as e:
         selfrl.CausalLM.from_pretrained(tmp_path / "nope")

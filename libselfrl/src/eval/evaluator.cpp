@@ -82,9 +82,8 @@ std::vector<generation::Rollout> generate_with_bar(generation::RolloutEngine& en
     std::vector<std::vector<int64_t>> chunk(prompts.begin() + first, prompts.begin() + last);
     std::vector<uint64_t> seeds;
     for (size_t i = first; i < last; ++i) seeds.push_back(derive_seed(sp.seed, {i}));
-    auto part = engine.generate(chunk, sp, seeds);
+    auto part = engine.generate(chunk, sp, seeds, [&bar](int64_t done) { bar.advance(done); });
     for (auto& r : part) out.push_back(std::move(r));
-    bar.advance(static_cast<int64_t>(last - first));
   }
   bar.finish();
   return out;
@@ -112,6 +111,7 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
   model->eval();
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max<int64_t>(o.batch_size, n);
+  eo.continuous_batching = o.continuous_batching;
   eo.eos_token_ids = eos_token_ids;
   generation::RolloutEngine engine(model, eo);
   generation::SamplingParams greedy;
@@ -119,7 +119,11 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
   greedy.num_samples = 1;
   greedy.max_new_tokens = o.max_new_tokens;
   greedy.seed = o.seed;
-  const auto g = generate_with_bar(engine, ids, greedy, std::max<int64_t>(1, o.batch_size), o.label + " greedy");
+  // Waves: chunks of one wave; continuous batching: all prompts in one call (progress per prompt
+  // either way).
+  const int64_t all = std::max<int64_t>(1, static_cast<int64_t>(ids.size()));
+  const auto g = generate_with_bar(
+      engine, ids, greedy, o.continuous_batching ? all : std::max<int64_t>(1, o.batch_size), o.label + " greedy");
   double tokens = 0;
   for (size_t i = 0; i < g.size(); ++i) {
     const auto& c = g[i].completions.at(0);
@@ -134,7 +138,8 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
     sp.top_p = o.top_p;
     sp.num_samples = n;
     sp.seed = derive_seed(o.seed, {1});
-    const auto s = generate_with_bar(engine, ids, sp, std::max<int64_t>(1, o.batch_size / n), o.label + " sample");
+    const auto s = generate_with_bar(
+        engine, ids, sp, o.continuous_batching ? all : std::max<int64_t>(1, o.batch_size / n), o.label + " sample");
     for (size_t i = 0; i < s.size(); ++i)
       for (const auto& c : s[i].completions)
         r.examples[i].sample_answers.push_back(extractor.extract(decode(c.token_ids)));

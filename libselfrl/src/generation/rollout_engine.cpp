@@ -31,6 +31,8 @@ struct Row {
   size_t rollout;  // index into the output
   int64_t sample;
   std::mt19937_64 engine;
+  int64_t max_new;  // this row's token budget (max_new_tokens, less where the context ends first)
+  int64_t start;    // cache column of the row's first prompt token (columns before it are padding)
 };
 
 }  // namespace
@@ -44,7 +46,8 @@ RolloutEngine::RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngi
 }
 
 std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64_t>>& prompts,
-                                             const SamplingParams& params, const std::vector<uint64_t>& request_seeds) {
+                                             const SamplingParams& params, const std::vector<uint64_t>& request_seeds,
+                                             const ProgressFn& on_done) {
   params.validate();
   const auto& cfg = model_->config();
   SELFRL_CHECK(request_seeds.empty() || request_seeds.size() == prompts.size(), "got ", request_seeds.size(),
@@ -72,17 +75,19 @@ std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64
   }
   std::vector<Rollout> out(prompts.size());
   timings_ = {};
-  const int64_t per_wave = std::max<int64_t>(1, options_.max_batch_size / params.num_samples);
-  for (size_t first = 0; first < prompts.size(); first += per_wave) {
-    const size_t count = std::min<size_t>(per_wave, prompts.size() - first);
-    generate_wave(prompts, first, count, params, seeds, out);
-  }
+  decode(prompts, params, seeds, out, on_done);
   return out;
 }
 
-void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& prompts, size_t first, size_t count,
-                                  const SamplingParams& params, const std::vector<uint64_t>& seeds,
-                                  std::vector<Rollout>& out) {
+// The decode loop of both batching modes. Each iteration samples one token for every row,
+// drops the rows that finished, feeds the others their token, and admits waiting prompts:
+// in waves, only when the batch has emptied (then `max_batch_size / G` prompts at once); with
+// continuous batching, whenever G rows are free. Admitted prompts are prefilled once
+// (left-padded), their cache rows copied to their G samples and spliced into the running
+// cache right-aligned with it (KVCache::merged_with), so that every row's newest token sits in
+// the last column; columns that are padding for every row are dropped at each splice.
+void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
+                           const std::vector<uint64_t>& seeds, std::vector<Rollout>& out, const ProgressFn& on_done) {
   c10::InferenceMode inference_mode;
   model::CausalLM& m = *model_;
   const auto& cfg = m.config();
@@ -91,63 +96,111 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
   const int64_t G = params.num_samples;
   const int64_t vocab = cfg.vocab_size;
   const double log_vocab = std::log(static_cast<double>(vocab));
-
-  int64_t prompt_len = 0;
-  for (size_t i = 0; i < count; ++i) prompt_len = std::max<int64_t>(prompt_len, prompts[first + i].size());
-  const int64_t max_new = std::min<int64_t>(params.max_new_tokens, cfg.max_position_embeddings - prompt_len);
-  const int64_t capacity = prompt_len + max_new;
+  const int64_t per_wave = std::max<int64_t>(1, options_.max_batch_size / G);
 
   std::set<int64_t> stop_ids(params.stop_token_ids.begin(), params.stop_token_ids.end());
   if (!params.ignore_eos) stop_ids.insert(options_.eos_token_ids.begin(), options_.eos_token_ids.end());
 
-  // Left-padded prompts; the mask buffer spans the whole capacity so decode steps only flip a column.
-  auto ids = torch::zeros({static_cast<int64_t>(count), prompt_len}, long_opts);
-  auto mask = torch::zeros({static_cast<int64_t>(count), capacity}, long_opts);
-  for (size_t i = 0; i < count; ++i) {
-    const auto& p = prompts[first + i];
-    const int64_t pad = prompt_len - static_cast<int64_t>(p.size());
-    std::copy(p.begin(), p.end(), ids[i].data_ptr<int64_t>() + pad);
-    mask[i].narrow(0, pad, p.size()).fill_(1);
-  }
-  ids = ids.to(dev);
-  mask = mask.to(dev);
-
-  // Prefill each prompt once, then copy its cache rows to its G samples.
-  auto t0 = std::chrono::steady_clock::now();
-  model::KVCache cache = m.make_cache(static_cast<int64_t>(count), capacity);
-  model::ForwardOptions fo;
-  fo.cache = &cache;
-  fo.attention_mask = mask.narrow(1, 0, prompt_len);
-  fo.check_ids = false;  // validated by generate()
-  auto hidden = m.forward(ids, fo).select(1, prompt_len - 1);
-  auto logits = m.logits(hidden).to(torch::kFloat);
-  if (G > 1) {
-    cache.repeat_interleave(G);
-    logits = logits.repeat_interleave(G, 0);
-    mask = mask.repeat_interleave(G, 0);
-  }
-  // CUDA kernels run asynchronously: wait for the prefill so that the split below is honest.
-  if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
-  auto t1 = std::chrono::steady_clock::now();
-  timings_.prefill_seconds += std::chrono::duration<double>(t1 - t0).count();
-  for (size_t i = 0; i < count; ++i) timings_.prefill_tokens += prompts[first + i].size();
-
+  model::KVCache cache;  // the running rows' keys and values
+  torch::Tensor mask;    // [rows, capacity] int64 on dev: 1 on real tokens
+  torch::Tensor logits;  // [rows, vocab] float32: the distribution of each row's next token
   std::vector<Row> rows;
-  for (size_t i = 0; i < count; ++i) {
-    Rollout& r = out[first + i];
-    r.prompt_index = static_cast<int64_t>(first + i);
-    r.prompt_ids = prompts[first + i];
-    r.completions.resize(G);
-    for (int64_t g = 0; g < G; ++g) {
-      r.completions[g].sample_index = g;
-      r.completions[g].token_ids.reserve(max_new);
-      rows.push_back({first + i, g, std::mt19937_64(derive_seed(seeds[first + i], {static_cast<uint64_t>(g)}))});
-    }
-  }
+  std::vector<int64_t> running_samples(prompts.size(), G);  // per prompt, for on_done
+  size_t next_prompt = 0;
+  model::ForwardOptions fo;
+  fo.check_ids = false;  // ids and lengths validated by generate()
 
+  // Prefills prompts [first, first + count) and splices their G rows after the running ones.
+  auto admit = [&](size_t first, size_t count) {
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t prompt_len = 0;
+    for (size_t i = 0; i < count; ++i) prompt_len = std::max<int64_t>(prompt_len, prompts[first + i].size());
+    auto ids = torch::zeros({static_cast<int64_t>(count), prompt_len}, long_opts);
+    auto new_mask = torch::zeros({static_cast<int64_t>(count), prompt_len}, long_opts);
+    for (size_t i = 0; i < count; ++i) {
+      const auto& p = prompts[first + i];
+      const int64_t pad = prompt_len - static_cast<int64_t>(p.size());
+      std::copy(p.begin(), p.end(), ids[i].data_ptr<int64_t>() + pad);
+      new_mask[i].narrow(0, pad, p.size()).fill_(1);
+    }
+    ids = ids.to(dev);
+    new_mask = new_mask.to(dev);
+    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len);
+    model::ForwardOptions pf;
+    pf.cache = &fresh;
+    pf.attention_mask = new_mask;
+    pf.check_ids = false;
+    auto new_logits = m.logits(m.forward(ids, pf).select(1, prompt_len - 1)).to(torch::kFloat);
+    if (G > 1) {
+      fresh.repeat_interleave(G);
+      new_logits = new_logits.repeat_interleave(G, 0);
+      new_mask = new_mask.repeat_interleave(G, 0);
+    }
+    // The splice: drop the columns before the earliest running row, right-align both parts.
+    int64_t from = cache.length();
+    for (const auto& r : rows) from = std::min(from, r.start);
+    const int64_t running = cache.length() - from;
+    const int64_t length = std::max(running, prompt_len);
+    int64_t budget = 0;  // columns still needed after `length`, the most any row needs
+    for (const auto& r : rows)
+      budget = std::max<int64_t>(
+          budget, r.max_new - static_cast<int64_t>(out[r.rollout].completions[r.sample].token_ids.size()));
+    for (size_t i = 0; i < count; ++i) {
+      Rollout& ro = out[first + i];
+      ro.prompt_index = static_cast<int64_t>(first + i);
+      ro.prompt_ids = prompts[first + i];
+      ro.completions.resize(G);
+      const int64_t len = static_cast<int64_t>(prompts[first + i].size());
+      const int64_t max_new = std::min<int64_t>(params.max_new_tokens, cfg.max_position_embeddings - len);
+      budget = std::max(budget, max_new);
+      for (int64_t g = 0; g < G; ++g) {
+        ro.completions[g].sample_index = g;
+        ro.completions[g].token_ids.reserve(max_new);
+        rows.push_back({first + i, g, std::mt19937_64(derive_seed(seeds[first + i], {static_cast<uint64_t>(g)})),
+                        max_new, length - len});
+      }
+    }
+    const size_t old_rows = rows.size() - static_cast<size_t>(count * G);
+    for (size_t r = 0; r < old_rows; ++r) rows[r].start += length - running - from;
+    const int64_t capacity = length + budget;
+    auto merged_mask = torch::zeros({static_cast<int64_t>(rows.size()), capacity}, long_opts.device(dev));
+    if (old_rows > 0 && running > 0)
+      merged_mask.narrow(0, 0, old_rows).narrow(1, length - running, running).copy_(mask.narrow(1, from, running));
+    merged_mask.narrow(0, old_rows, count * G).narrow(1, length - prompt_len, prompt_len).copy_(new_mask);
+    cache = cache.merged_with(from, fresh, capacity);
+    mask = merged_mask;
+    logits = old_rows > 0 ? torch::cat({logits, new_logits}, 0) : new_logits;
+    // CUDA kernels run asynchronously: wait for the prefill so that the split below is honest.
+    if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
+    timings_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (size_t i = 0; i < count; ++i) timings_.prefill_tokens += prompts[first + i].size();
+  };
+  // Admits what the mode allows into `free` free rows (an empty batch takes at least one prompt).
+  auto admit_waiting = [&]() {
+    if (next_prompt >= prompts.size()) return;
+    size_t count = 0;
+    if (options_.continuous_batching) {
+      // Admit in groups of at least a quarter of the batch (or what is left to admit): each
+      // admission costs a prefill forward and a copy of the running cache.
+      const int64_t free = options_.max_batch_size - static_cast<int64_t>(rows.size());
+      const int64_t group =
+          std::min<int64_t>(std::max<int64_t>(1, per_wave / 4), static_cast<int64_t>(prompts.size() - next_prompt));
+      count = static_cast<size_t>(free / G >= group ? free / G : 0);
+      if (rows.empty()) count = std::max<size_t>(count, 1);
+    } else if (rows.empty()) {
+      count = static_cast<size_t>(per_wave);
+    }
+    count = std::min(count, prompts.size() - next_prompt);
+    if (count == 0) return;
+    admit(next_prompt, count);
+    next_prompt += count;
+  };
+
+  admit_waiting();
   const double temperature = params.greedy() ? 1.0 : params.temperature;
   std::vector<double> uniforms;
-  for (int64_t step = 0; step < max_new; ++step) {
+  while (!rows.empty()) {
+    const auto t1 = std::chrono::steady_clock::now();
     const int64_t batch = static_cast<int64_t>(rows.size());
     // Stats of the raw and the temperature-scaled distributions, all rows at once.
     auto raw_logp = torch::log_softmax(logits, -1);
@@ -173,6 +226,7 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
 
     std::vector<int64_t> keep;
     keep.reserve(batch);
+    int64_t prompts_done = 0;
     for (int64_t b = 0; b < batch; ++b) {
       Completion& c = out[rows[b].rollout].completions[rows[b].sample];
       c.token_ids.push_back(tok[b]);
@@ -186,30 +240,40 @@ void RolloutEngine::generate_wave(const std::vector<std::vector<int64_t>>& promp
         stop = ends_with(c.token_ids, params.stop_sequences[s]);
       if (stop)
         c.finish_reason = FinishReason::kStop;
-      else if (step + 1 == max_new)
+      else if (static_cast<int64_t>(c.token_ids.size()) == rows[b].max_new)
         c.finish_reason = FinishReason::kLength;
       else
         keep.push_back(b);
+      const bool finished = keep.empty() || keep.back() != b;
+      if (finished && --running_samples[rows[b].rollout] == 0) ++prompts_done;
     }
-    if (keep.empty()) break;
+    if (prompts_done > 0 && on_done) on_done(prompts_done);
     if (static_cast<int64_t>(keep.size()) < batch) {
       // Finished rows leave the batch: compact rows, cache, mask and the tokens to feed.
       std::vector<Row> kept;
       kept.reserve(keep.size());
       for (int64_t b : keep) kept.push_back(std::move(rows[b]));
       rows = std::move(kept);
-      auto index = torch::tensor(keep, long_opts).to(dev);
-      cache.select_rows(index);
-      mask = mask.index_select(0, index);
-      tokens = tokens.index_select(0, index);
+      if (rows.empty()) {
+        cache = model::KVCache();
+      } else {
+        auto index = torch::tensor(keep, long_opts).to(dev);
+        cache.select_rows(index);
+        mask = mask.index_select(0, index);
+        tokens = tokens.index_select(0, index);
+      }
     }
-    const int64_t pos = prompt_len + step;  // column of the token fed now
-    mask.select(1, pos).fill_(1);
-    fo.attention_mask = mask.narrow(1, 0, pos + 1);
-    hidden = m.forward(tokens.unsqueeze(1), fo).select(1, 0);
-    logits = m.logits(hidden).to(torch::kFloat);
+    if (!rows.empty()) {
+      const int64_t pos = cache.length();  // column of the token fed now
+      mask.select(1, pos).fill_(1);
+      fo.cache = &cache;
+      fo.attention_mask = mask.narrow(1, 0, pos + 1);
+      logits = m.logits(m.forward(tokens.unsqueeze(1), fo).select(1, 0)).to(torch::kFloat);
+      ++timings_.decode_steps;
+    }
+    timings_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    admit_waiting();
   }
-  timings_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
 }
 
 }  // namespace selfrl::generation

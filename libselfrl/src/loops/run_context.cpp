@@ -149,6 +149,7 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   o.temperature = cfg.eval.temperature;
   o.max_new_tokens = cfg.eval.max_new_tokens > 0 ? cfg.eval.max_new_tokens : cfg.sampling.max_new_tokens;
   o.batch_size = cfg.generation_batch_size;
+  o.continuous_batching = cfg.continuous_batching;
   o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
   o.keep_per_example = false;
   o.label = "eval " + std::to_string(iteration);
@@ -198,6 +199,7 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
   if (cfg.lora_merge_for_rollouts && model::has_lora(*policy.model)) merged.emplace(*policy.model);
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg.generation_batch_size, n);
+  eo.continuous_batching = cfg.continuous_batching;
   eo.eos_token_ids = policy.eos_token_ids;
   generation::RolloutEngine engine(policy.model, eo);
   generation::SamplingParams sp = cfg.sampling;  // top_p, top_k, min_p, stop_token_ids of the recipe
@@ -216,13 +218,18 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
   std::optional<ProgressBar> bar;  // none when label is empty
   if (!label.empty()) bar.emplace(label, static_cast<int64_t>(p_end - p_begin), "prompts");
   std::vector<generation::Rollout> out;
-  for (size_t first = p_begin; first < p_end; first += per_wave) {
-    const size_t last = std::min(p_end, first + per_wave);
+  // With continuous batching the engine gets the whole range at once (it keeps its batch full);
+  // the seeds are the same, so only the batch composition differs from waves.
+  const size_t step = cfg.continuous_batching ? std::max<size_t>(1, p_end - p_begin) : per_wave;
+  for (size_t first = p_begin; first < p_end; first += step) {
+    const size_t last = std::min(p_end, first + step);
     std::vector<std::vector<int64_t>> chunk(prompts.begin() + first, prompts.begin() + last);
     std::vector<uint64_t> seeds;
     for (size_t i = first; i < last; ++i) seeds.push_back(derive_seed(seed, {i}));
-    for (auto& r : engine.generate(chunk, sp, seeds)) out.push_back(std::move(r));
-    if (bar) bar->advance(static_cast<int64_t>(last - first));
+    for (auto& r : engine.generate(chunk, sp, seeds, [&](int64_t done) {
+           if (bar) bar->advance(done);
+         }))
+      out.push_back(std::move(r));
   }
   if (over_ranks) {  // the loops' phases (not a GRPO reward's judge)
     gen_stats_.prompts += static_cast<int64_t>(p_end - p_begin);
@@ -281,6 +288,7 @@ metrics::Scalars RunContext::sft(const std::shared_ptr<model::CausalLM>& model,
   sc.num_train_epochs = cfg.num_train_epochs;
   sc.gradient_checkpointing = cfg.gradient_checkpointing;
   sc.bf16 = cfg.bf16;
+  sc.padding_free = cfg.padding_free;
   sc.nft = nft;
   // trainer: sft with save_steps: checkpoints inside the pass; a resumed pass keeps the seed of
   // the step it started at and skips the batches already trained on.
@@ -344,6 +352,7 @@ metrics::Scalars RunContext::dpo(const std::shared_ptr<model::CausalLM>& model,
   dc.optimizer = cfg.optimizer;
   dc.per_device_train_batch_size = cfg.per_device_train_batch_size;
   dc.bf16 = cfg.bf16;
+  dc.padding_free = cfg.padding_free;
   const int64_t per_step = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world->size();
   const int64_t batches = (static_cast<int64_t>(pairs.size()) + per_step - 1) / per_step;
   const int64_t epochs = std::max<int64_t>(1, cfg.num_train_epochs);

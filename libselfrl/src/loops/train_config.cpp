@@ -139,6 +139,11 @@ void read_optimizer(recipe::Recipe& r, TrainConfig& c, double default_lr) {
   c.gradient_accumulation_steps =
       r.get_int("gradient_accumulation_steps", 1, kAtLeastOne, "micro-batches per optimizer step");
   c.gradient_checkpointing = r.get_bool("gradient_checkpointing", false, "recompute activations in backward");
+  c.padding_free = r.get_bool(
+      "padding_free", false,
+      "training forward passes without padding tokens (TRL padding_free, verl use_remove_padding): each micro-batch's "
+      "sequences are packed whole into rows no wider than the padded batch, with positions restarting per sequence "
+      "and attention kept inside each sequence; same log-probs as the padded layout to float rounding");
 }
 
 }  // namespace
@@ -277,6 +282,11 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
   }
   c.generation_batch_size = r.get_int("generation_batch_size", 64, kAtLeastOne,
                                       "rows (prompts x samples) decoded together (sampling and evaluation)");
+  c.continuous_batching = r.get_bool(
+      "continuous_batching", false,
+      "rollouts (sampling and evaluation): a waiting prompt joins the running batch as soon as its num_generations "
+      "rows are free, instead of waiting for the whole wave of generation_batch_size rows to finish (vLLM's "
+      "scheduling); false: waves");
 
   // ---- optimization --------------------------------------------------------------------
   read_optimizer(r, c, uses_grpo(k) ? 1e-6 : (uses_dpo(k) ? 5e-7 : 2e-5));
@@ -595,6 +605,7 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   trainers::GRPOConfig g = c.grpo;
   g.sampling = c.sampling;
   g.generation_batch_size = c.generation_batch_size;
+  g.continuous_batching = c.continuous_batching;
   g.merge_lora_for_generation = c.lora_merge_for_rollouts;
   g.optimizer = c.optimizer;
   g.optimizer.total_steps = total_steps;
@@ -602,6 +613,7 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.gradient_accumulation_steps = c.gradient_accumulation_steps;
   g.gradient_checkpointing = c.gradient_checkpointing;
   g.bf16 = c.bf16;
+  g.padding_free = c.padding_free;
   g.seed = c.seed;
   g.dump_rollouts_every = c.dump_rollouts_steps;
   if (c.dump_rollouts_steps > 0) g.rollouts_dir = c.output_dir + "/rollouts";

@@ -205,11 +205,20 @@ torch::Tensor CausalLM::forward(const torch::Tensor& input_ids, const ForwardOpt
     }
     attn_mask = attn_mask.to(dev);
   }
-  if (total > cfg_.max_position_embeddings) {
+  if (opts.check_ids && total > cfg_.max_position_embeddings) {
     throw Error(
         detail::concat("sequence length ", total, " exceeds max_position_embeddings ", cfg_.max_position_embeddings));
   }
 
+  torch::Tensor segments = opts.segment_ids;
+  if (segments.defined()) {
+    SELFRL_CHECK(opts.cache == nullptr && !attn_mask.defined(),
+                 "segment_ids (packed rows) cannot be combined with a KV cache or an attention_mask");
+    SELFRL_CHECK(opts.position_ids.defined(), "segment_ids (packed rows) need position_ids");
+    SELFRL_CHECK(segments.dim() == 2 && segments.size(0) == batch && segments.size(1) == seq, "segment_ids must be [",
+                 batch, ", ", seq, "], got ", segments.sizes());
+    segments = segments.to(dev, torch::kLong);
+  }
   torch::Tensor positions = opts.position_ids;
   if (!positions.defined()) {
     if (attn_mask.defined()) {
@@ -225,7 +234,17 @@ torch::Tensor CausalLM::forward(const torch::Tensor& input_ids, const ForwardOpt
   AttentionInputs in;
   in.cos = cos.unsqueeze(1).to(dtype());
   in.sin = sin.unsqueeze(1).to(dtype());
-  if (seq > 1 || attn_mask.defined()) {
+  if (segments.defined()) {
+    // Block-diagonal causal mask [batch, 1, seq, seq]: same segment, not later, not padding.
+    auto idx = torch::arange(seq, long_opts);
+    auto allowed = (idx.unsqueeze(0) <= idx.unsqueeze(1))
+                       .unsqueeze(0)
+                       .logical_and(segments.unsqueeze(2) == segments.unsqueeze(1))
+                       .logical_and((segments != 0).unsqueeze(1));
+    in.mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(dev))
+                  .masked_fill_(allowed.logical_not(), std::numeric_limits<float>::lowest())
+                  .unsqueeze(1);
+  } else if (seq > 1 || attn_mask.defined()) {
     // Additive mask [batch|1, 1, seq, total]: query i (absolute position past + i) sees key j
     // iff j <= past + i and key j is not padding. A finite minimum (not -inf), as HF does, so
     // rows of pure padding stay finite.

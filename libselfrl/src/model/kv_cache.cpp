@@ -1,6 +1,9 @@
 // Preallocated key/value cache (see kv_cache.h).
 #include "selfrl/model/kv_cache.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "selfrl/core/error.h"
 
 namespace selfrl::model {
@@ -48,6 +51,47 @@ void KVCache::repeat_interleave(int64_t times) {
   auto index = torch::arange(batch(), torch::TensorOptions().dtype(torch::kLong).device(keys_[0].device()))
                    .repeat_interleave(times);
   select_rows(index);
+}
+
+KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacity) const {
+  const KVCache* any = defined() ? this : &other;
+  SELFRL_CHECK(any->defined(), "KVCache::merged_with: both caches are empty");
+  SELFRL_CHECK(!defined() || !other.defined() || num_layers() == other.num_layers(),
+               "KVCache::merged_with: ", num_layers(), " layers vs ", other.num_layers());
+  SELFRL_CHECK(!defined() || (from >= 0 && from <= length_), "KVCache::merged_with: from ", from, " outside [0, ",
+               length_, "]");
+  const int64_t mine = defined() ? length_ - from : 0;
+  const int64_t theirs = other.defined() ? other.length_ : 0;
+  const int64_t length = std::max(mine, theirs);
+  SELFRL_CHECK(capacity >= length, "KVCache::merged_with: capacity ", capacity, " < merged length ", length);
+  const int64_t rows = batch() + other.batch();
+  KVCache out;
+  out.length_ = length;
+  for (int64_t l = 0; l < any->num_layers(); ++l) {
+    const auto& ref = any->keys_[static_cast<size_t>(l)];
+    const std::vector<int64_t> shape = {rows, ref.size(1), capacity, ref.size(3)};
+    auto k = torch::empty(shape, ref.options()), v = torch::empty(shape, ref.options());
+    // Rows [r0, r0 + n) take `src`'s columns [src_from, src_from + len) at [length − len, length)
+    // and zeros before.
+    auto place = [&](int64_t r0, int64_t n, const torch::Tensor& sk, const torch::Tensor& sv, int64_t src_from,
+                     int64_t len) {
+      if (n == 0) return;
+      auto kr = k.narrow(0, r0, n), vr = v.narrow(0, r0, n);
+      kr.narrow(2, 0, length - len).zero_();
+      vr.narrow(2, 0, length - len).zero_();
+      if (len > 0) {
+        kr.narrow(2, length - len, len).copy_(sk.narrow(2, src_from, len));
+        vr.narrow(2, length - len, len).copy_(sv.narrow(2, src_from, len));
+      }
+    };
+    if (defined()) place(0, batch(), keys_[static_cast<size_t>(l)], values_[static_cast<size_t>(l)], from, mine);
+    if (other.defined())
+      place(batch(), other.batch(), other.keys_[static_cast<size_t>(l)], other.values_[static_cast<size_t>(l)], 0,
+            theirs);
+    out.keys_.push_back(k);
+    out.values_.push_back(v);
+  }
+  return out;
 }
 
 int64_t KVCache::nbytes() const {

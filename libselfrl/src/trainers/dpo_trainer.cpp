@@ -16,9 +16,12 @@ namespace selfrl::trainers {
 namespace {
 
 // Summed completion log-probs and token counts for rows of (prompt, completion).
-std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b, int64_t chunk,
-                                                       bool bf16) {
-  const auto stats = completion_token_stats(m, b, 1.0, false, chunk, bf16);
+std::pair<torch::Tensor, torch::Tensor> sequence_logps(model::CausalLM& m, const SequenceBatch& b,
+                                                       const DPOConfig& cfg) {
+  TokenStatsOptions so;
+  so.bf16 = cfg.bf16;
+  so.padding_free = cfg.padding_free;
+  const auto stats = completion_token_stats(m, b, so);
   const auto mask = b.completion_mask.to(stats.logprobs.device());
   return {(stats.logprobs * mask).sum(1), mask.sum(1)};
 }
@@ -66,7 +69,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
     }
     const auto batch = pack_sequences(prompts, completions, pad_id_);
     const int64_t k = b1 - b0;
-    auto [lp, len] = sequence_logps(*policy_, batch, 1024, cfg_.bf16);
+    auto [lp, len] = sequence_logps(*policy_, batch, cfg_);
     PreferenceBatch pb;
     pb.chosen_logps = lp.slice(0, 0, k);
     pb.rejected_logps = lp.slice(0, k, 2 * k);
@@ -76,7 +79,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
       torch::NoGradGuard no_grad;
       std::optional<model::LoraDisabled> base;
       if (base_is_ref_) base.emplace(*policy_);
-      auto [rlp, rlen] = sequence_logps(ref_ ? *ref_ : *policy_, batch, 1024, cfg_.bf16);
+      auto [rlp, rlen] = sequence_logps(ref_ ? *ref_ : *policy_, batch, cfg_);
       pb.ref_chosen_logps = rlp.slice(0, 0, k);
       pb.ref_rejected_logps = rlp.slice(0, k, 2 * k);
     }

@@ -97,6 +97,7 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
   if (cfg_.loss.beta != 0 && !selfrl::model::has_lora(model)) ref_ = clone_model(model);
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg_.generation_batch_size, cfg_.num_generations());
+  eo.continuous_batching = cfg_.continuous_batching;
   eo.eos_token_ids = policy_.stop_ids();
   engine_ = std::make_unique<generation::RolloutEngine>(policy_.model, eo);
   optimizer_ = make_optimizer(model, cfg_.optimizer, world_);
@@ -311,22 +312,34 @@ GRPOTrainer::Batch GRPOTrainer::training_batch(const Groups& groups, const Advan
 
 // ---- 4. old and reference log-probs (no grad) --------------------------------------------------
 
+namespace {
+
+// Temperature, lm_head chunking, bf16 and padding_free of every scoring pass.
+TokenStatsOptions stats_options(const GRPOConfig& cfg) {
+  TokenStatsOptions so;
+  so.temperature = cfg.sampling.temperature;
+  so.chunk_size = cfg.logprob_chunk_size;
+  so.bf16 = cfg.bf16;
+  so.padding_free = cfg.padding_free;
+  return so;
+}
+
+}  // namespace
+
 GRPOTrainer::OldLogprobs GRPOTrainer::old_and_ref_logprobs(const Batch& batch, bool dump_now) {
   OldLogprobs o;
   if (batch.rows == 0) return o;
   torch::NoGradGuard no_grad;
   policy_.model->eval();
-  const double T = cfg_.sampling.temperature;
+  TokenStatsOptions so = stats_options(cfg_);
   if (cfg_.num_iterations > 1 || dump_now) {
-    o.old_logps =
-        completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+    o.old_logps = completion_token_stats(*policy_.model, batch.seq, so).logprobs.cpu();
   }
   if (ref_) {
-    o.ref_logps = completion_token_stats(*ref_, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+    o.ref_logps = completion_token_stats(*ref_, batch.seq, so).logprobs.cpu();
   } else if (cfg_.loss.beta != 0) {  // LoRA: the base is the adapted model with its adapters off
     model::LoraDisabled base(*policy_.model);
-    o.ref_logps =
-        completion_token_stats(*policy_.model, batch.seq, T, false, cfg_.logprob_chunk_size, cfg_.bf16).logprobs.cpu();
+    o.ref_logps = completion_token_stats(*policy_.model, batch.seq, so).logprobs.cpu();
   }
   return o;
 }
@@ -353,8 +366,9 @@ void GRPOTrainer::update(const Batch& batch, const OldLogprobs& old, dist::Named
     for (int64_t b0 = 0; b0 < N; b0 += micro) {
       const int64_t b1 = std::min(N, b0 + micro);
       const auto mb = slice_rows(batch.seq, b0, b1);
-      const auto stats = completion_token_stats(*policy_.model, mb, cfg_.sampling.temperature,
-                                                cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
+      TokenStatsOptions so = stats_options(cfg_);
+      so.activation_checkpointing = cfg_.gradient_checkpointing;
+      const auto stats = completion_token_stats(*policy_.model, mb, so);
       const auto dev = stats.logprobs.device();
       GRPOLossInputs in;
       in.logps = stats.logprobs;

@@ -72,8 +72,12 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
   bool finite = true;
   for (int64_t b0 = 0; b0 < n; b0 += micro) {
     const auto mb = slice_rows(batch, b0, std::min(n, b0 + micro));
-    const auto stats =
-        completion_token_stats(*policy_, mb, 1.0, cfg_.gradient_checkpointing, cfg_.logprob_chunk_size, cfg_.bf16);
+    TokenStatsOptions so;
+    so.activation_checkpointing = cfg_.gradient_checkpointing;
+    so.chunk_size = cfg_.logprob_chunk_size;
+    so.bf16 = cfg_.bf16;
+    so.padding_free = cfg_.padding_free;
+    const auto stats = completion_token_stats(*policy_, mb, so);
     const auto mask = mb.completion_mask.to(stats.logprobs.device());
     const auto l =
         cfg_.nft ? nft_loss(stats.logprobs, old_logps.slice(0, b0, std::min(n, b0 + micro)).to(mask.device()), mask,

@@ -94,5 +94,43 @@ TEST(SupervisedRuns, Bf16RecipesTrain) {
   }
 }
 
+// padding_free: true through the recipe reaches the SFT and GRPO trainers, and their runs follow
+// the padded runs step for step (the same log-probs up to float rounding; the unit tests in
+// test_padding_free.cpp compare the numbers closely).
+TEST(SupervisedRuns, PaddingFreeRecipesFollowThePaddedRuns) {
+  ProgressBar::set_enabled_override(0);
+  auto& f = loop_fixture();
+  TempDir d;
+  std::vector<nlohmann::json> sft[2], grpo[2];
+  for (int free = 0; free < 2; ++free) {
+    const std::string pf = free ? "true" : "false";
+    const std::string tag = free ? "free" : "padded";
+    write_bytes(d.file("sft.yaml"), "trainer: sft\nmodel: " + f.model + "\noutput_dir: sft_" + tag +
+                                        "\npadding_free: " + pf + "\ndata: {train: " + f.train +
+                                        ", completion_field: answer}\nper_device_train_batch_size: 4\nthreads: 1\n"
+                                        "num_train_epochs: 2\nlearning_rate: 1e-3\n");
+    auto r = recipe::Recipe::load(d.file("sft.yaml"));
+    sft[free] = lines_of(loops::run_training(loops::read_train_config(r)).metrics_path, "sft");
+    write_bytes(d.file("grpo.yaml"), "trainer: grpo\nmodel: " + f.model + "\noutput_dir: grpo_" + tag +
+                                         "\npadding_free: " + pf + "\ndata: {train: " + f.train +
+                                         "}\nthreads: 1\nreward_funcs: [consensus]\nbeta: 0.04\n"
+                                         "num_generations: 4\nper_device_train_batch_size: 8\n"
+                                         "max_steps: 2\nmax_completion_length: 8\nlearning_rate: 1e-3\n");
+    auto g = recipe::Recipe::load(d.file("grpo.yaml"));
+    const auto cfg = loops::read_train_config(g);
+    EXPECT_EQ(loops::grpo_config(cfg, 2).padding_free, free == 1);
+    grpo[free] = lines_of(loops::run_training(cfg).metrics_path, "grpo");
+  }
+  ASSERT_EQ(sft[1].size(), sft[0].size());
+  ASSERT_FALSE(sft[0].empty());
+  for (size_t i = 0; i < sft[0].size(); ++i)
+    EXPECT_NEAR(sft[1][i]["loss"].get<double>(), sft[0][i]["loss"].get<double>(), 1e-4) << "sft step " << i;
+  ASSERT_EQ(grpo[1].size(), 2u);
+  ASSERT_EQ(grpo[0].size(), 2u);
+  for (size_t i = 0; i < 2; ++i)
+    for (const char* key : {"loss", "kl", "completions/mean_length"})
+      EXPECT_NEAR(grpo[1][i][key].get<double>(), grpo[0][i][key].get<double>(), 1e-4) << "grpo step " << i << key;
+}
+
 }  // namespace
 }  // namespace selfrl::test

@@ -144,3 +144,108 @@ TEST(RolloutEngine, BadPromptsAreClearErrors) {
   EXPECT_SELFRL_ERROR(engine.generate({{1, 61}}, sp), "prompt 0", "token id 61");
   EXPECT_SELFRL_ERROR(engine.generate({std::vector<int64_t>(128, 1)}, sp), "max_position_embeddings");
 }
+
+namespace {
+
+// Mixed prompt lengths and frequent stops, so rows finish at different steps.
+std::vector<std::vector<int64_t>> many_prompts() {
+  return {{1, 2, 3, 4, 5, 6, 7}, {9, 8},  {30, 31, 32, 33}, {40}, {12, 13, 14, 15, 16, 17, 18, 19, 20, 21},
+          {50, 51, 52},          {22, 23}};
+}
+
+}  // namespace
+
+TEST(RolloutEngine, ContinuousBatchingMatchesTeacherForcedStatsAndWaves) {
+  auto m = selfrl::test::tiny_model("qwen3", 12);
+  SamplingParams sp;
+  sp.num_samples = 3;
+  sp.max_new_tokens = 12;
+  sp.temperature = 0.8;
+  sp.seed = 4;
+  RolloutEngineOptions eo;
+  eo.eos_token_ids = {3, 17, 25};
+  eo.max_batch_size = 6;  // two prompts at a time: admissions happen while others decode
+  RolloutEngine waves(m, eo);
+  eo.continuous_batching = true;
+  RolloutEngine continuous(m, eo);
+  int64_t done = 0;
+  const auto a = waves.generate(many_prompts(), sp);
+  const auto b = continuous.generate(many_prompts(), sp, {}, [&done](int64_t n) { done += n; });
+  EXPECT_EQ(done, 7);
+  ASSERT_EQ(b.size(), 7u);
+  int stopped = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    EXPECT_EQ(b[i].prompt_index, static_cast<int64_t>(i));
+    EXPECT_EQ(b[i].prompt_ids, many_prompts()[i]);
+    for (int g = 0; g < 3; ++g) {
+      const auto& c = b[i].completions[g];
+      // Same seeds, same per-row random streams: the same tokens as in waves (the logits can
+      // only differ in the last float bits between batch compositions).
+      EXPECT_EQ(c.token_ids, a[i].completions[g].token_ids) << "prompt " << i << " sample " << g;
+      EXPECT_EQ(c.finish_reason, a[i].completions[g].finish_reason);
+      stopped += c.finish_reason == FinishReason::kStop;
+      // The spliced cache gives each row exactly its own context: stats equal a full forward.
+      const auto scaled = teacher_forced(*m, b[i].prompt_ids, c.token_ids, 0.8);
+      for (size_t t = 0; t < c.token_ids.size(); ++t) {
+        EXPECT_NEAR(c.logprobs[t], scaled.logprobs[0][t].item<float>(), 1e-4);
+        EXPECT_NEAR(c.entropy[t], scaled.entropy[0][t].item<float>(), 1e-4);
+      }
+    }
+  }
+  EXPECT_GT(stopped, 3);
+  EXPECT_LT(stopped, 21);
+  // The same work in fewer decode steps: the batch is refilled instead of draining each wave.
+  std::printf("decode steps: waves %lld, continuous %lld (%lld tokens)\n",
+              static_cast<long long>(waves.last_timings().decode_steps),
+              static_cast<long long>(continuous.last_timings().decode_steps),
+              static_cast<long long>(waves.last_timings().decode_tokens));
+  EXPECT_EQ(continuous.last_timings().decode_tokens, waves.last_timings().decode_tokens);
+  EXPECT_EQ(continuous.last_timings().prefill_tokens, waves.last_timings().prefill_tokens);
+  EXPECT_LT(continuous.last_timings().decode_steps, waves.last_timings().decode_steps);
+}
+
+TEST(RolloutEngine, ContinuousBatchingGreedyEqualsFullForwardArgmax) {
+  auto m = selfrl::test::tiny_model("llama", 13);
+  SamplingParams sp;
+  sp.num_samples = 1;
+  sp.max_new_tokens = 9;
+  sp.temperature = 0;
+  RolloutEngineOptions eo;
+  eo.eos_token_ids = {3, 17, 25, 40};
+  eo.max_batch_size = 3;
+  eo.continuous_batching = true;
+  const auto out = RolloutEngine(m, eo).generate(many_prompts(), sp);
+  for (const auto& r : out) {
+    std::vector<int64_t> seq = r.prompt_ids;
+    const auto& c = r.completions[0];
+    for (size_t t = 0; t < c.token_ids.size(); ++t) {
+      torch::NoGradGuard g;
+      auto h = m->forward(torch::tensor(seq, torch::kLong).unsqueeze(0));
+      seq.push_back(m->logits(h[0][-1]).argmax().item<int64_t>());
+    }
+    EXPECT_EQ(c.token_ids, std::vector<int64_t>(seq.begin() + r.prompt_ids.size(), seq.end()));
+  }
+}
+
+TEST(RolloutEngine, EachRowHasItsOwnBudgetUnderTheContext) {
+  // max_position_embeddings 128: a 124-token prompt has room for 4 new tokens, a 2-token
+  // prompt in the same batch keeps its 10 (before, a wave took the budget of its longest prompt).
+  auto m = selfrl::test::tiny_model("llama", 14);
+  SamplingParams sp;
+  sp.num_samples = 2;
+  sp.max_new_tokens = 10;
+  sp.temperature = 1.0;
+  sp.ignore_eos = true;
+  for (bool continuous : {false, true}) {
+    RolloutEngineOptions eo;
+    eo.continuous_batching = continuous;
+    eo.max_batch_size = continuous ? 2 : 4;
+    const auto out = RolloutEngine(m, eo).generate({std::vector<int64_t>(124, 5), {7, 8}, {9}}, sp);
+    for (int g = 0; g < 2; ++g) {
+      EXPECT_EQ(out[0].completions[g].token_ids.size(), 4u) << continuous;
+      EXPECT_EQ(out[1].completions[g].token_ids.size(), 10u) << continuous;
+      EXPECT_EQ(out[2].completions[g].token_ids.size(), 10u) << continuous;
+      EXPECT_EQ(out[0].completions[g].finish_reason, FinishReason::kLength);
+    }
+  }
+}

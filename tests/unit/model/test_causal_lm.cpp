@@ -201,3 +201,36 @@ TEST(CausalLM, RejectsBadMaskShape) {
   fo.attention_mask = torch::ones({1, 3}, torch::kLong);
   EXPECT_SELFRL_ERROR(m->forward(torch::tensor({{1, 2}}, torch::kLong), fo), "attention_mask must be [1, 2]");
 }
+
+// KVCache::merged_with, worked out by hand: one layer, one head, head_dim 1, the key of a
+// column = its value tag. Running cache: 2 rows, length 5, columns 0-1 padding for both (from =
+// 2) → 3 columns kept. New cache: 1 row of length 4. Merged length max(3, 4) = 4: the running
+// rows move to columns 1-3 (column 0 zero), the new row fills 0-3.
+TEST(KVCacheMerge, RightAlignsBothPartsAndZeroesTheGap) {
+  using selfrl::model::KVCache;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+  KVCache running(1, 2, 1, 8, 1, opts);
+  auto k = torch::tensor({1.f, 2.f, 3.f, 4.f, 5.f}).view({1, 1, 5, 1});
+  running.append(0, torch::cat({k, k + 10}, 0), torch::cat({-k, -k - 10}, 0));
+  running.advance(5);
+  KVCache fresh(1, 1, 1, 4, 1, opts);
+  auto f = torch::tensor({100.f, 101.f, 102.f, 103.f}).view({1, 1, 4, 1});
+  fresh.append(0, f, -f);
+  fresh.advance(4);
+  KVCache merged = running.merged_with(2, fresh, 7);
+  EXPECT_EQ(merged.batch(), 3);
+  EXPECT_EQ(merged.length(), 4);
+  EXPECT_EQ(merged.capacity(), 7);
+  // append of an empty block returns views of the valid prefix.
+  auto [keys, values] = merged.append(0, torch::zeros({3, 1, 0, 1}), torch::zeros({3, 1, 0, 1}));
+  const auto expect = torch::tensor({{0.f, 3.f, 4.f, 5.f}, {0.f, 13.f, 14.f, 15.f}, {100.f, 101.f, 102.f, 103.f}});
+  EXPECT_TRUE(torch::equal(keys.view({3, 4}), expect)) << keys.view({3, 4});
+  EXPECT_TRUE(torch::equal(values.view({3, 4}), -expect)) << values.view({3, 4});
+  // Either side may be empty.
+  KVCache only_new = KVCache().merged_with(0, fresh, 6);
+  EXPECT_EQ(only_new.batch(), 1);
+  EXPECT_EQ(only_new.length(), 4);
+  KVCache only_old = running.merged_with(4, KVCache(), 3);
+  EXPECT_EQ(only_old.length(), 1);
+  EXPECT_SELFRL_ERROR(running.merged_with(2, fresh, 3), "capacity 3 < merged length 4");
+}

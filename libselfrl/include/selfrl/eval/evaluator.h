@@ -29,7 +29,8 @@ struct EvalOptions {
   double temperature = 1.0;  // for the k samples (the greedy pass always uses argmax)
   double top_p = 1.0;
   int64_t max_new_tokens = 64;
-  int64_t batch_size = 64;  // rows decoded together
+  int64_t batch_size = 64;           // rows decoded together
+  bool continuous_batching = false;  // RolloutEngineOptions::continuous_batching
   uint64_t seed = 0;
   bool keep_per_example = true;
   std::string label = "eval";  // progress-bar label

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -29,12 +30,16 @@ struct RolloutEngineOptions {
   int64_t max_batch_size = 64;         // rows (prompts × samples) decoded together; a single prompt's
                                        // G samples are never split
   std::vector<int64_t> eos_token_ids;  // stop ids of the model (config + generation_config.json)
+  // Continuous batching (vLLM's scheduling): a waiting prompt joins the running batch as soon
+  // as G rows are free, instead of waiting for the whole wave to finish. Off: waves.
+  bool continuous_batching = false;
 };
 
 // Wall-clock split of the last generate() call (for throughput metrics and benchmarks).
 struct RolloutTimings {
   double prefill_seconds = 0;  // prompt forward passes (one per prompt, all waves)
   double decode_seconds = 0;   // everything after: sampling, stats, decode steps, compaction
+  int64_t decode_steps = 0;    // forward passes of the decode loop (one token for every running row)
   int64_t prefill_tokens = 0;  // prompt tokens (without padding)
   int64_t decode_tokens = 0;   // generated tokens, all completions
 };
@@ -43,17 +48,20 @@ class RolloutEngine {
  public:
   RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngineOptions options = {});
 
+  // Called with the number of prompts whose samples all finished at a decode step (progress).
+  using ProgressFn = std::function<void(int64_t prompts_done)>;
+
   // One Rollout per prompt, in order. `request_seeds`, when not empty, gives one seed per
   // prompt. Throws Error for empty prompts, ids outside the vocabulary or prompts that leave no
   // room under max_position_embeddings.
   std::vector<Rollout> generate(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
-                                const std::vector<uint64_t>& request_seeds = {});
+                                const std::vector<uint64_t>& request_seeds = {}, const ProgressFn& on_done = {});
 
   const RolloutTimings& last_timings() const { return timings_; }
 
  private:
-  void generate_wave(const std::vector<std::vector<int64_t>>& prompts, size_t first, size_t count,
-                     const SamplingParams& params, const std::vector<uint64_t>& seeds, std::vector<Rollout>& out);
+  void decode(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
+              const std::vector<uint64_t>& seeds, std::vector<Rollout>& out, const ProgressFn& on_done);
   std::shared_ptr<model::CausalLM> model_;
   RolloutEngineOptions options_;
   RolloutTimings timings_;

@@ -143,6 +143,7 @@ struct TrainConfig {
   // num_generations; temperature, top_p, top_k, min_p, stop_token_ids under their own names.
   generation::SamplingParams sampling = trainers::GRPOConfig::default_sampling();
   int64_t generation_batch_size = 64;
+  bool continuous_batching = false;  // RolloutEngineOptions::continuous_batching
 
   // optimization
   trainers::OptimizerConfig optimizer;
@@ -152,6 +153,7 @@ struct TrainConfig {
   int64_t num_train_epochs = 1;
   int64_t max_steps = 0;  // GRPO/SEC steps (0 → one epoch of prompts); DPO steps
   bool gradient_checkpointing = false;
+  bool padding_free = false;  // packed training rows (TRL padding_free; trainers::pack_padding_free)
 
   // grpo: the GRPOTrainer's own knobs, read into its config directly (loss, scale_rewards,
   // num_iterations, logprob_chunk_size, mask_truncated_completions, max_resample_rounds);

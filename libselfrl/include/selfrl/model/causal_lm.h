@@ -40,11 +40,19 @@ struct ForwardOptions {
   // [batch, seq]; undefined = HF's default: cumsum(attention_mask) - 1 over past + seq,
   // taking the last `seq` columns (pads get position 1, as transformers does).
   torch::Tensor position_ids;
+  // Packed (padding-free) rows, [batch, seq] int64: several sequences share a row, each a
+  // contiguous run of one id > 0, and a token attends only to earlier tokens of its own
+  // sequence; id 0 marks padding that nothing attends to. Needs position_ids (restarting at 0
+  // for each sequence, as transformers' DataCollatorWithFlattening writes them); not with
+  // attention_mask or a cache.
+  torch::Tensor segment_ids;
   // Incremental decoding: keys/values are appended and attention covers the cached prefix.
   KVCache* cache = nullptr;
   // Recompute each layer in backward instead of keeping its activations (training only).
   bool activation_checkpointing = false;
-  // Check that ids lie in [0, vocab_size) (one min/max; the decode loop turns it off).
+  // Check that ids lie in [0, vocab_size) (one min/max) and that past + seq columns fit under
+  // max_position_embeddings. The rollout engine validates both itself and turns this off: with
+  // continuous batching its left-padded columns can outnumber any row's positions.
   bool check_ids = true;
 };
 

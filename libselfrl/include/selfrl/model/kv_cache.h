@@ -41,6 +41,13 @@ class KVCache {
   // Every row repeated `times` times consecutively (row r → rows r*times .. r*times+times-1).
   void repeat_interleave(int64_t times);
 
+  // Continuous batching: a cache holding this cache's rows, then `other`'s, right-aligned at a
+  // common length. This cache's columns before `from` must be padding in every row: they are
+  // dropped. The result's length is max(length() − from, other.length()), with `capacity`
+  // columns; the columns a row is shifted past hold zeros (the caller's attention mask hides
+  // them). Either cache may have no rows (default-constructed).
+  KVCache merged_with(int64_t from, const KVCache& other, int64_t capacity) const;
+
   // Bytes held by the buffers.
   int64_t nbytes() const;
 

@@ -28,6 +28,7 @@ struct DPOConfig {
   OptimizerConfig optimizer;
   int64_t per_device_train_batch_size = 8;  // pairs per micro-batch
   bool bf16 = false;                        // forward passes (policy and reference) under bfloat16 autocast
+  bool padding_free = false;                // forward passes over packed rows (trainers::pack_padding_free)
   std::string output_dir;
 };
 

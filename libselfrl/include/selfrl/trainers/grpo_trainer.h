@@ -46,6 +46,7 @@ struct GRPOConfig {
   // sampling.seed is not used: the step's seeds derive from `seed` below.
   generation::SamplingParams sampling = default_sampling();
   int64_t generation_batch_size = 64;  // rows decoded together by the rollout engine
+  bool continuous_batching = false;    // RolloutEngineOptions::continuous_batching
   // LoRA: generate with the adapters merged into the weights (model::LoraMerged, restored
   // exactly afterwards) instead of through the unmerged adapters.
   bool merge_lora_for_generation = false;
@@ -62,7 +63,8 @@ struct GRPOConfig {
   int64_t gradient_accumulation_steps = 1;  // micro-batches per optimizer step
   bool gradient_checkpointing = false;
   int64_t logprob_chunk_size = 1024;
-  bool bf16 = false;  // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
+  bool bf16 = false;          // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
+  bool padding_free = false;  // forward passes over packed rows (trainers::pack_padding_free)
   // Label-free diagnostics (label_free/* metrics, selfrl/trainers/label_free.h): with an answer
   // extractor, every step compares each group's sampled answers with each other and with their
   // self-certainty; with greedy_diagnostics, also with each prompt's greedy answer (one extra

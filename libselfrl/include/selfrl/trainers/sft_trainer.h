@@ -41,9 +41,10 @@ struct SFTConfig {
   int64_t num_train_epochs = 1;
   bool gradient_checkpointing = false;
   int64_t logprob_chunk_size = 1024;
-  bool bf16 = false;       // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
-  std::string output_dir;  // metrics.jsonl when set
-  uint64_t seed = 42;      // shuffling
+  bool bf16 = false;          // forward passes under bfloat16 autocast; float32 weights, optimizer, loss
+  bool padding_free = false;  // forward passes over packed rows (trainers::pack_padding_free)
+  std::string output_dir;     // metrics.jsonl when set
+  uint64_t seed = 42;         // shuffling
   // Set: the NFT loss (preference_loss.h) on correct and wrong samples instead of cross-entropy.
   std::optional<NFTLossConfig> nft;
 };
