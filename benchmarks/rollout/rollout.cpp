@@ -5,7 +5,7 @@
 //
 //   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
 //                 [--device cuda] [--model llama-25m|qwen2.5-0.5b|llama-1b]
-//                 [--prompts N --samples G --stop-every K --continuous 0|1]
+//                 [--prompts N --samples G --stop-every K --continuous 0|1] [--profile trace.json]
 //
 // One generate(max_new_tokens = N) per run, split by RolloutEngine::last_timings():
 // prefill tokens/s = prompt tokens / prefill time; decode tokens/s = generated tokens / time
@@ -17,6 +17,9 @@
 // tokens on average, at most --new-tokens), decoded --batch rows at a time, in waves or with
 // continuous batching. It reports generated tokens per second of the whole generate() call
 // (gen_tok_s) and the decode steps it took.
+//
+// --profile FILE records one more generate() with LibTorch's profiler (a chrome://tracing JSON;
+// benchmarks/rollout/profile_summary.py sums it per operator).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,6 +30,7 @@
 
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 
 #include "../bench_models.h"
@@ -51,9 +55,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1, num_prompts = 0, samples = 1,
           stop_every = 0, continuous = 0;
-  std::string dtype = "float32", device_name = "cpu", preset = "llama-25m";
+  std::string dtype = "float32", device_name = "cpu", preset = "llama-25m", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--profile") {
+      profile = argv[i + 1];
+      continue;
+    }
     if (a == "--dtype" || a == "--device" || a == "--model") {
       (a == "--dtype" ? dtype : a == "--device" ? device_name : preset) = argv[i + 1];
       continue;
@@ -124,6 +132,10 @@ int main(int argc, char** argv) {
     decode.push_back(t.decode_tokens / t.decode_seconds);
     gen.push_back(t.decode_tokens / total.back());
     steps.push_back(static_cast<double>(t.decode_steps));
+  }
+  if (!profile.empty()) {
+    torch::autograd::profiler::RecordProfile guard(profile);
+    engine.generate(prompts, sp);
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
