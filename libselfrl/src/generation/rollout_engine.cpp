@@ -125,7 +125,15 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     }
     ids = ids.to(dev);
     new_mask = new_mask.to(dev);
-    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len);
+    int64_t new_budget = 0;  // the most new tokens an admitted row may generate
+    for (size_t i = 0; i < count; ++i)
+      new_budget = std::max<int64_t>(
+          new_budget, std::min<int64_t>(params.max_new_tokens,
+                                        cfg.max_position_embeddings - static_cast<int64_t>(prompts[first + i].size())));
+    // Into an empty batch (every wave, the first admission) the prompts are prefilled straight
+    // into a cache of the final capacity: no splice, no second copy of the cache.
+    const bool alone = rows.empty();
+    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len + (alone ? new_budget : 0));
     model::ForwardOptions pf;
     pf.cache = &fresh;
     pf.attention_mask = new_mask;
@@ -163,6 +171,16 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     const size_t old_rows = rows.size() - static_cast<size_t>(count * G);
     for (size_t r = 0; r < old_rows; ++r) rows[r].start += length - running - from;
     const int64_t capacity = length + budget;
+    if (alone) {
+      cache = std::move(fresh);
+      mask = torch::zeros({static_cast<int64_t>(count) * G, capacity}, long_opts.device(dev));
+      mask.narrow(1, 0, prompt_len).copy_(new_mask);
+      logits = new_logits;
+      if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
+      timings_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (size_t i = 0; i < count; ++i) timings_.prefill_tokens += prompts[first + i].size();
+      return;
+    }
     auto merged_mask = torch::zeros({static_cast<int64_t>(rows.size()), capacity}, long_opts.device(dev));
     if (old_rows > 0 && running > 0)
       merged_mask.narrow(0, 0, old_rows).narrow(1, length - running, running).copy_(mask.narrow(1, from, running));
