@@ -110,6 +110,11 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
   model::ForwardOptions fo;
   fo.check_ids = false;  // ids and lengths validated by generate()
 
+  // A row's token budget: max_new_tokens, less where the context ends first.
+  auto budget_of = [&](size_t prompt) {
+    return std::min<int64_t>(params.max_new_tokens,
+                             cfg.max_position_embeddings - static_cast<int64_t>(prompts[prompt].size()));
+  };
   // Prefills prompts [first, first + count) and splices their G rows after the running ones.
   auto admit = [&](size_t first, size_t count) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -126,10 +131,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     ids = ids.to(dev);
     new_mask = new_mask.to(dev);
     int64_t new_budget = 0;  // the most new tokens an admitted row may generate
-    for (size_t i = 0; i < count; ++i)
-      new_budget = std::max<int64_t>(
-          new_budget, std::min<int64_t>(params.max_new_tokens,
-                                        cfg.max_position_embeddings - static_cast<int64_t>(prompts[first + i].size())));
+    for (size_t i = 0; i < count; ++i) new_budget = std::max(new_budget, budget_of(first + i));
     // Into an empty batch (every wave, the first admission) the prompts are prefilled straight
     // into a cache of the final capacity: no splice, no second copy of the cache.
     const bool alone = rows.empty();
@@ -159,7 +161,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
       ro.prompt_ids = prompts[first + i];
       ro.completions.resize(G);
       const int64_t len = static_cast<int64_t>(prompts[first + i].size());
-      const int64_t max_new = std::min<int64_t>(params.max_new_tokens, cfg.max_position_embeddings - len);
+      const int64_t max_new = budget_of(first + i);
       budget = std::max(budget, max_new);
       for (int64_t g = 0; g < G; ++g) {
         ro.completions[g].sample_index = g;
@@ -171,23 +173,13 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     const size_t old_rows = rows.size() - static_cast<size_t>(count * G);
     for (size_t r = 0; r < old_rows; ++r) rows[r].start += length - running - from;
     const int64_t capacity = length + budget;
-    if (alone) {
-      cache = std::move(fresh);
-      mask = torch::zeros({static_cast<int64_t>(count) * G, capacity}, long_opts.device(dev));
-      mask.narrow(1, 0, prompt_len).copy_(new_mask);
-      logits = new_logits;
-      if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
-      timings_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      for (size_t i = 0; i < count; ++i) timings_.prefill_tokens += prompts[first + i].size();
-      return;
-    }
     auto merged_mask = torch::zeros({static_cast<int64_t>(rows.size()), capacity}, long_opts.device(dev));
     if (old_rows > 0 && running > 0)
       merged_mask.narrow(0, 0, old_rows).narrow(1, length - running, running).copy_(mask.narrow(1, from, running));
     merged_mask.narrow(0, old_rows, count * G).narrow(1, length - prompt_len, prompt_len).copy_(new_mask);
-    cache = cache.merged_with(from, fresh, capacity);
+    cache = alone ? std::move(fresh) : cache.merged_with(from, fresh, capacity);
     mask = merged_mask;
-    logits = old_rows > 0 ? torch::cat({logits, new_logits}, 0) : new_logits;
+    logits = alone ? new_logits : torch::cat({logits, new_logits}, 0);
     // CUDA kernels run asynchronously: wait for the prefill so that the split below is honest.
     if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
     timings_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

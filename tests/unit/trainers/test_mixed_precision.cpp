@@ -15,10 +15,13 @@
 #include "selfrl/trainers/preference_loss.h"
 #include "selfrl/trainers/sequence_batch.h"
 #include "selfrl/trainers/sft_trainer.h"
+#include "grad_compare.h"
 #include "grpo_toy_step.h"
 #include "test_util.h"
 
 using namespace selfrl;
+using selfrl::test::grads_of;
+using selfrl::test::relative_grad_diff;
 
 namespace {
 
@@ -34,22 +37,6 @@ trainers::SequenceBatch random_batch(int64_t rows, int64_t vocab, uint64_t seed)
     completions.emplace_back(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
   }
   return trainers::pack_sequences(prompts, completions, 0);
-}
-
-std::vector<torch::Tensor> grads_of(model::CausalLM& m) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : m.parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-  return out;
-}
-
-// ‖a − b‖ / ‖b‖ over all parameter gradients.
-double relative_grad_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]).pow(2).sum().item<double>();
-    den += b[i].pow(2).sum().item<double>();
-  }
-  return std::sqrt(num / den);
 }
 
 void expect_float32_finite_grads(model::CausalLM& m) {

@@ -13,9 +13,12 @@
 #include "selfrl/trainers/grpo_trainer.h"
 #include "selfrl/trainers/sequence_batch.h"
 #include "selfrl/trainers/sft_trainer.h"
+#include "grad_compare.h"
 #include "test_util.h"
 
 using namespace selfrl;
+using selfrl::test::grads_of;
+using selfrl::test::relative_grad_diff;
 
 namespace {
 
@@ -35,21 +38,6 @@ trainers::SequenceBatch mixed_batch(int64_t vocab, uint64_t seed) {
     completions.push_back(as_vector(torch::randint(1, vocab, {completion_len[i]}, gen, torch::kLong)));
   }
   return trainers::pack_sequences(prompts, completions, /*pad_id=*/0);
-}
-
-std::vector<torch::Tensor> grads_of(model::CausalLM& m) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : m.parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
-  return out;
-}
-
-double relative_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - b[i]).pow(2).sum().item<double>();
-    den += b[i].pow(2).sum().item<double>();
-  }
-  return std::sqrt(num / den);
 }
 
 double max_masked_diff(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask) {
@@ -151,7 +139,7 @@ TEST(PaddingFree, SameStatsAndGradientsAsPaddedForEveryArchitecture) {
     EXPECT_LT(max_masked_diff(stats[1].self_certainty, stats[0].self_certainty, mask), 1e-5);
     // Outside the completions the padding-free statistics are exactly zero.
     EXPECT_EQ((stats[1].logprobs * (1 - mask)).abs().sum().item<double>(), 0.0);
-    EXPECT_LT(relative_diff(grads[1], grads[0]), 1e-5);
+    EXPECT_LT(relative_grad_diff(grads[1], grads[0]), 1e-5);
   }
 }
 
@@ -175,8 +163,8 @@ TEST(PaddingFree, GradientCheckpointingAndBf16) {
   // bf16 rounds differently in the two layouts (different matmul shapes): within bf16's
   // ~1e-2 relative gradient error (MixedPrecision tests); checkpointing replays the same
   // arithmetic, so it matches its own layout to summation order.
-  EXPECT_LT(relative_diff(grads[1], grads[0]), 6e-2);
-  EXPECT_LT(relative_diff(grads[2], grads[1]), 1e-4);
+  EXPECT_LT(relative_grad_diff(grads[1], grads[0]), 6e-2);
+  EXPECT_LT(relative_grad_diff(grads[2], grads[1]), 1e-4);
 }
 
 TEST(PaddingFree, SftAndDpoStepsMatchPadded) {
