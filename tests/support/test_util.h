@@ -23,6 +23,8 @@ class TempDir {
 };
 
 void write_bytes(const std::string& path, const std::string& bytes);
+// A file's bytes ("" when it cannot be read; the caller's comparison then fails).
+std::string read_bytes(const std::string& path);
 
 struct CommandResult {
   int exit_code = -1;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <set>
 #include <iomanip>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -33,6 +34,18 @@
 namespace fs = std::filesystem;
 
 namespace selfrl::demo {
+
+TaskConfig default_demo_task() {
+  TaskConfig t;
+  t.max_digits = 5;
+  t.difficulty_weights = {1, 2, 3, 4, 4};
+  // No 4- or 5-digit item is labelled. Where the seed set stopped at 2 digits, whether the base
+  // learnt 3-digit sums at all depended on the seed (0.91 / 0.07 / 0.07 on 3-digit items for
+  // seeds 0 / 1 / 2); trained on 1–3 digits it solved 0.70–0.91 of the 4-digit and 0.32–0.39 of
+  // the 5-digit ones on every seed tried (docs/demo.md).
+  t.seed_difficulty_weights = {1, 4, 1, 0, 0};
+  return t;
+}
 
 void DemoConfig::make_quick() {
   quick = true;
@@ -147,12 +160,16 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("rest_learning_rate", rest_learning_rate),
       SELFRL_INT_KNOB("rest_introspect_pool", rest_introspect_pool),
       SELFRL_INT_KNOB("rest_votes", rest_votes),
+      Knob{"curriculum", [](DemoConfig& c, const std::string& v) { c.curriculum = parse_int("curriculum", v) != 0; }},
       Knob{"rest_pool_commuted",
            [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
       SELFRL_INT_KNOB("introspect_pool", introspect_pool),
       SELFRL_DOUBLE_KNOB("introspect_yes_share", introspect_yes_share),
       SELFRL_INT_KNOB("introspect_epochs", introspect_epochs),
       SELFRL_DOUBLE_KNOB("introspect_learning_rate", introspect_learning_rate),
+      Knob{"base_from", [](DemoConfig& c, const std::string& v) { c.base_from = v; }},
+      Knob{"also_eval_dev",
+           [](DemoConfig& c, const std::string& v) { c.also_eval_dev = parse_int("also_eval_dev", v) != 0; }},
       Knob{"eval_on_dev",
            [](DemoConfig& c, const std::string& v) { c.eval_on_dev = parse_int("eval_on_dev", v) != 0; }},
       SELFRL_INT_KNOB("eval.k", eval.k),
@@ -334,6 +351,7 @@ struct Context {
   Progress log;
   std::vector<StageResult> stages;
   std::vector<ArithmeticItem> eval_items;
+  std::vector<ArithmeticItem> dev_items;                                       // with also_eval_dev
   std::map<std::string, std::vector<std::pair<double, double>>> train_curves;  // name → (step, value)
 };
 
@@ -355,6 +373,16 @@ void finish_stage(Context& ctx, const std::string& stage, const std::string& fro
   EvalOptions eo = ctx.cfg.eval;
   eo.seed = derive_seed(ctx.cfg.seed, {0xe7a1});  // same eval samples' randomness for every stage
   r.eval = evaluate(m, ctx.codec, ctx.eval_items, eo);
+  if (!ctx.dev_items.empty()) {
+    const EvalResult dev = evaluate(m, ctx.codec, ctx.dev_items, eo);
+    nlohmann::json by_diff = nlohmann::json::object();
+    for (const auto& [d, acc] : dev.accuracy_by_difficulty) by_diff[std::to_string(d)] = acc;
+    r.notes["eval_dev"] = {{"n", dev.n},
+                           {"accuracy", dev.accuracy},
+                           {"maj_at_k", dev.maj_at_k},
+                           {"self_knowledge_f1", dev.self_knowledge_f1},
+                           {"accuracy_by_difficulty", by_diff}};
+  }
   r.eval_seconds = seconds_since(t0);
   r.train_seconds = train_seconds;
   metrics::MetricsLogger logger(dir, /*tensorboard=*/false);
@@ -375,6 +403,29 @@ void finish_stage(Context& ctx, const std::string& stage, const std::string& fro
           " F1 ", r.eval.self_knowledge_f1, " yes ", r.eval.yes_rate, " |", by.str(), " | train ", train_seconds,
           "s eval ", r.eval_seconds, "s");
   ctx.stages.push_back(std::move(r));
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot read " + path).hint("base_from must name the --out directory of an earlier demo run");
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The largest difficulty the seed set draws (a positive seed weight).
+int seed_max_difficulty(const TaskConfig& t) {
+  const auto& w = t.seed_difficulty_weights.empty() ? t.difficulty_weights : t.seed_difficulty_weights;
+  int top = 0;
+  for (size_t d = 0; d < w.size(); ++d)
+    if (w[d] > 0) top = static_cast<int>(d) + 1;
+  return top;
+}
+
+// The items with lo … hi digits, in their order.
+std::vector<ArithmeticItem> items_with_difficulty(const std::vector<ArithmeticItem>& items, int lo, int hi) {
+  std::vector<ArithmeticItem> out;
+  for (const auto& it : items)
+    if (it.difficulty >= lo && it.difficulty <= hi) out.push_back(it);
+  return out;
 }
 
 std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, const std::vector<ArithmeticItem>& items) {
@@ -510,7 +561,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
   if (cfg.threads > 0) at::set_num_threads(cfg.threads);
   seed_everything(cfg.seed);
   fs::create_directories(cfg.out_dir);
-  Context ctx{cfg, {}, {}, Progress(cfg.verbose), {}, {}, {}};
+  Context ctx{cfg, {}, {}, Progress(cfg.verbose), {}, {}, {}, {}};
 
   // Data.
   TaskConfig tc = cfg.task;
@@ -518,6 +569,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
   const TaskSplits splits = generate_splits(tc);
   write_splits(splits, cfg.out_dir + "/data");
   ctx.eval_items = cfg.eval_on_dev ? splits.eval_dev : splits.eval_test;
+  if (cfg.also_eval_dev) ctx.dev_items = splits.eval_dev;
   ctx.log("data: ", splits.seed.size(), " seed, ", splits.unlabelled.size(), " unlabelled, ", splits.eval_dev.size(),
           " eval_dev, ", splits.eval_test.size(), " eval_test items -> ", cfg.out_dir, "/data");
 
@@ -531,8 +583,31 @@ DemoResult run_demo(const DemoConfig& cfg) {
   ctx.codec.tok = tok;
   ctx.log("tokenizer: ", tok->vocab_size(), " sentencepiece pieces");
 
-  // Base: SFT on the seed set, then the self-knowledge warm-up on the held-back fifth.
-  {
+  // The curriculum's levels: everything above the seed's longest items.
+  const int seed_top = seed_max_difficulty(tc);
+  if (cfg.curriculum && seed_top >= tc.max_digits)
+    throw Error(detail::concat("demo knob curriculum: the seed set already covers every difficulty (1 … ",
+                               tc.max_digits, " digits), so there is no harder level to self-label"))
+        .hint("give the largest difficulties zero weight in task.seed_difficulty_weights, e.g. 1,4,0,0");
+  const std::vector<ArithmeticItem> pool =
+      cfg.curriculum ? items_with_difficulty(splits.unlabelled, seed_top + 1, tc.max_digits) : splits.unlabelled;
+  if (cfg.curriculum)
+    ctx.log("curriculum: seed items have 1 … ", seed_top, " digits; the label-free stages draw ", pool.size(),
+            " unlabelled items with ", seed_top + 1, " … ", tc.max_digits, " digits");
+
+  if (!cfg.base_from.empty()) {
+    // A base trained before: same data and tokenizer, or the stages would not start from this run's base.
+    for (const char* file : {"data/seed.jsonl", "data/unlabelled.jsonl", "tokenizer/tokenizer.vocab"}) {
+      const std::string theirs = cfg.base_from + "/" + file, ours = cfg.out_dir + "/" + file;
+      if (read_bytes(theirs) != read_bytes(ours))
+        throw Error("demo knob base_from: " + theirs + " differs from this run's " + ours)
+            .hint("base_from must be a run with the same --seed and the same task.* and vocab knobs");
+    }
+    auto m = model::CausalLM::from_pretrained(cfg.base_from + "/base");
+    ctx.log("base: loaded from ", cfg.base_from, "/base (not trained)");
+    finish_stage(ctx, "base", "", m, 0.0);
+  } else {
+    // Base: SFT on the seed set, then the self-knowledge warm-up on the held-back fifth.
     const auto t0 = Clock::now();
     auto m = model::CausalLM::from_config(demo_model_config(cfg, tok->vocab_size()), cfg.seed);
     int64_t nparams = 0;
@@ -562,7 +637,6 @@ DemoResult run_demo(const DemoConfig& cfg) {
     finish_stage(ctx, "base", "", m, seconds_since(t0));
   }
 
-  const auto& pool = splits.unlabelled;
   auto wants = [&](const char* stage) {
     return std::find(cfg.stages.begin(), cfg.stages.end(), stage) != cfg.stages.end();
   };
@@ -598,7 +672,19 @@ DemoResult run_demo(const DemoConfig& cfg) {
         const auto t0 = Clock::now();
         auto m = load_stage(ctx, prev);
         std::vector<ArithmeticItem> items;
-        for (int64_t i = 0; i < cfg.rest_pool; ++i) items.push_back(shuffled[next++ % shuffled.size()]);
+        nlohmann::json levels;  // [lo, hi] digits voted on, with the curriculum
+        if (cfg.curriculum) {
+          // This round's levels (seed_top + 1 … seed_top + 1 + iter digits), freshly shuffled; at most
+          // rest_pool of them, none twice.
+          const int top = std::min(tc.max_digits, seed_top + 1 + static_cast<int>(iter));
+          items = items_with_difficulty(shuffled, seed_top + 1, top);
+          std::shuffle(items.begin(), items.end(), rng);
+          items.resize(std::min<size_t>(items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_pool))));
+          levels = {seed_top + 1, top};
+          ctx.log(stage, ": curriculum level ", seed_top + 1, " … ", top, " digits, ", items.size(), " prompts");
+        } else {
+          for (int64_t i = 0; i < cfg.rest_pool; ++i) items.push_back(shuffled[next++ % shuffled.size()]);
+        }
         EvalOptions eo = cfg.eval;
         eo.k = cfg.rest_votes;
         eo.temperature = cfg.rest_temperature;
@@ -617,14 +703,26 @@ DemoResult run_demo(const DemoConfig& cfg) {
             kept_by_d[items[i].difficulty].second += ok;
           }
         }
-        // Introspection in the loop: CAN targets from the same votes (no labels).
+        // Introspection in the loop: CAN targets from the same votes (no labels). With the
+        // curriculum the voted items are all hard, so the CAN questions get their own vote over
+        // prompts of every level: trained on hard items alone, the head learns "no" for all.
+        std::vector<ArithmeticItem> can_items = items;
+        std::vector<std::optional<Vote>> can_votes = votes;
+        if (cfg.curriculum && cfg.rest_introspect_pool > 0) {
+          can_items = splits.unlabelled;
+          std::shuffle(can_items.begin(), can_items.end(), rng);
+          can_items.resize(std::min<size_t>(can_items.size(), static_cast<size_t>(cfg.rest_introspect_pool)));
+          EvalOptions ceo = eo;
+          ceo.seed = derive_seed(cfg.seed, {0x7e59, static_cast<uint64_t>(iter)});
+          can_votes = sample_votes(m, ctx.codec, can_items, ceo);
+        }
         const size_t n_can =
-            std::min<size_t>(items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_introspect_pool)));
+            std::min<size_t>(can_items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_introspect_pool)));
         int64_t can_yes = 0;
         for (size_t i = 0; i < n_can; ++i) {
-          const bool confident = votes[i] && votes[i]->share >= cfg.introspect_yes_share;
+          const bool confident = can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share;
           can_yes += confident;
-          data.push_back(can_example(ctx.codec, items[i], confident));
+          data.push_back(can_example(ctx.codec, can_items[i], confident));
         }
         std::ostringstream by;
         for (const auto& [d, kr] : kept_by_d)
@@ -638,10 +736,16 @@ DemoResult run_demo(const DemoConfig& cfg) {
         sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
             cfg.seed + 2 + iter);
         finish_stage(ctx, stage, prev, m, seconds_since(t0));
-        ctx.stages.back().notes = {{"pseudo_labels_kept", kept},
-                                   {"pseudo_label_precision", right / std::max(1.0, double(kept))},
-                                   {"can_examples", n_can},
-                                   {"sft_examples", data.size()}};
+        auto& notes = ctx.stages.back().notes;
+        notes.update({{"pseudo_labels_kept", kept},
+                      {"pseudo_label_precision", right / std::max(1.0, double(kept))},
+                      {"can_examples", n_can},
+                      {"sft_examples", data.size()},
+                      {"voted_prompts", items.size()}});
+        for (const auto& [d, kr] : kept_by_d)
+          notes["pseudo_labels_by_difficulty"][std::to_string(d)] = {
+              {"kept", kr.first}, {"precision", kr.second / std::max(1.0, double(kr.first))}};
+        if (!levels.is_null()) notes["curriculum_levels"] = levels;
         prev = stage;
       }
     } else if (stage_kind == "control") {
@@ -664,7 +768,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
       const auto t0 = Clock::now();
       auto m = load_stage(ctx, prev);
       auto rng = make_engine(cfg.seed, {0x1457});
-      std::vector<ArithmeticItem> items = pool;
+      std::vector<ArithmeticItem> items = splits.unlabelled;  // every level: "no" needs hard items, "yes" easy ones
       std::shuffle(items.begin(), items.end(), rng);
       items.resize(std::min<size_t>(items.size(), cfg.introspect_pool));
       EvalOptions eo = cfg.eval;

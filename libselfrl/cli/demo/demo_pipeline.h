@@ -26,6 +26,11 @@
 
 namespace selfrl::demo {
 
+// The demo's task: sums of up to 5-digit numbers; the labelled seed set has 1–3 digits only
+// (weights 1:4:1), the unlabelled pool and the held-out sets all five levels (1:2:3:4:4), so
+// 4- and 5-digit items (57 % of the test set) are learnt without labels, one level per round.
+TaskConfig default_demo_task();
+
 struct DemoConfig {
   std::string out_dir = "runs/demo";
   uint64_t seed = 0;
@@ -33,7 +38,7 @@ struct DemoConfig {
   bool quick = false;   // tiny sizes everywhere (tests, smoke runs)
   bool verbose = true;  // progress lines on stderr
 
-  TaskConfig task;
+  TaskConfig task = default_demo_task();
   // Model (LlamaForCausalLM).
   int64_t hidden_size = 128, intermediate_size = 384, num_hidden_layers = 3, num_attention_heads = 4;
   int vocab_size = 64;  // requested sentencepiece pieces (hard_vocab_limit off)
@@ -75,6 +80,22 @@ struct DemoConfig {
   // Evaluation.
   EvalOptions eval;
   bool eval_on_dev = false;  // evaluate on eval_dev (for choosing knobs) instead of eval_test
+  // Also evaluate every stage on eval_dev (greedy accuracy by difficulty, maj@k) into the stage's
+  // notes.eval_dev, so one run serves both choosing knobs (dev) and reporting them (test).
+  bool also_eval_dev = false;
+
+  // Easy-to-hard curriculum ("Self-Improving Transformers Overcome Easy-to-Hard and Length
+  // Generalization Challenges", Lee et al. 2025): with a seed set that stops at some number of
+  // digits L (zero seed weight above it), ReST-EM iteration i votes only on unlabelled items with
+  // L + 1 … L + 1 + i digits, so each round pseudo-labels one new level with a model that has
+  // just learnt the level below; the GRPO stages (TTRL, Intuitor) draw from the levels above L.
+  // Off: every stage draws from the whole unlabelled pool (the demo before 2026-12-01).
+  bool curriculum = true;
+
+  // A previous run's --out directory, made with the same seed and the same task and model knobs:
+  // its base/ model is evaluated and used instead of training a new one (for trying stage knobs
+  // without paying for the seed SFT each time). Its data and tokenizer must equal this run's.
+  std::string base_from;
 
   // Which label-free stages run, in order; "base" always runs first. ttrl, rest_em (×
   // rest_iterations) and introspect form a chain, each starting from the previous one (ttrl only

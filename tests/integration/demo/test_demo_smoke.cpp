@@ -97,3 +97,72 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;
 }
+
+// The easy-to-hard curriculum: the seed set stops at 2 digits, so ReST-EM iteration 1 votes on
+// 3-digit items only and iteration 2 on 3- and 4-digit ones, as many as rest_pool allows, no
+// item twice.
+TEST(DemoSmoke, CurriculumVotesOnOneMoreLevelPerIteration) {
+  test::TempDir dir;
+  const std::string out = dir.file("demo");
+  const std::string knobs =
+      " --set task.max_digits=4 --set task.difficulty_weights=1,1,1,1 --set task.seed_difficulty_weights=1,1,0,0"
+      " --set curriculum=1 --set stages=rest_em --set rest_iterations=2 --set rest_pool=30";
+  const auto r = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 5 --out " + out + knobs);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream sf(out + "/summary.json");
+  const auto summary = nlohmann::json::parse(sf);
+  ASSERT_EQ(summary["stages"].size(), 3u) << summary.dump();
+  // Count the unlabelled items per level from the data the run wrote.
+  std::map<int, int64_t> per_level;
+  std::ifstream rows(out + "/data/unlabelled.jsonl");
+  for (std::string line; std::getline(rows, line);) {
+    const auto row = nlohmann::json::parse(line);
+    per_level[static_cast<int>(
+        std::max(std::to_string(row["a"].get<int64_t>()).size(), std::to_string(row["b"].get<int64_t>()).size()))]++;
+  }
+  const auto& first = summary["stages"][1]["notes"];
+  const auto& second = summary["stages"][2]["notes"];
+  EXPECT_EQ(first["curriculum_levels"], nlohmann::json({3, 3})) << first;
+  EXPECT_EQ(second["curriculum_levels"], nlohmann::json({3, 4})) << second;
+  EXPECT_EQ(first["voted_prompts"].get<int64_t>(), std::min<int64_t>(30, per_level[3])) << first;
+  EXPECT_EQ(second["voted_prompts"].get<int64_t>(), std::min<int64_t>(30, per_level[3] + per_level[4])) << second;
+
+  // A seed set that already covers every level leaves nothing harder to self-label.
+  const auto bad = test::run_command(
+      test::selfrl_cli() + " demo --quick --quiet --out " + out +
+      "2 --set task.max_digits=3 --set task.difficulty_weights=1,1,1 --set task.seed_difficulty_weights=1,1,1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("curriculum"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("task.seed_difficulty_weights"), std::string::npos) << bad.output;
+}
+
+// base_from: a later run starts from an earlier run's base instead of training one, and its
+// stages then reproduce the earlier run's exactly; a base made from other data is refused.
+TEST(DemoSmoke, BaseFromReusesAnEarlierRunsBase) {
+  test::TempDir dir;
+  const std::string first = dir.file("first"), second = dir.file("second");
+  const std::string cmd = test::selfrl_cli() + " demo --quick --quiet --seed 6 --set stages=rest_em";
+  const auto a = test::run_command(cmd + " --out " + first);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const auto b = test::run_command(cmd + " --out " + second + " --set base_from=" + first);
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  auto summary = [](const std::string& out) {
+    std::ifstream f(out + "/summary.json");
+    return nlohmann::json::parse(f);
+  };
+  const auto sa = summary(first), sb = summary(second);
+  EXPECT_EQ(sb["stages"][0]["train_seconds"].get<double>(), 0.0);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(sa["stages"][i]["accuracy"], sb["stages"][i]["accuracy"]) << i;
+    EXPECT_EQ(sa["stages"][i]["self_knowledge_f1"], sb["stages"][i]["self_knowledge_f1"]) << i;
+  }
+  const std::string weights = test::read_bytes(first + "/rest_em/model.safetensors");
+  EXPECT_FALSE(weights.empty());
+  EXPECT_EQ(weights, test::read_bytes(second + "/rest_em/model.safetensors"));
+
+  const auto bad = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 7 --out " + dir.file("third") +
+                                     " --set base_from=" + first);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("base_from"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("differs"), std::string::npos) << bad.output;
+}
