@@ -167,6 +167,13 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("introspect_yes_share", introspect_yes_share),
       SELFRL_INT_KNOB("introspect_epochs", introspect_epochs),
       SELFRL_DOUBLE_KNOB("introspect_learning_rate", introspect_learning_rate),
+      Knob{"intuitor_reward",
+           [](DemoConfig& c, const std::string& v) {
+             if (v != "self_certainty" && v != "borda")
+               throw Error("demo knob intuitor_reward: unknown reward \"" + v + "\"")
+                   .hint("self_certainty (Intuitor) or borda (self-certainty-weighted votes)");
+             c.intuitor_reward = v;
+           }},
       Knob{"base_from", [](DemoConfig& c, const std::string& v) { c.base_from = v; }},
       Knob{"also_eval_dev",
            [](DemoConfig& c, const std::string& v) { c.also_eval_dev = parse_int("also_eval_dev", v) != 0; }},
@@ -656,8 +663,10 @@ DemoResult run_demo(const DemoConfig& cfg) {
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "intuitor", "base", rewards::make_self_certainty_reward(), pool, answer_extractor,
-                          cfg.num_generations, cfg.grpo_temperature);
+      auto reward = cfg.intuitor_reward == "borda" ? rewards::make_borda_reward(answer_extractor)
+                                                   : rewards::make_self_certainty_reward();
+      auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), pool, answer_extractor, cfg.num_generations,
+                          cfg.grpo_temperature);
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
     } else if (stage_kind == "rest_em") {
       // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the

@@ -58,6 +58,9 @@ struct DemoConfig {
   int64_t ttrl_num_generations = 16;
   double ttrl_temperature = 1.5;
   double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
+  // The intuitor stage's reward: "self_certainty" (Intuitor) or "borda" (answers ranked by
+  // self-certainty-weighted votes, Kang et al. 2025: self-certainty combined with consensus).
+  std::string intuitor_reward = "self_certainty";
   // ReST-EM.
   int64_t rest_iterations = 3;
   int64_t rest_pool = 2000;       // unlabelled prompts sampled per iteration (fresh each time)

@@ -167,6 +167,16 @@ TEST(DemoConfigKnobs, SetParsesValuesAndNamesBadKeys) {
   EXPECT_SELFRL_ERROR(c.set("sft_epochs", "3x"), "sft_epochs", "not an integer");
   EXPECT_SELFRL_ERROR(c.set("rest_learning_rate", ""), "rest_learning_rate", "not a number");
   EXPECT_SELFRL_ERROR(c.set("stages", "ttrl,grpo"), "unknown stage", "grpo");
+  c.set("intuitor_reward", "borda");
+  EXPECT_EQ(c.intuitor_reward, "borda");
+  EXPECT_SELFRL_ERROR(c.set("intuitor_reward", "consensus"), "intuitor_reward", "self_certainty");
+  c.set("curriculum", "0");
+  EXPECT_FALSE(c.curriculum);
+  // The demo's task: nothing above 3 digits is labelled, sums go to 5 digits.
+  const demo::DemoConfig d;
+  EXPECT_TRUE(d.curriculum);
+  EXPECT_EQ(d.task.max_digits, 5);
+  EXPECT_EQ(d.task.seed_difficulty_weights, (std::vector<double>{1, 4, 1, 0, 0}));
   const auto names = demo::DemoConfig::knob_names();
   EXPECT_NE(std::find(names.begin(), names.end(), "eval.k"), names.end());
 }
