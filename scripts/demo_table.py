@@ -4,7 +4,9 @@
   python3 scripts/demo_table.py runs/s0/summary.json runs/s1/summary.json runs/s2/summary.json
 
 The last column of the mean table compares each stage with the seed-only `control` stage of the
-same run (same SFT steps on the labelled seed set alone): what the unlabelled data added.
+same run (same SFT steps on the labelled seed set alone): what the unlabelled data added. Then
+every seed's gains with the worst seed, and the same on eval_dev where the runs evaluated it
+(`--set also_eval_dev=1`).
 """
 import json
 import statistics
@@ -40,6 +42,32 @@ def main(paths):
         f = lambda xs, sign="": f"{statistics.mean(xs):{sign}.3f} ± {pstd(xs):.3f}"
         print(f"| {n} | {f(acc)} | {f([x['maj_at_k'] for x in rows])} | {f([x['self_knowledge_f1'] for x in rows])} | "
               f"{f(d_base, '+')} | {f(d_ctrl, '+')} |")
+
+    seeds = ", ".join(str(r["seed"]) for r in runs)
+    print(f"\n**per seed ({seeds}), points of accuracy; worst = the lowest seed**\n")
+    print("| stage | Δ vs base | worst | Δ vs control | worst |")
+    print("|---|---|---|---|---|")
+    for n in names:
+        d_base, d_ctrl = [], []
+        for r in runs:
+            by = {s["stage"]: s["accuracy"] for s in r["stages"]}
+            d_base.append(100 * (by[n] - r["stages"][0]["accuracy"]))
+            d_ctrl.append(100 * (by[n] - by.get("control", float("nan"))))
+        j = lambda xs: ", ".join(f"{x:+.1f}" for x in xs)
+        print(f"| {n} | {j(d_base)} | {min(d_base):+.1f} | {j(d_ctrl)} | {min(d_ctrl):+.1f} |")
+    if all("eval_dev" in s["notes"] for r in runs for s in r["stages"]):
+        print(f"\n**eval_dev (`--set also_eval_dev=1`): accuracy, mean ± std, and Δ vs base per seed**\n")
+        print("| stage | accuracy | Δ vs base per seed | Δ vs control per seed |")
+        print("|---|---|---|---|")
+        for n in names:
+            acc, d_base, d_ctrl = [], [], []
+            for r in runs:
+                by = {s["stage"]: s["notes"]["eval_dev"]["accuracy"] for s in r["stages"]}
+                acc.append(by[n])
+                d_base.append(100 * (by[n] - by[r["stages"][0]["stage"]]))
+                d_ctrl.append(100 * (by[n] - by.get("control", float("nan"))))
+            j = lambda xs: ", ".join(f"{x:+.1f}" for x in xs)
+            print(f"| {n} | {statistics.mean(acc):.3f} ± {pstd(acc):.3f} | {j(d_base)} | {j(d_ctrl)} |")
 
 
 if __name__ == "__main__":
