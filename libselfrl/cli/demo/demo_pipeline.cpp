@@ -41,7 +41,7 @@ TaskConfig default_demo_task() {
   t.difficulty_weights = {1, 2, 3, 4, 4};
   // No 4- or 5-digit item is labelled. Where the seed set stopped at 2 digits, whether the base
   // learnt 3-digit sums at all depended on the seed (0.91 / 0.07 / 0.07 on 3-digit items for
-  // seeds 0 / 1 / 2); trained on 1–3 digits it solved 0.70–0.91 of the 4-digit and 0.32–0.39 of
+  // seeds 0 / 1 / 2); trained on 1–3 digits it solved 0.70–0.91 of the 4-digit and 0.32–0.53 of
   // the 5-digit ones on every seed tried (docs/demo.md).
   t.seed_difficulty_weights = {1, 4, 1, 0, 0};
   return t;
@@ -601,6 +601,17 @@ DemoResult run_demo(const DemoConfig& cfg) {
   if (cfg.curriculum)
     ctx.log("curriculum: seed items have 1 … ", seed_top, " digits; the label-free stages draw ", pool.size(),
             " unlabelled items with ", seed_top + 1, " … ", tc.max_digits, " digits");
+  if (pool.empty() && std::any_of(cfg.stages.begin(), cfg.stages.end(), [](const std::string& s) {
+        return s != "control";  // every other stage samples unlabelled prompts
+      }))
+    throw Error(cfg.curriculum
+                    ? detail::concat("demo: no unlabelled item has ", seed_top + 1, " … ", tc.max_digits,
+                                     " digits, so the label-free stages have nothing to learn from")
+                    : std::string("demo: the unlabelled pool is empty, so the label-free stages have nothing "
+                                  "to learn from"))
+        .hint(
+            "raise task.num_unlabelled (or the weights of the larger difficulties in task.difficulty_weights), "
+            "or run only --set stages=control");
 
   if (!cfg.base_from.empty()) {
     // A base trained before: same data and tokenizer, or the stages would not start from this run's base.

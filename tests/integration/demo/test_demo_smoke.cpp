@@ -134,6 +134,13 @@ TEST(DemoSmoke, CurriculumVotesOnOneMoreLevelPerIteration) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("curriculum"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("task.seed_difficulty_weights"), std::string::npos) << bad.output;
+
+  // No unlabelled item above the seed's levels: an error naming the knob, not a crash.
+  const auto empty =
+      test::run_command(test::selfrl_cli() + " demo --quick --quiet --out " + out + "3 --set task.num_unlabelled=0");
+  EXPECT_EQ(empty.exit_code, 1) << empty.output;
+  EXPECT_NE(empty.output.find("nothing to learn from"), std::string::npos) << empty.output;
+  EXPECT_NE(empty.output.find("task.num_unlabelled"), std::string::npos) << empty.output;
 }
 
 // base_from: a later run starts from an earlier run's base instead of training one, and its
