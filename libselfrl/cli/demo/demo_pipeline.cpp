@@ -223,9 +223,17 @@ void DemoConfig::set(const std::string& key, const std::string& value) {
       .hint("known knobs: " + all);
 }
 
-nlohmann::json StageResult::to_json() const {
+namespace {
+// {"1": accuracy on 1-digit items, …}
+nlohmann::json by_difficulty_json(const EvalResult& e) {
   nlohmann::json by_diff = nlohmann::json::object();
-  for (const auto& [d, acc] : eval.accuracy_by_difficulty) by_diff[std::to_string(d)] = acc;
+  for (const auto& [d, acc] : e.accuracy_by_difficulty) by_diff[std::to_string(d)] = acc;
+  return by_diff;
+}
+}  // namespace
+
+nlohmann::json StageResult::to_json() const {
+  const nlohmann::json by_diff = by_difficulty_json(eval);
   return {{"stage", stage},
           {"from", from},
           {"model_dir", model_dir},
@@ -382,13 +390,11 @@ void finish_stage(Context& ctx, const std::string& stage, const std::string& fro
   r.eval = evaluate(m, ctx.codec, ctx.eval_items, eo);
   if (!ctx.dev_items.empty()) {
     const EvalResult dev = evaluate(m, ctx.codec, ctx.dev_items, eo);
-    nlohmann::json by_diff = nlohmann::json::object();
-    for (const auto& [d, acc] : dev.accuracy_by_difficulty) by_diff[std::to_string(d)] = acc;
     r.notes["eval_dev"] = {{"n", dev.n},
                            {"accuracy", dev.accuracy},
                            {"maj_at_k", dev.maj_at_k},
                            {"self_knowledge_f1", dev.self_knowledge_f1},
-                           {"accuracy_by_difficulty", by_diff}};
+                           {"accuracy_by_difficulty", by_difficulty_json(dev)}};
   }
   r.eval_seconds = seconds_since(t0);
   r.train_seconds = train_seconds;
@@ -410,12 +416,6 @@ void finish_stage(Context& ctx, const std::string& stage, const std::string& fro
           " F1 ", r.eval.self_knowledge_f1, " yes ", r.eval.yes_rate, " |", by.str(), " | train ", train_seconds,
           "s eval ", r.eval_seconds, "s");
   ctx.stages.push_back(std::move(r));
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot read " + path).hint("base_from must name the --out directory of an earlier demo run");
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
 // The largest difficulty the seed set draws (a positive seed weight).
@@ -617,7 +617,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
     // A base trained before: same data and tokenizer, or the stages would not start from this run's base.
     for (const char* file : {"data/seed.jsonl", "data/unlabelled.jsonl", "tokenizer/tokenizer.vocab"}) {
       const std::string theirs = cfg.base_from + "/" + file, ours = cfg.out_dir + "/" + file;
-      if (read_bytes(theirs) != read_bytes(ours))
+      if (io::read_text_file(theirs) != io::read_text_file(ours))
         throw Error("demo knob base_from: " + theirs + " differs from this run's " + ours)
             .hint("base_from must be a run with the same --seed and the same task.* and vocab knobs");
     }
