@@ -615,6 +615,9 @@ DemoResult run_demo(const DemoConfig& cfg) {
 
   if (!cfg.base_from.empty()) {
     // A base trained before: same data and tokenizer, or the stages would not start from this run's base.
+    if (!fs::is_directory(cfg.base_from + "/base"))
+      throw Error("demo knob base_from: " + cfg.base_from + "/base is not a directory")
+          .hint("base_from must name the --out directory of an earlier selfrl demo run");
     for (const char* file : {"data/seed.jsonl", "data/unlabelled.jsonl", "tokenizer/tokenizer.vocab"}) {
       const std::string theirs = cfg.base_from + "/" + file, ours = cfg.out_dir + "/" + file;
       if (io::read_text_file(theirs) != io::read_text_file(ours))

@@ -172,4 +172,9 @@ TEST(DemoSmoke, BaseFromReusesAnEarlierRunsBase) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("base_from"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("differs"), std::string::npos) << bad.output;
+  const auto missing = test::run_command(test::selfrl_cli() + " demo --quick --quiet --out " + dir.file("fourth") +
+                                         " --set base_from=" + dir.file("nowhere"));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("base_from"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("is not a directory"), std::string::npos) << missing.output;
 }
