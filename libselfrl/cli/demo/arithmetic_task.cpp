@@ -151,4 +151,13 @@ std::string extract_answer(const std::string& completion) {
   return completion.substr(i, j - i);
 }
 
+bool well_formed_answer(const ArithmeticItem& item, const std::string& answer) {
+  return answer.size() == static_cast<size_t>(item.width + 1) &&
+         std::all_of(answer.begin(), answer.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string answer_pattern(int max_digits, bool length_filter) {
+  return length_filter ? "^\\D*(\\d{" + std::to_string(max_digits + 1) + "})(?!\\d)" : "^\\D*(\\d+)";
+}
+
 }  // namespace selfrl::demo

@@ -76,4 +76,12 @@ void write_splits(const TaskSplits& splits, const std::string& dir);
 // The answer a completion commits to: the first run of digits, or "" when there is none.
 std::string extract_answer(const std::string& completion);
 
+// Lee et al.'s length filter (label-free: the prompt's zero-padded operands fix the format): an
+// answer is well formed when it has exactly width + 1 digits.
+bool well_formed_answer(const ArithmeticItem& item, const std::string& answer);
+
+// The pattern of the consensus rewards' regex extractor ("^\\D*(\\d+)": the first run of
+// digits); with length_filter only a run of exactly max_digits + 1 digits is an answer.
+std::string answer_pattern(int max_digits, bool length_filter);
+
 }  // namespace selfrl::demo

@@ -161,6 +161,8 @@ const std::vector<Knob>& knobs() {
       SELFRL_INT_KNOB("rest_introspect_pool", rest_introspect_pool),
       SELFRL_INT_KNOB("rest_votes", rest_votes),
       Knob{"curriculum", [](DemoConfig& c, const std::string& v) { c.curriculum = parse_int("curriculum", v) != 0; }},
+      Knob{"length_filter",
+           [](DemoConfig& c, const std::string& v) { c.length_filter = parse_int("length_filter", v) != 0; }},
       Knob{"rest_pool_commuted",
            [](DemoConfig& c, const std::string& v) { c.rest_pool_commuted = parse_int("rest_pool_commuted", v) != 0; }},
       SELFRL_INT_KNOB("introspect_pool", introspect_pool),
@@ -663,7 +665,10 @@ DemoResult run_demo(const DemoConfig& cfg) {
   };
   std::vector<trainers::SFTExample> seed_examples;
   for (const auto& it : splits.seed) seed_examples.push_back(answer_example(ctx.codec, it, it.answer()));
-  const auto answer_extractor = rewards::AnswerExtractor::create("regex", "^\\D*(\\d+)");
+  // The consensus rewards' extractor. With the length filter an answer must have exactly
+  // width + 1 digits (every item is written at the task's width, max_digits).
+  const auto answer_extractor =
+      rewards::AnswerExtractor::create("regex", answer_pattern(tc.max_digits, cfg.length_filter));
 
   std::string prev = "base";  // the chain: base → [ttrl →] rest_em … → introspect
   for (const auto& stage_kind : cfg.stages) {
@@ -712,6 +717,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
         eo.k = cfg.rest_votes;
         eo.temperature = cfg.rest_temperature;
         eo.pool_commuted = cfg.rest_pool_commuted;
+        eo.length_filter = cfg.length_filter;
         eo.seed = derive_seed(cfg.seed, {0x7e58, static_cast<uint64_t>(iter)});
         const auto votes = sample_votes(m, ctx.codec, items, eo);
         std::vector<trainers::SFTExample> data = seed_examples;
@@ -798,6 +804,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
       eo.k = cfg.rest_votes;
       eo.temperature = cfg.rest_temperature;
       eo.pool_commuted = cfg.rest_pool_commuted;
+      eo.length_filter = cfg.length_filter;
       eo.seed = derive_seed(cfg.seed, {0x1458});
       const auto votes = sample_votes(m, ctx.codec, items, eo);
       std::vector<trainers::SFTExample> data = seed_examples;

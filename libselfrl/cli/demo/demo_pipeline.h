@@ -97,6 +97,12 @@ struct DemoConfig {
   // just learnt the level below; the GRPO stages (TTRL, Intuitor) draw from the levels above L.
   // Off: every stage draws from the whole unlabelled pool (the demo before 2026-12-01).
   bool curriculum = true;
+  // Lee et al.'s length filter (same paper): a self-generated answer counts only when it has the
+  // width + 1 digits that the prompt's zero-padded format fixes — in the ReST-EM and introspection
+  // votes (a shorter answer casts no vote but stays in the share's denominator) and in the TTRL /
+  // Borda consensus (it neither forms nor joins the majority). Uses the prompt, never a label.
+  // Off: any run of digits votes (the demo before 2026-12-01).
+  bool length_filter = true;
 
   // A previous run's --out directory, made with the same seed and the same task and model knobs:
   // its base/ model is evaluated and used instead of training a new one (for trying stage knobs

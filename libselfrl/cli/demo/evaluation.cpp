@@ -125,7 +125,11 @@ std::vector<std::optional<Vote>> sample_votes(const std::shared_ptr<model::Causa
   for (size_t i = 0; i < items.size(); ++i) {
     std::vector<std::string> answers;
     for (size_t r = i; r < rollouts.size(); r += items.size())
-      for (const auto& c : rollouts[r].completions) answers.push_back(extract_answer(codec.decode(c.token_ids)));
+      for (const auto& c : rollouts[r].completions) {
+        answers.push_back(extract_answer(codec.decode(c.token_ids)));
+        if (opts.length_filter && !well_formed_answer(items[i], answers.back()))
+          answers.back().clear();  // malformed: no vote, but it lowers the share
+      }
     out.push_back(majority_vote(answers));
   }
   return out;

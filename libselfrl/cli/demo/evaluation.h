@@ -53,6 +53,10 @@ struct EvalOptions {
   // sample_votes only: pool the votes of the question and of its commuted form (b+a), so that
   // an item's vote has 2k samples from two different prompts with the same answer.
   bool pool_commuted = false;
+  // sample_votes only: Lee et al.'s length filter. The task's format fixes the answer's length
+  // (width + 1 digits, as the zero-padded operands in the prompt show), so a sample with another
+  // number of digits casts no vote; it still counts in the share's denominator.
+  bool length_filter = false;
 };
 
 struct EvalResult {

@@ -9,6 +9,7 @@
 #include "demo/arithmetic_task.h"
 #include "demo/demo_pipeline.h"
 #include "demo/evaluation.h"
+#include "selfrl/rewards/answer_extractor.h"
 #include "test_util.h"
 
 using namespace selfrl;
@@ -120,6 +121,29 @@ TEST(DemoTask, ExtractAnswer) {
   EXPECT_EQ(demo::extract_answer(""), "");
 }
 
+TEST(DemoTask, LengthFilterKeepsOnlyAnswersOfTheFormatsLength) {
+  demo::ArithmeticItem it;
+  it.a = 5621, it.b = 9055, it.width = 5, it.difficulty = 4;
+  ASSERT_EQ(it.answer(), "676410");  // 14676 reversed, in width + 1 = 6 digits
+  EXPECT_TRUE(demo::well_formed_answer(it, "676410"));
+  EXPECT_TRUE(demo::well_formed_answer(it, "999999"));  // wrong but well formed: the filter reads no label
+  EXPECT_FALSE(demo::well_formed_answer(it, "67641"));  // the final carry's padding dropped
+  EXPECT_FALSE(demo::well_formed_answer(it, "6764100"));
+  EXPECT_FALSE(demo::well_formed_answer(it, "67641a"));
+  EXPECT_FALSE(demo::well_formed_answer(it, ""));
+
+  // The consensus rewards' extractor: the first run of digits, of exactly 6 with the filter.
+  const auto filtered = rewards::AnswerExtractor::create("regex", demo::answer_pattern(5, true));
+  EXPECT_EQ(filtered.extract("676410"), std::optional<std::string>("676410"));
+  EXPECT_EQ(filtered.extract(" 676410 junk 7"), std::optional<std::string>("676410"));
+  EXPECT_EQ(filtered.extract("67641"), std::nullopt);
+  EXPECT_EQ(filtered.extract("6764100"), std::nullopt);
+  EXPECT_EQ(filtered.extract("67641 000000"), std::nullopt);  // only the first run of digits counts
+  const auto plain = rewards::AnswerExtractor::create("regex", demo::answer_pattern(5, false));
+  EXPECT_EQ(plain.extract("67641"), std::optional<std::string>("67641"));
+  EXPECT_EQ(plain.extract("6764100"), std::optional<std::string>("6764100"));
+}
+
 TEST(DemoEvaluation, SelfKnowledgeF1MatchesHandComputedValues) {
   // predicted: Y Y N N Y N ; solved: Y N Y N Y N → tp 2, fp 1, fn 1, tn 2 → F1 = 4 / 6.
   const std::vector<bool> pred = {true, true, false, false, true, false};
@@ -172,6 +196,9 @@ TEST(DemoConfigKnobs, SetParsesValuesAndNamesBadKeys) {
   EXPECT_SELFRL_ERROR(c.set("intuitor_reward", "consensus"), "intuitor_reward", "self_certainty");
   c.set("curriculum", "0");
   EXPECT_FALSE(c.curriculum);
+  EXPECT_TRUE(c.length_filter);  // on by default
+  c.set("length_filter", "0");
+  EXPECT_FALSE(c.length_filter);
   // The demo's task: nothing above 3 digits is labelled, sums go to 5 digits.
   const demo::DemoConfig d;
   EXPECT_TRUE(d.curriculum);
