@@ -149,6 +149,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
       SELFRL_INT_KNOB("ttrl_num_generations", ttrl_num_generations),
+      SELFRL_INT_KNOB("grpo_levels", grpo_levels),
       SELFRL_DOUBLE_KNOB("ttrl_temperature", ttrl_temperature),
       Knob{"ttrl_in_chain",
            [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
@@ -603,6 +604,20 @@ DemoResult run_demo(const DemoConfig& cfg) {
   if (cfg.curriculum)
     ctx.log("curriculum: seed items have 1 … ", seed_top, " digits; the label-free stages draw ", pool.size(),
             " unlabelled items with ", seed_top + 1, " … ", tc.max_digits, " digits");
+  // The GRPO stages' prompts: with grpo_levels > 0 only the first grpo_levels levels above the seed
+  // set (the next level is where the model's vote is mostly right).
+  const std::vector<ArithmeticItem> grpo_pool =
+      cfg.curriculum && cfg.grpo_levels > 0
+          ? items_with_difficulty(splits.unlabelled, seed_top + 1,
+                                  std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels)))
+          : pool;
+  auto note_grpo_pool = [&](StageResult& st) {  // which prompts a GRPO stage drew from
+    st.notes["prompt_pool"] = grpo_pool.size();
+    if (cfg.curriculum)
+      st.notes["prompt_levels"] = {
+          seed_top + 1, cfg.grpo_levels > 0 ? std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels))
+                                            : tc.max_digits};
+  };
   if (pool.empty() && std::any_of(cfg.stages.begin(), cfg.stages.end(), [](const std::string& s) {
         return s != "control";  // every other stage samples unlabelled prompts
       }))
@@ -675,18 +690,20 @@ DemoResult run_demo(const DemoConfig& cfg) {
     if (stage_kind == "ttrl") {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), pool, answer_extractor,
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), grpo_pool, answer_extractor,
                           cfg.ttrl_num_generations, cfg.ttrl_temperature);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
+      note_grpo_pool(ctx.stages.back());
       if (cfg.ttrl_in_chain) prev = "ttrl";
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
       const auto t0 = Clock::now();
       auto reward = cfg.intuitor_reward == "borda" ? rewards::make_borda_reward(answer_extractor)
                                                    : rewards::make_self_certainty_reward();
-      auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), pool, answer_extractor, cfg.num_generations,
+      auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), grpo_pool, answer_extractor, cfg.num_generations,
                           cfg.grpo_temperature);
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
+      note_grpo_pool(ctx.stages.back());
     } else if (stage_kind == "rest_em") {
       // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the
       // seed set; each iteration draws fresh unlabelled prompts. The gold answers are read only

@@ -58,6 +58,9 @@ struct DemoConfig {
   // 16 at T = 1.5 had been the better choice.
   int64_t ttrl_num_generations = 8;
   double ttrl_temperature = 1.0;
+  // With the curriculum: how many levels above the seed set the GRPO stages (TTRL, Intuitor) draw
+  // their prompts from (1: the next level only; 0: every level above the seed set).
+  int64_t grpo_levels = 0;
   double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
   // The intuitor stage's reward: "self_certainty" (Intuitor) or "borda" (answers ranked by
   // self-certainty-weighted votes, Kang et al. 2025: self-certainty combined with consensus).

@@ -100,18 +100,18 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
 
 // The easy-to-hard curriculum: the seed set stops at 2 digits, so ReST-EM iteration 1 votes on
 // 3-digit items only and iteration 2 on 3- and 4-digit ones, as many as rest_pool allows, no
-// item twice.
+// item twice; with grpo_levels=1 the GRPO stages draw from the 3-digit level only.
 TEST(DemoSmoke, CurriculumVotesOnOneMoreLevelPerIteration) {
   test::TempDir dir;
   const std::string out = dir.file("demo");
   const std::string knobs =
       " --set task.max_digits=4 --set task.difficulty_weights=1,1,1,1 --set task.seed_difficulty_weights=1,1,0,0"
-      " --set curriculum=1 --set stages=rest_em --set rest_iterations=2 --set rest_pool=30";
+      " --set curriculum=1 --set stages=rest_em,ttrl --set rest_iterations=2 --set rest_pool=30 --set grpo_levels=1";
   const auto r = test::run_command(test::selfrl_cli() + " demo --quick --quiet --seed 5 --out " + out + knobs);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::ifstream sf(out + "/summary.json");
   const auto summary = nlohmann::json::parse(sf);
-  ASSERT_EQ(summary["stages"].size(), 3u) << summary.dump();
+  ASSERT_EQ(summary["stages"].size(), 4u) << summary.dump();
   // Count the unlabelled items per level from the data the run wrote.
   std::map<int, int64_t> per_level;
   std::ifstream rows(out + "/data/unlabelled.jsonl");
@@ -126,6 +126,11 @@ TEST(DemoSmoke, CurriculumVotesOnOneMoreLevelPerIteration) {
   EXPECT_EQ(second["curriculum_levels"], nlohmann::json({3, 4})) << second;
   EXPECT_EQ(first["voted_prompts"].get<int64_t>(), std::min<int64_t>(30, per_level[3])) << first;
   EXPECT_EQ(second["voted_prompts"].get<int64_t>(), std::min<int64_t>(30, per_level[3] + per_level[4])) << second;
+  // grpo_levels=1: TTRL draws its prompts from the next level only.
+  const auto& ttrl = summary["stages"][3];
+  ASSERT_EQ(ttrl["stage"], "ttrl");
+  EXPECT_EQ(ttrl["notes"]["prompt_levels"], nlohmann::json({3, 3})) << ttrl;
+  EXPECT_EQ(ttrl["notes"]["prompt_pool"].get<int64_t>(), per_level[3]) << ttrl;
 
   // A seed set that already covers every level leaves nothing harder to self-label.
   const auto bad = test::run_command(

@@ -199,6 +199,9 @@ TEST(DemoConfigKnobs, SetParsesValuesAndNamesBadKeys) {
   EXPECT_TRUE(c.length_filter);  // on by default
   c.set("length_filter", "0");
   EXPECT_FALSE(c.length_filter);
+  EXPECT_EQ(c.grpo_levels, 0);  // the GRPO stages draw from every level above the seed set
+  c.set("grpo_levels", "1");
+  EXPECT_EQ(c.grpo_levels, 1);
   // The demo's task: nothing above 3 digits is labelled, sums go to 5 digits.
   const demo::DemoConfig d;
   EXPECT_TRUE(d.curriculum);
