@@ -690,8 +690,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
     if (stage_kind == "ttrl") {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), grpo_pool, answer_extractor,
-                          cfg.ttrl_num_generations, cfg.ttrl_temperature);
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), grpo_pool,
+                          answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
       note_grpo_pool(ctx.stages.back());
       if (cfg.ttrl_in_chain) prev = "ttrl";
