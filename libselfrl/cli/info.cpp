@@ -28,6 +28,7 @@ int run_info(const std::vector<std::string>& args) {
   j["blas_library"] = blas.library;
   j["blas"] = blas.is_openblas ? "openblas" : blas.is_mkl ? "mkl" : (blas.is_reference ? "reference (slow!)" : "other");
   j["intra_op_threads"] = at::get_num_threads();
+  if (blas.threads > 0) j["blas_threads"] = blas.threads;  // OpenBLAS's own pool (OPENBLAS_NUM_THREADS)
   j["hardware_threads"] = std::thread::hardware_concurrency();
   if (p.get_flag("--benchmark")) j["matmul_fp32_gflops"] = measure_matmul_gflops(512, 5);
   std::printf("%s\n", j.dump(2).c_str());

@@ -53,4 +53,12 @@ TEST(Cli, InfoReportsOpenBlas) {
   // LibTorch of a PyTorch wheel carries MKL inside.
   EXPECT_EQ(j["blas"], at::hasMKL() ? "mkl" : "openblas")
       << "scripts/setup.sh should have selected OpenBLAS: " << r.output;
+  if (j["blas"] != "openblas") return;
+  // OpenBLAS keeps its own thread pool, apart from --threads: info shows its size, and
+  // OPENBLAS_NUM_THREADS sets it.
+  ASSERT_TRUE(j.contains("blas_threads")) << r.output;
+  EXPECT_GE(j["blas_threads"].get<int>(), 1);
+  const auto one = run_command("OPENBLAS_NUM_THREADS=1 " + selfrl_cli() + " info 2>/dev/null");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(nlohmann::json::parse(one.output)["blas_threads"], 1) << one.output;
 }

@@ -15,6 +15,10 @@ struct BlasInfo {
   bool is_openblas = false;
   bool is_mkl = false;        // MKL inside LibTorch (PyTorch's x86-64 wheels)
   bool is_reference = false;  // Debian's netlib reference BLAS (libblas.so.3 outside openblas)
+  // OpenBLAS's own thread pool (openblas_get_num_threads), -1 when not OpenBLAS. It is separate
+  // from ATen's intra-op threads (at::set_num_threads, `--threads`): every core unless
+  // OPENBLAS_NUM_THREADS says otherwise, so `--threads 1` still runs matmuls on all cores.
+  int threads = -1;
 };
 
 // Reads /proc/self/maps to see which BLAS shared object is loaded.
