@@ -38,7 +38,8 @@ BlasInfo detect_blas() {
   if (info.is_openblas) {
     // Looked up at run time: LibTorch links the generic libblas.so.3, not OpenBLAS's own API.
     using GetThreads = int (*)();
-    if (auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) info.threads = get();
+    if (auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads")))
+      info.threads = get();
   }
   // PyTorch's wheels link MKL statically into libtorch_cpu: no BLAS file is mapped.
   if (info.library.empty() && at::hasMKL()) {
