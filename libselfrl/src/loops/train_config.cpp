@@ -207,7 +207,9 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
                 " already stores the weights in " + c.dtype)
         .at(r.location_of("bf16").str())
         .hint("set dtype: float32 for mixed precision, or drop bf16 to train the " + c.dtype + " weights directly");
-  c.threads = r.get_int("threads", 0, {0, kMaxThreads}, "intra-op CPU threads (0 = LibTorch's default)");
+  c.threads = r.get_int(
+      "threads", 0, {0, kMaxThreads},
+      "ATen intra-op CPU threads (0 = LibTorch's default); OpenBLAS keeps its own pool (OPENBLAS_NUM_THREADS)");
   c.logging_steps =
       r.get_int("logging_steps", 1, kAtLeastOne, "write every N-th train step to metrics.jsonl / TensorBoard");
   c.tensorboard = r.get_bool("report_to_tensorboard", true, "also write TensorBoard event files");
