@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "command.h"
+#include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/progress.h"
@@ -46,7 +47,7 @@ int run_eval(const std::vector<std::string>& args) {
   p.flag("--per-example", "include per-example results in the JSON");
   p.flag("--no-progress", "no progress bar");
   if (!p.parse(args)) return 0;
-  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) set_intra_op_threads(static_cast<int>(n));
   if (p.get_flag("--no-progress")) ProgressBar::set_enabled_override(0);
   const std::string dir = p.get("--model");
   const auto extractor = [&] {

@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "inputs.h"
+#include "selfrl/core/blas.h"
 #include "selfrl/tokenizer/tokenizer.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
@@ -48,7 +49,7 @@ int run_generate(const std::vector<std::string>& args) {
   p.flag("--ignore-eos", "do not stop at the model's EOS tokens");
   p.flag("--with-stats", "also write raw_logprobs, entropy and self_certainty per token");
   if (!p.parse(args)) return 0;
-  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) set_intra_op_threads(static_cast<int>(n));
   // Every option is checked before the model is loaded, naming the option.
   generation::SamplingParams sp;
   sp.num_samples = p.get_int_in("--num-samples", 1, 1'000'000);

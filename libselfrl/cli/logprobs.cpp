@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "inputs.h"
+#include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/io/jsonl.h"
@@ -85,7 +86,7 @@ int run_logprobs(const std::vector<std::string>& args) {
   p.option("--threads", "N", "intra-op threads (0 = LibTorch's default)", "0");
   p.option("--batch-size", "N", "sequences per forward pass", "8");
   if (!p.parse(args)) return 0;
-  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) at::set_num_threads(static_cast<int>(n));
+  if (const int64_t n = p.get_int_in("--threads", 0, kMaxCliThreads); n > 0) set_intra_op_threads(static_cast<int>(n));
   const auto device = parse_device(p.get("--device"));
   auto model = model::CausalLM::from_pretrained(p.get("--model"), device, parse_dtype(p.get("--dtype")));
   const auto& cfg = model->config();

@@ -17,6 +17,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "selfrl/core/blas.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/io/file_util.h"
@@ -568,7 +569,7 @@ std::string format_table(const DemoResult& result) {
 
 DemoResult run_demo(const DemoConfig& cfg) {
   const auto t_start = Clock::now();
-  if (cfg.threads > 0) at::set_num_threads(cfg.threads);
+  if (cfg.threads > 0) set_intra_op_threads(cfg.threads);
   seed_everything(cfg.seed);
   fs::create_directories(cfg.out_dir);
   Context ctx{cfg, {}, {}, Progress(cfg.verbose), {}, {}, {}, {}};

@@ -7,7 +7,9 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 
 #include "selfrl/core/logging.h"
@@ -100,6 +102,22 @@ bool warn_if_slow_blas() {
   SELFRL_WARN("(scripts/setup.sh does both.)");
   SELFRL_WARN("************************************************************************");
   return true;
+}
+
+bool omp_spin_contention_likely(int intra_op_threads) {
+  if (intra_op_threads < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr) return false;
+  const BlasInfo blas = detect_blas();
+  return blas.is_openblas && blas.threads >= 2;
+}
+
+void set_intra_op_threads(int n) {
+  at::set_num_threads(n);
+  static std::atomic<bool> warned{false};
+  if (omp_spin_contention_likely(n) && !warned.exchange(true))
+    SELFRL_WARN(n << " intra-op threads next to OpenBLAS's own " << detect_blas().threads
+                  << " threads: OpenMP's busy-waiting workers take the cores OpenBLAS needs (decode measured "
+                     "2.7-2.8x slower at 2 threads). Start the program with OMP_WAIT_POLICY=PASSIVE "
+                     "(docs/benchmarks.md, \"Two thread pools on the CPU\").");
 }
 
 }  // namespace selfrl

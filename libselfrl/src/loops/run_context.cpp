@@ -16,6 +16,7 @@
 #include <random>
 #include <utility>
 
+#include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/interrupt.h"
@@ -65,7 +66,7 @@ RunContext::RunContext(const TrainConfig& c, std::shared_ptr<dist::World> w, Run
       world(w ? std::move(w) : dist::World::single()),
       extractor(eval::parse_extractor(c.extractor)),
       hooks_(std::move(hooks)) {
-  if (cfg.threads > 0) at::set_num_threads(static_cast<int>(cfg.threads));
+  if (cfg.threads > 0) set_intra_op_threads(static_cast<int>(cfg.threads));
   if (is_main()) {  // one run per output_dir: a second one would delete this one's checkpoint temporaries
     create_output_dir(cfg.output_dir);
     output_dir_lock_ = lock_output_dir(cfg.output_dir);

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "selfrl/io/safetensors.h"
@@ -61,4 +63,25 @@ TEST(Cli, InfoReportsOpenBlas) {
   const auto one = run_command("OPENBLAS_NUM_THREADS=1 " + selfrl_cli() + " info 2>/dev/null");
   ASSERT_EQ(one.exit_code, 0) << one.output;
   EXPECT_EQ(nlohmann::json::parse(one.output)["blas_threads"], 1) << one.output;
+}
+
+// --threads 2 next to OpenBLAS's own pool: a warning that names the fix, and none once the
+// environment sets OMP_WAIT_POLICY.
+TEST(Cli, WarnsWhenOpenMpWorkersWouldSpinAgainstOpenBlas) {
+  const auto info = run_command(selfrl_cli() + " info 2>/dev/null");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  const auto j = nlohmann::json::parse(info.output);
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || !j.contains("blas_threads") || j["blas_threads"].get<int>() < 2)
+    GTEST_SKIP() << "needs OpenBLAS with >= 2 threads and OMP_WAIT_POLICY unset: " << info.output;
+  selfrl::test::TempDir dir;
+  const std::string demo = selfrl_cli() + " demo --quick --quiet --set stages= --out " + dir.path();
+  const auto spin = run_command(demo + "/a --threads 2 2>&1");
+  ASSERT_EQ(spin.exit_code, 0) << spin.output;
+  EXPECT_NE(spin.output.find("OMP_WAIT_POLICY=PASSIVE"), std::string::npos) << spin.output;
+  const auto passive = run_command("OMP_WAIT_POLICY=PASSIVE " + demo + "/b --threads 2 2>&1");
+  ASSERT_EQ(passive.exit_code, 0) << passive.output;
+  EXPECT_EQ(passive.output.find("OMP_WAIT_POLICY"), std::string::npos) << passive.output;
+  const auto one = run_command(demo + "/c --threads 1 2>&1");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(one.output.find("OMP_WAIT_POLICY"), std::string::npos) << one.output;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "selfrl/core/blas.h"
@@ -67,6 +68,17 @@ TEST(Logging, LevelsFilter) {
   selfrl::set_log_level(saved);
   EXPECT_EQ(selfrl::parse_log_level("warning"), selfrl::LogLevel::kWarn);
   EXPECT_SELFRL_ERROR(selfrl::parse_log_level("loud"), "unknown log level 'loud'");
+}
+
+TEST(Blas, SpinContentionNeedsTwoPoolsAndNoWaitPolicy) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) GTEST_SKIP() << "OMP_WAIT_POLICY is set for this run";
+  (void)torch::mm(torch::ones({8, 8}), torch::ones({8, 8}));
+  const auto info = selfrl::detect_blas();
+  EXPECT_FALSE(selfrl::omp_spin_contention_likely(1));  // no OpenMP workers to spin
+  EXPECT_EQ(selfrl::omp_spin_contention_likely(2), info.is_openblas && info.threads >= 2) << info.library;
+  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);  // the user chose a policy: nothing to warn about
+  EXPECT_FALSE(selfrl::omp_spin_contention_likely(2));
+  ::unsetenv("OMP_WAIT_POLICY");
 }
 
 TEST(Blas, DetectsTheLoadedLibrary) {

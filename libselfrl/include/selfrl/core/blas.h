@@ -33,4 +33,14 @@ double measure_matmul_gflops(int n, int repeats, const c10::Device& device, c10:
 // Logs a loud warning when the reference BLAS is active. Returns true when it warned.
 bool warn_if_slow_blas();
 
+// True when `intra_op_threads` ATen threads would busy-wait against OpenBLAS's own pool: n >= 2,
+// OpenBLAS with >= 2 threads, and OMP_WAIT_POLICY unset. GCC's OpenMP workers then spin between
+// parallel regions on the cores OpenBLAS's threads need (decode 2.7-2.8x slower at 2 threads,
+// docs/benchmarks.md, "Two thread pools on the CPU").
+bool omp_spin_contention_likely(int intra_op_threads);
+
+// at::set_num_threads(n), plus a warning (once per process) when omp_spin_contention_likely(n):
+// the fix, OMP_WAIT_POLICY=PASSIVE, must be in the environment before the program starts.
+void set_intra_op_threads(int n);
+
 }  // namespace selfrl
