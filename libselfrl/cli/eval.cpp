@@ -1,7 +1,5 @@
 // `selfrl eval --model DIR --data FILE.jsonl [--samples k] [--extractor ...] [--out FILE.json]`:
 // greedy accuracy against the rows' answer fields, plus maj@k and pass@k with --samples k > 1.
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>

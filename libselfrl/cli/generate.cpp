@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <limits>
 
-#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include "command.h"

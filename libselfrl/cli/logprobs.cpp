@@ -3,7 +3,6 @@
 // Python reference run through this command.
 #include <cstdio>
 
-#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <nlohmann/json.hpp>
 

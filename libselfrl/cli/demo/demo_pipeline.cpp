@@ -14,7 +14,6 @@
 #include <random>
 #include <sstream>
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "selfrl/core/blas.h"
@@ -607,17 +606,13 @@ DemoResult run_demo(const DemoConfig& cfg) {
             " unlabelled items with ", seed_top + 1, " … ", tc.max_digits, " digits");
   // The GRPO stages' prompts: with grpo_levels > 0 only the first grpo_levels levels above the seed
   // set (the next level is where the model's vote is mostly right).
+  const int grpo_top =
+      cfg.grpo_levels > 0 ? std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels)) : tc.max_digits;
   const std::vector<ArithmeticItem> grpo_pool =
-      cfg.curriculum && cfg.grpo_levels > 0
-          ? items_with_difficulty(splits.unlabelled, seed_top + 1,
-                                  std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels)))
-          : pool;
+      cfg.curriculum && cfg.grpo_levels > 0 ? items_with_difficulty(splits.unlabelled, seed_top + 1, grpo_top) : pool;
   auto note_grpo_pool = [&](StageResult& st) {  // which prompts a GRPO stage drew from
     st.notes["prompt_pool"] = grpo_pool.size();
-    if (cfg.curriculum)
-      st.notes["prompt_levels"] = {
-          seed_top + 1, cfg.grpo_levels > 0 ? std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels))
-                                            : tc.max_digits};
+    if (cfg.curriculum) st.notes["prompt_levels"] = {seed_top + 1, grpo_top};
   };
   if (pool.empty() && std::any_of(cfg.stages.begin(), cfg.stages.end(), [](const std::string& s) {
         return s != "control";  // every other stage samples unlabelled prompts

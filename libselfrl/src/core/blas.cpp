@@ -104,19 +104,24 @@ bool warn_if_slow_blas() {
   return true;
 }
 
-bool omp_spin_contention_likely(int intra_op_threads) {
-  if (intra_op_threads < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr) return false;
+namespace {
+// OpenBLAS's pool size when `intra_op_threads` OpenMP workers would spin against it, else 0.
+int spinning_blas_threads(int intra_op_threads) {
+  if (intra_op_threads < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr) return 0;
   const BlasInfo blas = detect_blas();
-  return blas.is_openblas && blas.threads >= 2;
+  return blas.is_openblas && blas.threads >= 2 ? blas.threads : 0;
 }
+}  // namespace
+
+bool omp_spin_contention_likely(int intra_op_threads) { return spinning_blas_threads(intra_op_threads) > 0; }
 
 void set_intra_op_threads(int n) {
   at::set_num_threads(n);
   static std::atomic<bool> warned{false};
-  if (omp_spin_contention_likely(n) && !warned.exchange(true))
-    SELFRL_WARN(n << " intra-op threads next to OpenBLAS's own " << detect_blas().threads
+  if (const int blas_threads = spinning_blas_threads(n); blas_threads > 0 && !warned.exchange(true))
+    SELFRL_WARN(n << " intra-op threads next to OpenBLAS's own " << blas_threads
                   << " threads: OpenMP's busy-waiting workers take the cores OpenBLAS needs (decode measured "
-                     "2.7-2.8x slower at 2 threads). Start the program with OMP_WAIT_POLICY=PASSIVE "
+                     "2.8-2.9x slower at 2 threads). Start the program with OMP_WAIT_POLICY=PASSIVE "
                      "(docs/benchmarks.md, \"Two thread pools on the CPU\").");
 }
 

@@ -1,8 +1,6 @@
 // RunContext: the policy, data, metrics and phase helpers every loop shares.
 #include "selfrl/loops/run_context.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>

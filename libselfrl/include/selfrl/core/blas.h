@@ -35,7 +35,7 @@ bool warn_if_slow_blas();
 
 // True when `intra_op_threads` ATen threads would busy-wait against OpenBLAS's own pool: n >= 2,
 // OpenBLAS with >= 2 threads, and OMP_WAIT_POLICY unset. GCC's OpenMP workers then spin between
-// parallel regions on the cores OpenBLAS's threads need (decode 2.7-2.8x slower at 2 threads,
+// parallel regions on the cores OpenBLAS's threads need (decode 2.8-2.9x slower at 2 threads,
 // docs/benchmarks.md, "Two thread pools on the CPU").
 bool omp_spin_contention_likely(int intra_op_threads);
 
