@@ -465,6 +465,9 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   g.seed = derive_seed(c.seed, {0x6790, stage.size()});
   g.diagnostics_extractor = extractor;  // label_free/* in the stage's metrics.jsonl; no labels read
   trainers::CollapseGuard guard;        // the recipe default (warn), reported in the log
+  // label_free/anchor_agreement: greedy decoding only, so the training is the same without it.
+  g.anchor_prompts = 32;
+  g.anchor_steps = guard.config().warmup_steps;
   trainers::GRPOTrainer trainer(model::Policy{policy, ctx.codec.tok, {ctx.codec.eos_id()}}, pipe, g);
   // Rows with the answer removed: nothing downstream can peek at it.
   auto prompts = prompt_examples(ctx.codec, pool);

@@ -162,6 +162,7 @@ class GrpoLoop : public SelfImprovementLoop {
                         {"cursor", cursor_},        {"epoch", epoch_},     {"rng", rng.str()}};
     if (curriculum_) j["sec_q"] = curriculum_->values();
     if (guard_) j["collapse_guard"] = guard_->state(), j["first_bad_global_step"] = first_bad_global_step_;
+    if (trainer_ && trainer_->config().anchor_prompts > 0) j["anchors"] = trainer_->anchor_state();
     return j;
   }
 
@@ -180,6 +181,7 @@ class GrpoLoop : public SelfImprovementLoop {
       guard_->restore(j["collapse_guard"]);
       first_bad_global_step_ = j.value("first_bad_global_step", int64_t{-1});
     }
+    if (j.contains("anchors")) trainer_->restore_anchors(j["anchors"]);
   }
 
  private:

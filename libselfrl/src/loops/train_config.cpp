@@ -111,6 +111,14 @@ void read_collapse_guard(recipe::Recipe& r, TrainConfig& c) {
   g.min_certainty_agreement_auroc =
       r.get_double("collapse_guard.min_certainty_agreement_auroc", g.min_certainty_agreement_auroc, kUnit,
                    "flag: label_free/certainty_agreement_auroc below this (0 = off)");
+  g.min_anchor_agreement = r.get_double(
+      "collapse_guard.min_anchor_agreement", g.min_anchor_agreement, kUnit,
+      "flag (confident collapse): label_free/anchor_agreement below this — the policy's greedy answers no longer "
+      "match what its first steps' samples were unanimous about (0 = off; no anchors are decoded)");
+  const int64_t anchors = r.get_int("collapse_guard.anchors", 32, kAtLeastOne,
+                                    "anchor prompts kept during the first warmup_steps steps and decoded greedily "
+                                    "every later step, when min_anchor_agreement > 0");
+  c.anchor_prompts = g.min_anchor_agreement > 0 && g.action != trainers::CollapseAction::kOff ? anchors : 0;
   if (g.action != trainers::CollapseAction::kOff && !c.label_free_diagnostics)
     SELFRL_WARN(
         "label_free_diagnostics is off: collapse_guard sees only entropy and self_certainty, and its "
@@ -621,6 +629,8 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   if (c.dump_rollouts_steps > 0) g.rollouts_dir = c.output_dir + "/rollouts";
   if (c.label_free_diagnostics) g.diagnostics_extractor = eval::parse_extractor(c.extractor);
   g.greedy_diagnostics = c.greedy_diagnostics;
+  if (c.label_free_diagnostics) g.anchor_prompts = c.anchor_prompts;
+  g.anchor_steps = c.collapse_guard.warmup_steps;
   return g;
 }
 

@@ -56,6 +56,8 @@ struct GRPOTrainer::Groups {
   std::map<std::string, int64_t> failures;                       // every round, kept or not
   std::map<std::string, std::pair<double, double>> metric_sums;  // every round, kept or not
   std::vector<std::optional<std::string>> greedy_answers;        // per kept group (greedy_diagnostics)
+  std::vector<Anchor> new_anchors;                               // found this step, kept or not
+  double anchors_checked = 0, anchors_agreed = 0;                // the earlier steps' anchors
   int64_t dropped = 0;
   double dropped_reward_sum = 0, dropped_rewards = 0;  // weighted rewards of the dropped groups
   bool empty() const { return examples.empty(); }
@@ -182,16 +184,27 @@ GRPOTrainer::Groups GRPOTrainer::generate_and_score(const std::vector<PromptExam
     if (dynamic && missing > 0 && round < cfg_.max_resample_rounds) todo = more_prompts(missing);
   }
   if (!groups.reward_rows.empty()) groups.rewards_per_func = torch::cat(groups.reward_rows, 0);
-  if (cfg_.diagnostics_extractor && cfg_.greedy_diagnostics) add_greedy_answers(groups, t);
+  if (cfg_.diagnostics_extractor) add_greedy_answers(groups, t);
+  // This step's anchors join after the check: it measured the anchors of earlier steps only.
+  if (cfg_.anchor_prompts > 0 && anchor_steps_seen_ < cfg_.anchor_steps) {
+    ++anchor_steps_seen_;
+    for (auto& a : groups.new_anchors) anchors_.push_back(std::move(a));
+  }
   return groups;
 }
 
-// One greedy completion per kept prompt, for label_free/greedy_majority_agreement.
+// One greedy completion per kept prompt (greedy_diagnostics), for
+// label_free/greedy_majority_agreement, and one per anchor, for label_free/anchor_agreement; one
+// engine call for both.
 void GRPOTrainer::add_greedy_answers(Groups& groups, Timings& t) {
-  if (groups.empty()) return;
+  const bool per_group = cfg_.greedy_diagnostics && !groups.empty();
+  if (!per_group && anchors_.empty()) return;
   const auto t0 = Clock::now();
   std::vector<std::vector<int64_t>> ids;
-  for (const auto& p : groups.examples) ids.push_back(p.prompt_ids);
+  if (per_group)
+    for (const auto& p : groups.examples) ids.push_back(p.prompt_ids);
+  const size_t n_groups = ids.size();
+  for (const auto& a : anchors_) ids.push_back(a.prompt_ids);
   generation::SamplingParams sp = cfg_.sampling;
   sp.temperature = 0;
   sp.num_samples = 1;
@@ -200,9 +213,29 @@ void GRPOTrainer::add_greedy_answers(Groups& groups, Timings& t) {
   std::optional<model::LoraMerged> merged;
   if (cfg_.merge_lora_for_generation && selfrl::model::has_lora(*policy_.model)) merged.emplace(*policy_.model);
   const auto out = engine_->generate(ids, sp);
-  for (const auto& r : out)
-    groups.greedy_answers.push_back(cfg_.diagnostics_extractor->extract(policy_.decode(r.completions.at(0).token_ids)));
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto answer = cfg_.diagnostics_extractor->extract(policy_.decode(out[i].completions.at(0).token_ids));
+    if (i < n_groups) {
+      groups.greedy_answers.push_back(std::move(answer));
+    } else {
+      groups.anchors_checked += 1;
+      if (answer && *answer == anchors_[i - n_groups].answer) groups.anchors_agreed += 1;
+    }
+  }
   t.generation += seconds_since(t0);
+}
+
+nlohmann::json GRPOTrainer::anchor_state() const {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& a : anchors_) list.push_back({{"prompt_ids", a.prompt_ids}, {"answer", a.answer}});
+  return {{"steps_seen", anchor_steps_seen_}, {"anchors", list}};
+}
+
+void GRPOTrainer::restore_anchors(const nlohmann::json& j) {
+  anchor_steps_seen_ = j.at("steps_seen").get<int64_t>();
+  anchors_.clear();
+  for (const auto& a : j.at("anchors"))
+    anchors_.push_back({a.at("prompt_ids").get<std::vector<int64_t>>(), a.at("answer").get<std::string>()});
 }
 
 std::vector<generation::Rollout> GRPOTrainer::generate(const std::vector<PromptExample>& prompts, int64_t round,
@@ -237,6 +270,24 @@ void GRPOTrainer::score(const std::vector<PromptExample>& prompts, const std::ve
     groups.back().step = step_ + 1;
   }
   auto scored = rewards_.score(groups);
+  // Anchor candidates: prompts whose G samples all gave one answer (every group, kept or not:
+  // dynamic sampling drops exactly the unanimous ones).
+  const size_t anchor_room = static_cast<size_t>(std::max<int64_t>(0, cfg_.anchor_prompts));
+  if (cfg_.diagnostics_extractor && anchor_steps_seen_ < cfg_.anchor_steps) {
+    for (size_t i = 0; i < prompts.size() && anchors_.size() + into.new_anchors.size() < anchor_room; ++i) {
+      std::optional<std::string> first;
+      bool unanimous = !rollouts[i].completions.empty();
+      for (const auto& c : rollouts[i].completions) {
+        const auto a = cfg_.diagnostics_extractor->extract(policy_.decode(c.token_ids));
+        if (!a || (first && *a != *first)) {
+          unanimous = false;
+          break;
+        }
+        first = a;
+      }
+      if (unanimous) into.new_anchors.push_back({prompts[i].prompt_ids, *first});
+    }
+  }
   for (const auto& [k, v] : scored.failures) into.failures[k] += v;
   for (const auto& [k, v] : scored.metric_sums) {
     into.metric_sums[k].first += v.first;
@@ -482,6 +533,8 @@ void GRPOTrainer::add_group_sums(const Groups& groups, const Batch& batch, const
       if (g < groups.greedy_answers.size()) ga.has_greedy = true, ga.greedy_answer = groups.greedy_answers[g];
       lf.add(ga);
     }
+    lf.anchors = groups.anchors_checked;
+    lf.anchor_agree = groups.anchors_agreed;
     const auto v = lf.values();
     for (size_t i = 0; i < v.size(); ++i) s.add("label_free/" + LabelFreeSums::names()[i], v[i]);
   }

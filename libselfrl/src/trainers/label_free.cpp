@@ -49,14 +49,15 @@ void LabelFreeSums::add(const GroupAnswers& g) {
 }
 
 const std::vector<std::string>& LabelFreeSums::names() {
-  static const std::vector<std::string> n = {"groups",         "samples",   "no_answer",
-                                             "majority_share", "diversity", "greedy_groups",
-                                             "greedy_agree",   "pairs",     "pairs_won"};
+  static const std::vector<std::string> n = {"groups",    "samples",       "no_answer",    "majority_share",
+                                             "diversity", "greedy_groups", "greedy_agree", "pairs",
+                                             "pairs_won", "anchors",       "anchor_agree"};
   return n;
 }
 
 std::vector<double> LabelFreeSums::values() const {
-  return {groups, samples, no_answer, majority_share, diversity, greedy_groups, greedy_agree, pairs, pairs_won};
+  return {groups,       samples, no_answer, majority_share, diversity,   greedy_groups,
+          greedy_agree, pairs,   pairs_won, anchors,        anchor_agree};
 }
 
 LabelFreeSums LabelFreeSums::from_values(const std::vector<double>& v) {
@@ -64,11 +65,13 @@ LabelFreeSums LabelFreeSums::from_values(const std::vector<double>& v) {
   LabelFreeSums s;
   s.groups = v[0], s.samples = v[1], s.no_answer = v[2], s.majority_share = v[3], s.diversity = v[4];
   s.greedy_groups = v[5], s.greedy_agree = v[6], s.pairs = v[7], s.pairs_won = v[8];
+  s.anchors = v[9], s.anchor_agree = v[10];
   return s;
 }
 
 metrics::Scalars LabelFreeSums::scalars() const {
   metrics::Scalars m;
+  if (anchors > 0) m["label_free/anchor_agreement"] = anchor_agree / anchors;
   if (groups == 0) return m;
   m["label_free/majority_share"] = majority_share / groups;
   m["label_free/answer_diversity"] = diversity / groups;
@@ -110,7 +113,8 @@ const char* const kSignals[] = {"self_certainty",
                                 "label_free/majority_share",
                                 "label_free/greedy_majority_agreement",
                                 "label_free/no_answer_rate",
-                                "label_free/certainty_agreement_auroc"};
+                                "label_free/certainty_agreement_auroc",
+                                "label_free/anchor_agreement"};
 
 bool has(const metrics::Scalars& m, const std::string& k) {
   auto it = m.find(k);
@@ -172,7 +176,7 @@ CollapseVerdict CollapseGuard::observe(metrics::Scalars& m) {
   if (cfg_.certainty_rise > 0 && cfg_.agreement_drop > 0) {
     const auto c0 = base("self_certainty"), c = now("self_certainty");
     if (c0 && c && *c - *c0 >= cfg_.certainty_rise) {
-      for (const std::string k : {kMajority, std::string("label_free/greedy_majority_agreement")}) {
+      for (const std::string& k : {kMajority, std::string("label_free/greedy_majority_agreement")}) {
         const auto a0 = base(k), a = now(k);
         if (a0 && a && *a0 - *a >= cfg_.agreement_drop) {
           reasons.push_back("self_certainty rose " + fmt(*c - *c0) + " over its baseline " + fmt(*c0) + " while " + k +
@@ -201,6 +205,13 @@ CollapseVerdict CollapseGuard::observe(metrics::Scalars& m) {
     if (x && *x < cfg_.min_certainty_agreement_auroc)
       reasons.push_back("label_free/certainty_agreement_auroc is " + fmt(*x) + " (< " +
                         fmt(cfg_.min_certainty_agreement_auroc) + ")");
+  }
+  // 6. Anchors lost.
+  if (cfg_.min_anchor_agreement > 0) {
+    const auto x = now("label_free/anchor_agreement");
+    if (x && *x < cfg_.min_anchor_agreement)
+      reasons.push_back("label_free/anchor_agreement is " + fmt(*x) + " (< " + fmt(cfg_.min_anchor_agreement) +
+                        "): the policy no longer gives the answers its first steps were unanimous about");
   }
   v.flagged = !reasons.empty();
   if (v.flagged) {

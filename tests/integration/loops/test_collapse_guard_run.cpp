@@ -8,6 +8,7 @@
 // recomputed here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -16,6 +17,7 @@
 #include "loop_fixture.h"
 #include "selfrl/io/jsonl.h"
 #include "selfrl/io/safetensors.h"
+#include "selfrl/rewards/answer_extractor.h"
 
 namespace selfrl::test {
 namespace {
@@ -139,6 +141,92 @@ TEST(CollapseGuardRun, RollbackSavesTheLastGoodCheckpointAsFinal) {
   bool differs = false;
   for (const auto& name : a.names()) differs = differs || !torch::equal(a.tensor(name), later.tensor(name));
   EXPECT_TRUE(differs) << "the rolled-back weights equal the flagged steps' weights";
+}
+
+// Anchors (collapse_guard.min_anchor_agreement): the prompts whose G samples were unanimous in
+// the warm-up steps are kept with their answer, and every later step reports how many of them the
+// policy still answers the same way greedily. Both halves are recomputed here: the anchors from
+// the rollout dumps, the agreement of step k + 1 by `selfrl generate --temperature 0` on the
+// checkpoint saved after step k (the weights step k + 1 decoded with).
+TEST(CollapseGuardRun, AnchorsComeFromUnanimousGroupsAndTheirAgreementIsTheGreedyAnswersOfTheCheckpoint) {
+  auto& f = loop_fixture();
+  TempDir d;
+  // The answer is whether a completion holds an "h", and the reward is for completions without
+  // one: a cool temperature makes groups unanimous about "h" in the random fixture model (every
+  // seed of 3-12 finds anchors), and the reward then takes that answer away.
+  std::string text = recipe(f, d.file("out"), "warn", "  min_anchor_agreement: 0.5\n  anchors: 4\nsave_steps: 1\n");
+  text.replace(text.find("temperature: 1.0"), 16, "temperature: 0.15\nanswer_extractor: 'regex:(h)'");
+  text.replace(text.find("'^[^0-9]*$'"), 11, "'^[^h]*$'");
+  text.replace(text.find("warmup_steps: 2"), 15, "warmup_steps: 4");
+  write_bytes(d.file("r.yaml"), text);
+  const auto r = run_command(selfrl_cli() + " train " + d.file("r.yaml") + " --no-progress 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = train_lines(d.file("out"));
+  ASSERT_EQ(lines.size(), 16u);
+  // The library's extractor (unit-tested on its own): what is checked here is which prompts
+  // become anchors and how their agreement is counted.
+  const auto extractor = rewards::AnswerExtractor::create("regex", "(h)");
+  auto answer_of = [&](const std::string& text) { return extractor.extract(text).value_or(""); };
+  // The anchors, recomputed: warm-up steps 1-4, prompts in order, unanimous and with an answer.
+  std::vector<std::pair<std::vector<int64_t>, std::string>> expected;
+  std::vector<size_t> known_before(5, 0);  // anchors found before step k + 1 (1-based)
+  for (int64_t step = 0; step < 4; ++step) {
+    known_before[step] = expected.size();
+    char name[64];
+    std::snprintf(name, sizeof name, "/rollouts/step-%06lld.jsonl", static_cast<long long>(step));
+    std::map<int64_t, std::pair<std::vector<int64_t>, std::vector<std::string>>> groups;
+    for (const auto& row : io::read_jsonl(d.file("out") + name)) {
+      auto& g = groups[row.at("prompt_index").get<int64_t>()];
+      g.first = row.at("prompt_ids").get<std::vector<int64_t>>();
+      g.second.push_back(answer_of(row.at("completion").get<std::string>()));
+    }
+    for (const auto& [p, g] : groups) {
+      const bool unanimous =
+          !g.second[0].empty() &&
+          std::all_of(g.second.begin(), g.second.end(), [&](const std::string& a) { return a == g.second[0]; });
+      if (unanimous && expected.size() < 4) expected.push_back({g.first, g.second[0]});
+    }
+  }
+  known_before[4] = expected.size();
+  ASSERT_FALSE(expected.empty()) << "no unanimous group in the warm-up steps: the test checks nothing";
+  const auto state = nlohmann::json::parse(read_bytes(d.file("out/checkpoint-16/trainer_state.json")));
+  const auto& anchors = state.at("extra").at("loop").at("anchors").at("anchors");
+  ASSERT_EQ(anchors.size(), expected.size()) << anchors.dump();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(anchors[i].at("prompt_ids").get<std::vector<int64_t>>(), expected[i].first) << i;
+    EXPECT_EQ(anchors[i].at("answer").get<std::string>(), expected[i].second) << i;
+  }
+  // Step k + 1 checks the anchors found in steps 1 … k (at most the warm-up's 4) with the
+  // weights of checkpoint-k; no metric before there is an anchor.
+  bool moved = false;  // some step's agreement below 1: the check is not vacuous
+  for (int64_t k = 0; k < 16; ++k) {
+    const size_t n = known_before[std::min<int64_t>(k, 4)];
+    if (n == 0) {
+      EXPECT_EQ(lines[k].count("label_free/anchor_agreement"), 0u) << "step " << k + 1;
+      continue;
+    }
+    if (k != 1 && k != 2 && k != 4 && k != 8 && k != 15) continue;  // the generate runs take time
+    std::string in;
+    for (size_t i = 0; i < n; ++i) in += nlohmann::json{{"input_ids", anchors[i].at("prompt_ids")}}.dump() + "\n";
+    write_bytes(d.file("anchors.jsonl"), in);
+    const auto g = run_command(selfrl_cli() + " generate --model " + d.file("out/checkpoint-" + std::to_string(k)) +
+                               " --in " + d.file("anchors.jsonl") + " --out " + d.file("greedy.jsonl") +
+                               " --temperature 0 --max-new-tokens 6 --threads 1 2>&1");
+    ASSERT_EQ(g.exit_code, 0) << g.output;
+    const auto out = io::read_jsonl(d.file("greedy.jsonl"));
+    ASSERT_EQ(out.size(), n);
+    double agree = 0;
+    for (size_t i = 0; i < n; ++i)
+      agree += answer_of(out[i].at("completions").at(0).at("text").get<std::string>()) ==
+                       anchors[i].at("answer").get<std::string>()
+                   ? 1
+                   : 0;
+    const double want = agree / static_cast<double>(n);
+    EXPECT_DOUBLE_EQ(lines[k].at("label_free/anchor_agreement").get<double>(), want) << "step " << k + 1;
+    moved = moved || want < 1;
+  }
+  EXPECT_TRUE(moved) << "the no-h reward left every anchor's answer unchanged";
+  EXPECT_NE(r.output.find("label_free/anchor_agreement is"), std::string::npos) << r.output;
 }
 
 TEST(CollapseGuardRun, RollbackWithoutCheckpointsIsARecipeError) {

@@ -64,6 +64,25 @@ TEST(LabelFreeSums, TiesKeepTheFirstAnswerAndGroupsAverage) {
     if (!std::isnan(v)) EXPECT_DOUBLE_EQ(back.at(k), v) << k;
 }
 
+TEST(LabelFreeSums, AnchorAgreementOnlyWithAnchors) {
+  LabelFreeSums s;
+  GroupAnswers g;
+  g.answers = {A("1"), A("1")};
+  s.add(g);
+  EXPECT_EQ(s.scalars().count("label_free/anchor_agreement"), 0u);  // no anchors checked: no metric
+  s.anchors = 8, s.anchor_agree = 6;
+  EXPECT_DOUBLE_EQ(s.scalars().at("label_free/anchor_agreement"), 0.75);
+  // Sums of two ranks add: (6 + 1) / (8 + 4).
+  auto v = s.values(), w = LabelFreeSums{}.values();
+  const auto names = LabelFreeSums::names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "anchors") w[i] = 4;
+    if (names[i] == "anchor_agree") w[i] = 1;
+    v[i] += w[i];
+  }
+  EXPECT_DOUBLE_EQ(LabelFreeSums::from_values(v).scalars().at("label_free/anchor_agreement"), 7.0 / 12);
+}
+
 metrics::Scalars step(double entropy, double share, double certainty = 10.0, double no_answer = 0.0) {
   return {{"entropy", entropy},
           {"label_free/majority_share", share},
@@ -137,6 +156,43 @@ TEST(CollapseGuard, OtherRulesAndStreakReset) {
   auto conf2 = step(0.1, 0.7, 10.6, 0.05);
   EXPECT_TRUE(g.observe(conf2).fired);
   EXPECT_EQ(g.first_bad_step(), 3);
+}
+
+TEST(CollapseGuard, AnchorRuleUsesTheWindowMeanOfStepsThatCheckedAnchors) {
+  CollapseGuardConfig c;
+  c.warmup_steps = 2, c.window = 3, c.patience = 2;
+  c.min_anchor_agreement = 0.8;
+  CollapseGuard g(c);
+  // Entropy falls and the majority sharpens: rule 1 (diffusion) cannot flag this run.
+  auto with = [](double entropy, double share, std::optional<double> anchors) {
+    auto m = step(entropy, share);
+    if (anchors) m["label_free/anchor_agreement"] = *anchors;
+    return m;
+  };
+  std::vector<metrics::Scalars> run = {
+      with(0.05, 0.8, std::nullopt),  // 1: anchors collected, none checked yet
+      with(0.05, 0.8, 1.0),           // 2: warm-up
+      with(0.04, 0.9, 0.9),           // 3: steps 1-3, step 1 checked none: (1.0 + 0.9) / 2 = 0.95
+      with(0.03, 0.9, 0.6),           // 4: window steps 2-4: (1.0 + 0.9 + 0.6) / 3 = 0.833 — not below 0.8
+      with(0.02, 0.95, 0.5),          // 5: steps 3-5: (0.9 + 0.6 + 0.5) / 3 = 0.667 → flagged
+      with(0.02, 0.95, 0.9),          // 6: steps 4-6: (0.6 + 0.5 + 0.9) / 3 = 0.667 → flagged again: fires
+  };
+  std::vector<bool> flagged, fired;
+  std::string reason;
+  for (auto& m : run) {
+    const auto v = g.observe(m);
+    flagged.push_back(v.flagged), fired.push_back(v.fired);
+    if (v.flagged) reason = v.reason;
+  }
+  EXPECT_EQ(flagged, (std::vector<bool>{false, false, false, false, true, true}));
+  EXPECT_EQ(fired, (std::vector<bool>{false, false, false, false, false, true}));
+  EXPECT_NE(reason.find("label_free/anchor_agreement is 0.667 (< 0.8)"), std::string::npos) << reason;
+  EXPECT_EQ(g.first_bad_step(), 4);
+  // Off (0): the same run never flags.
+  CollapseGuardConfig off = c;
+  off.min_anchor_agreement = 0;
+  CollapseGuard quiet(off);
+  for (auto m : run) EXPECT_FALSE(quiet.observe(m).flagged);
 }
 
 TEST(CollapseGuard, StateRoundTripContinuesTheSameWay) {

@@ -171,6 +171,7 @@ struct TrainConfig {
   // that watches them (collapse_guard.*; selfrl/trainers/label_free.h).
   bool label_free_diagnostics = true;
   bool greedy_diagnostics = false;  // collapse_guard.greedy_check
+  int64_t anchor_prompts = 0;       // collapse_guard.anchors (used when min_anchor_agreement > 0)
   trainers::CollapseGuardConfig collapse_guard;
 
   // lora (PEFT's LoraConfig names, section lora.*): lora.r > 0 trains adapters on a frozen base

@@ -71,6 +71,12 @@ struct GRPOConfig {
   // greedy completion per prompt: 1/G more decoding).
   std::optional<rewards::AnswerExtractor> diagnostics_extractor;
   bool greedy_diagnostics = false;
+  // Anchors (label_free/anchor_agreement, label_free.h): during the first `anchor_steps` steps,
+  // up to `anchor_prompts` prompts whose G sampled answers were all one answer are kept with it;
+  // every later step decodes them greedily (anchor_prompts more greedy rows) and reports the
+  // fraction still giving that answer. 0 = off. Needs diagnostics_extractor.
+  int64_t anchor_prompts = 0;
+  int64_t anchor_steps = 5;
   // Bookkeeping.
   std::string output_dir;           // metrics.jsonl, TensorBoard, rollout dumps ("" = none)
   int64_t dump_rollouts_every = 0;  // 0 = never
@@ -121,6 +127,10 @@ class GRPOTrainer {
   void set_global_step(int64_t step) { step_ = step; }  // resume
   double num_tokens_seen() const { return num_tokens_; }
   void set_num_tokens_seen(double n) { num_tokens_ = n; }  // resume
+  // The anchors kept so far and how many steps looked for them (checkpointed by the GRPO loop).
+  nlohmann::json anchor_state() const;
+  void restore_anchors(const nlohmann::json& j);
+  int64_t num_anchors() const { return static_cast<int64_t>(anchors_.size()); }
 
  private:
   // The phases of step(), in order; their results are defined in grpo_trainer.cpp.
@@ -129,7 +139,7 @@ class GRPOTrainer {
   struct OldLogprobs;
   struct Timings;
   Groups generate_and_score(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts, Timings& t);
-  void add_greedy_answers(Groups& groups, Timings& t);
+  void add_greedy_answers(Groups& groups, Timings& t);  // and the anchors' check
   std::vector<generation::Rollout> generate(const std::vector<PromptExample>& prompts, int64_t round,
                                             uint64_t prompt_offset, Timings& t);
   void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts, Groups& into,
@@ -154,6 +164,12 @@ class GRPOTrainer {
   double num_tokens_ = 0;
   int64_t pad_id_ = 0;
   std::shared_ptr<dist::World> world_;
+  struct Anchor {
+    std::vector<int64_t> prompt_ids;
+    std::string answer;
+  };
+  std::vector<Anchor> anchors_;
+  int64_t anchor_steps_seen_ = 0;  // steps that looked for anchors
 };
 
 }  // namespace selfrl::trainers

@@ -17,6 +17,12 @@
 //                             P(certainty_i > certainty_j) + ½ P(equal); 0.5 = unrelated
 // A step reports the mean over groups (no_answer_rate: over samples; the AUROC: over all such
 // pairs of the step; NaN without any). Metric names: label_free/<statistic>.
+//
+// Anchors (GRPOConfig::anchor_prompts): prompts of the first steps whose G samples all gave the
+// same answer, kept with that answer. Every later step decodes them greedily:
+//   anchor_agreement          (anchors whose greedy answer is still the kept one) / anchors
+// A policy that sharpens keeps the answers its base was unanimous about; one that collapses
+// confidently (entropy falling, reward rising, answers changing everywhere) loses them.
 #pragma once
 
 #include <cstdint>
@@ -43,14 +49,16 @@ struct GroupAnswers {
 struct LabelFreeSums {
   double groups = 0, samples = 0, no_answer = 0, majority_share = 0, diversity = 0;
   double greedy_groups = 0, greedy_agree = 0;
-  double pairs = 0, pairs_won = 0;  // certainty_agreement_auroc = pairs_won / pairs
+  double pairs = 0, pairs_won = 0;       // certainty_agreement_auroc = pairs_won / pairs
+  double anchors = 0, anchor_agree = 0;  // anchor_agreement = anchor_agree / anchors
   void add(const GroupAnswers& g);
   // The field names, in a fixed order, and the values in that order (for reductions).
   static const std::vector<std::string>& names();
   std::vector<double> values() const;
   static LabelFreeSums from_values(const std::vector<double>& v);
   // label_free/majority_share, .../answer_diversity, .../no_answer_rate,
-  // .../greedy_majority_agreement (only with greedy groups), .../certainty_agreement_auroc.
+  // .../greedy_majority_agreement (only with greedy groups), .../certainty_agreement_auroc,
+  // .../anchor_agreement (only with anchors).
   metrics::Scalars scalars() const;
 };
 
@@ -89,6 +97,10 @@ struct CollapseGuardConfig {
   // 5. Certainty no longer prefers the samples that agree with the majority:
   //    certainty_agreement_auroc (window mean) below this value.
   double min_certainty_agreement_auroc = 0.0;
+  // 6. Anchors lost: anchor_agreement (window mean) below this value — the policy no longer
+  //    gives the answers its first steps were unanimous about. Catches the confident collapse
+  //    that rule 1 misses (entropy falls instead of rising). Needs anchors (GRPOConfig).
+  double min_anchor_agreement = 0.0;
 };
 
 struct CollapseVerdict {
