@@ -239,11 +239,11 @@ struct Replay {
   double first_accuracy = -1, last_accuracy = -1;
 };
 
-Replay replay(const std::string& name) {
+Replay replay(const std::string& name, CollapseGuardConfig config = {}) {
   const std::string path = test::source_dir() + "/tests/data/collapse_guard/" + name + ".jsonl";
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << path;
-  CollapseGuard g;  // the defaults
+  CollapseGuard g(config);  // the defaults unless given
   Replay r;
   std::string line;
   while (std::getline(in, line)) {
@@ -278,6 +278,40 @@ TEST(CollapseGuard, StaysQuietOnTheDemosTtrlRuns) {
     EXPECT_GT(r.last_accuracy, r.first_accuracy) << run;  // these runs gained
     EXPECT_EQ(r.fired_at, 0) << run;
   }
+}
+
+// The demo's GRPO stages on an AMD EPYC (2026-12-01, `selfrl demo --seed S`, TTRL, Intuitor with
+// self-certainty and with Borda, seeds 0-4; eval_test accuracy before and after), with
+// label_free/anchor_agreement logged (docs/demo.md, "On an AMD EPYC"). The demo's guard (the
+// defaults plus the anchor rule at 0.3) must fire on every stage that lost more than 10 points and
+// on none that did not. The anchor rule alone must never fire on those (healthy stages keep at
+// least 0.47 of their anchors: a weak base's unanimous errors are the ones that go, and at 0.5 it
+// would fire on Borda seed 4, which gained 4.6 points) and must fire on the collapses that lose
+// nearly all their anchors within the 40 steps (seeds 0, 2, 4; seed 3 collapses late).
+const char* const kAmdRuns[] = {"ttrl_s0",     "ttrl_s1",     "ttrl_s2",     "ttrl_s3",     "ttrl_s4",
+                                "intuitor_s0", "intuitor_s1", "intuitor_s2", "intuitor_s3", "intuitor_s4",
+                                "borda_s0",    "borda_s1",    "borda_s2",    "borda_s3",    "borda_s4"};
+
+TEST(CollapseGuard, DemoGuardSeparatesTheAmdDemoRuns) {
+  CollapseGuardConfig demo;
+  demo.min_anchor_agreement = 0.3;
+  CollapseGuardConfig anchors_only = demo;
+  anchors_only.entropy_rise = 0;
+  anchors_only.no_answer_rise = 0;
+  int collapsed = 0, healthy = 0, caught_by_anchors = 0;
+  for (const char* run : kAmdRuns) {
+    const auto r = replay(std::string("amd_") + run, demo);
+    const auto a = replay(std::string("amd_") + run, anchors_only);
+    ASSERT_GE(r.first_accuracy, 0) << run;
+    const bool collapse = r.last_accuracy < r.first_accuracy - 0.1;
+    (collapse ? collapsed : healthy) += 1;
+    EXPECT_EQ(r.fired_at > 0, collapse) << run << ": " << r.first_accuracy << " -> " << r.last_accuracy;
+    if (!collapse) EXPECT_EQ(a.fired_at, 0) << run;
+    if (collapse && a.fired_at > 0) caught_by_anchors += 1;
+  }
+  EXPECT_EQ(collapsed, 4);
+  EXPECT_EQ(healthy, 11);
+  EXPECT_EQ(caught_by_anchors, 3);
 }
 
 }  // namespace
