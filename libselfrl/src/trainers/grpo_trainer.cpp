@@ -276,9 +276,9 @@ void GRPOTrainer::score(const std::vector<PromptExample>& prompts, const std::ve
   if (cfg_.diagnostics_extractor && anchor_steps_seen_ < cfg_.anchor_steps) {
     for (size_t i = 0; i < prompts.size() && anchors_.size() + into.new_anchors.size() < anchor_room; ++i) {
       std::optional<std::string> first;
-      bool unanimous = !rollouts[i].completions.empty();
-      for (const auto& c : rollouts[i].completions) {
-        const auto a = cfg_.diagnostics_extractor->extract(policy_.decode(c.token_ids));
+      bool unanimous = !groups[i].samples.empty();
+      for (const auto& sample : groups[i].samples) {  // the text make_group decoded
+        const auto a = cfg_.diagnostics_extractor->extract(sample.completion);
         if (!a || (first && *a != *first)) {
           unanimous = false;
           break;
