@@ -9,6 +9,7 @@
 #include "command.h"
 #include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
+#include "selfrl/core/host_allocator.h"
 #include "selfrl/version.h"
 
 namespace selfrl::cli {
@@ -30,6 +31,8 @@ int run_info(const std::vector<std::string>& args) {
   j["intra_op_threads"] = at::get_num_threads();
   if (blas.threads > 0) j["blas_threads"] = blas.threads;  // OpenBLAS's own pool (OPENBLAS_NUM_THREADS)
   j["hardware_threads"] = std::thread::hardware_concurrency();
+  // main() tuned malloc before the command ran; this reports what happened.
+  j["host_allocator"] = tune_host_allocator().describe();
   if (p.get_flag("--benchmark")) j["matmul_fp32_gflops"] = measure_matmul_gflops(512, 5);
   std::printf("%s\n", j.dump(2).c_str());
   return 0;

@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "selfrl/core/blas.h"
+#include "selfrl/core/host_allocator.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/version.h"
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
     // writers report naming the file, instead of the signal killing the process mid-write.
     std::signal(SIGXFSZ, SIG_IGN);
     selfrl::warn_if_slow_blas();
+    selfrl::tune_host_allocator();
     const int rc = it->second.run(std::vector<std::string>(args.begin() + 1, args.end()));
     // Output that did not reach its destination (a full disk behind a redirect, /dev/full) is a
     // failure, not a success with a shorter file.

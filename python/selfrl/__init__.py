@@ -63,6 +63,9 @@ except ImportError as _e:
     ) from _e
 
 __version__: str = _selfrl.__version__
+#: How the import set up glibc's malloc for tensor-sized blocks (docs/benchmarks.md, "The host
+#: allocator"); SELFRL_MALLOC_TUNING=0 in the environment before the import keeps the defaults.
+host_allocator: str = _selfrl.host_allocator
 if _version_tuple(_selfrl.torch_version)[:2] != _version_tuple(_torch.__version__)[:2]:
     raise ImportError(f"selfrl's extension was compiled against LibTorch {_selfrl.torch_version} but torch here is "
                       f"{_torch.__version__} ({_torch.__file__}); rebuild libselfrl against this torch")

@@ -6,6 +6,7 @@
 #include "common.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
+#include "selfrl/core/host_allocator.h"
 #include "selfrl/core/interrupt.h"
 #include "selfrl/data/prompt_dataset.h"
 #include "selfrl/eval/evaluator.h"
@@ -292,6 +293,9 @@ PYBIND11_MODULE(_selfrl, m) {
   m.doc() = "libselfrl's C++ engine (use the `selfrl` package, not this module)";
   m.attr("__version__") = selfrl::version();
   m.attr("torch_version") = TORCH_VERSION;  // the LibTorch this extension was compiled against
+  // Tensor-sized blocks from the heap instead of fresh mmaps, for this whole Python process
+  // (torch's own CPU tensors too); SELFRL_MALLOC_TUNING=0 before the import keeps glibc's defaults.
+  m.attr("host_allocator") = selfrl::tune_host_allocator().describe();
 #ifdef SELFRL_WITH_CUDA
   m.attr("cuda") = true;
 #else

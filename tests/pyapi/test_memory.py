@@ -1,6 +1,9 @@
 """No memory growth over thousands of calls."""
 
+import os
 import resource
+import subprocess
+import sys
 
 import selfrl
 
@@ -25,3 +28,18 @@ def test_two_thousand_generate_calls_do_not_grow_memory(world):
         assert len(out) == 2
     grown = rss_mb() - start
     assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 2000 generate calls"
+
+
+def test_import_tunes_malloc_unless_the_environment_opts_out():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SELFRL_MALLOC_TUNING", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+                        "GLIBC_TUNABLES")}
+
+    def reported(**extra):
+        out = subprocess.run([sys.executable, "-c", "import selfrl; print(selfrl.host_allocator)"],
+                             env={**env, **extra}, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    assert reported() == "glibc, mmap threshold 256 MiB, trim threshold 1 GiB"
+    assert reported(SELFRL_MALLOC_TUNING="0") == "not tuned: SELFRL_MALLOC_TUNING=0"
+    assert reported(MALLOC_TRIM_THRESHOLD_="4194304") == "not tuned: MALLOC_TRIM_THRESHOLD_ is set in the environment"

@@ -12,6 +12,7 @@
 #include <torch/cuda.h>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/host_allocator.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/generation/sampler.h"
 
@@ -43,6 +44,7 @@ RolloutEngine::RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngi
     : model_(std::move(model)), options_(std::move(options)) {
   SELFRL_CHECK(model_ != nullptr, "RolloutEngine needs a model");
   SELFRL_CHECK(options_.max_batch_size > 0, "max_batch_size must be > 0, got ", options_.max_batch_size);
+  tune_host_allocator();  // prefill activations are megabytes each: keep their pages
 }
 
 std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64_t>>& prompts,

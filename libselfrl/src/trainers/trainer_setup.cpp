@@ -1,6 +1,8 @@
 // Shared trainer setup (see selfrl/trainers/trainer_setup.h).
 #include "selfrl/trainers/trainer_setup.h"
 
+#include "selfrl/core/host_allocator.h"
+
 namespace selfrl::trainers {
 
 std::shared_ptr<dist::World> join_world(std::shared_ptr<dist::World> world, model::CausalLM& model) {
@@ -11,6 +13,7 @@ std::shared_ptr<dist::World> join_world(std::shared_ptr<dist::World> world, mode
 
 std::unique_ptr<TrainingOptimizer> make_optimizer(model::CausalLM& model, const OptimizerConfig& config,
                                                   std::shared_ptr<dist::World> world) {
+  tune_host_allocator();  // every trainer builds its optimizer here; activations reuse freed pages
   std::vector<torch::Tensor> params;
   for (auto& p : model.parameters())
     if (p.requires_grad()) params.push_back(p);

@@ -65,6 +65,24 @@ TEST(Cli, InfoReportsOpenBlas) {
   EXPECT_EQ(nlohmann::json::parse(one.output)["blas_threads"], 1) << one.output;
 }
 
+// main() tunes glibc's malloc for tensor-sized blocks unless told not to or the environment
+// already sets malloc's knobs (then the user's settings win).
+TEST(Cli, InfoReportsTheHostAllocatorTuningAndItsOptOuts) {
+  auto allocator = [](const std::string& env) {
+    const auto r = run_command(env + " " + selfrl_cli() + " info 2>/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output)["host_allocator"].get<std::string>();
+  };
+  const std::string clean =
+      "env -u SELFRL_MALLOC_TUNING -u MALLOC_MMAP_THRESHOLD_ -u MALLOC_TRIM_THRESHOLD_ "
+      "-u MALLOC_TOP_PAD_ -u GLIBC_TUNABLES";
+  EXPECT_EQ(allocator(clean), "glibc, mmap threshold 256 MiB, trim threshold 1 GiB");
+  EXPECT_EQ(allocator(clean + " SELFRL_MALLOC_TUNING=0"), "not tuned: SELFRL_MALLOC_TUNING=0");
+  EXPECT_EQ(allocator(clean + " MALLOC_TOP_PAD_=1048576"), "not tuned: MALLOC_TOP_PAD_ is set in the environment");
+  EXPECT_EQ(allocator(clean + " GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536"),
+            "not tuned: GLIBC_TUNABLES sets malloc tunables");
+}
+
 // --threads 2 next to OpenBLAS's own pool: a warning that names the fix, and none once the
 // environment sets OMP_WAIT_POLICY.
 TEST(Cli, WarnsWhenOpenMpWorkersWouldSpinAgainstOpenBlas) {

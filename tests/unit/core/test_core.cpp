@@ -1,12 +1,16 @@
-// core: seeds, devices and dtypes, log levels, BLAS detection.
+// core: seeds, devices and dtypes, log levels, BLAS detection, host allocator tuning.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <set>
+
+#include <malloc.h>
 
 #include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
+#include "selfrl/core/host_allocator.h"
 #include "selfrl/core/logging.h"
 #include "selfrl/core/seed.h"
 #include "test_util.h"
@@ -88,4 +92,27 @@ TEST(Blas, DetectsTheLoadedLibrary) {
   EXPECT_FALSE(info.library.empty());
   EXPECT_FALSE(info.is_openblas && info.is_reference) << info.library;
   EXPECT_GT(selfrl::measure_matmul_gflops(128, 3), 0.0);
+}
+
+// After tuning, an 8 MiB block (a prefill activation's size) comes from the heap, not from a
+// fresh mmap (glibc's default threshold is at most 32 MiB, 128 KiB at start), and freeing it keeps
+// its pages in the process. tests/integration/io/test_cli_inspect.cpp covers the opt-outs.
+TEST(HostAllocator, TensorSizedBlocksComeFromTheHeapAndStayThere) {
+  const auto t = selfrl::tune_host_allocator();
+  if (!t.applied) GTEST_SKIP() << "not tuned here: " << t.reason;
+  EXPECT_EQ(t.mmap_threshold, size_t{256} << 20);
+  EXPECT_EQ(t.trim_threshold, size_t{1} << 30);
+  EXPECT_EQ(t.describe(), "glibc, mmap threshold 256 MiB, trim threshold 1 GiB");
+  EXPECT_TRUE(selfrl::tune_host_allocator().applied);  // once per process, same answer
+  const auto before = mallinfo2();
+  void* block = std::malloc(size_t{8} << 20);
+  ASSERT_NE(block, nullptr);
+  std::memset(block, 1, size_t{8} << 20);
+  const auto held = mallinfo2();
+  EXPECT_EQ(held.hblks, before.hblks) << "an 8 MiB block was mmapped";
+  std::free(block);
+  // The freed block stays in the heap: its 8 MiB are still held (arena) and free inside it.
+  const auto after = mallinfo2();
+  EXPECT_GE(after.arena, held.arena);
+  EXPECT_GE(after.fordblks, before.fordblks + (size_t{8} << 20) - 4096);
 }
