@@ -16,6 +16,8 @@ with open(out, "w") as f:
     f.write(json.dumps({"step": 0, "kind": "iteration", "eval/accuracy": acc["base"]}) + "\n")
     for l in open(metrics):
         r = json.loads(l)
+        if r.get("kind") == "eval":  # the demo's eval row after the steps: not a training step
+            continue
         row = {"step": r["step"] + 1, "kind": "grpo"}
         for k in keys:
             if r.get(k) is not None:

@@ -60,8 +60,9 @@ HostAllocatorTuning tune_once() {
   t.applied = true;
   t.mmap_threshold = kMmapThreshold;
   t.trim_threshold = kTrimThreshold;
-  SELFRL_DEBUG("host allocator: mmap threshold 256 MiB, trim threshold 1 GiB (SELFRL_MALLOC_TUNING=0 keeps "
-               "glibc's defaults)");
+  SELFRL_DEBUG(
+      "host allocator: mmap threshold 256 MiB, trim threshold 1 GiB (SELFRL_MALLOC_TUNING=0 keeps "
+      "glibc's defaults)");
   return t;
 #endif
 }
