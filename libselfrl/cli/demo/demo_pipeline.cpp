@@ -178,6 +178,19 @@ const std::vector<Knob>& knobs() {
              c.intuitor_reward = v;
            }},
       Knob{"base_from", [](DemoConfig& c, const std::string& v) { c.base_from = v; }},
+      Knob{"control_examples",
+           [](DemoConfig& c, const std::string& v) {
+             c.control_examples = parse_int("control_examples", v);
+             if (c.control_examples < 0)
+               throw Error("demo knob control_examples: must be >= 0, got " + v)
+                   .hint("0 matches the ReST-EM iterations' examples (the default)");
+           }},
+      Knob{"control_order",
+           [](DemoConfig& c, const std::string& v) {
+             c.control_order = parse_int("control_order", v);
+             if (c.control_order < 0)
+               throw Error("demo knob control_order: must be >= 0, got " + v).hint("0 is the default batch order");
+           }},
       Knob{"also_eval_dev",
            [](DemoConfig& c, const std::string& v) { c.also_eval_dev = parse_int("also_eval_dev", v) != 0; }},
       Knob{"eval_on_dev",
@@ -808,11 +821,15 @@ DemoResult run_demo(const DemoConfig& cfg) {
       for (const auto& s : ctx.stages)
         if (s.notes.contains("sft_examples")) target += s.notes["sft_examples"].get<int64_t>();
       if (target == 0) target = static_cast<int64_t>(seed_examples.size());
+      if (cfg.control_examples > 0) target = cfg.control_examples;
       std::vector<trainers::SFTExample> data;
       for (int64_t i = 0; i < target; ++i) data.push_back(seed_examples[i % seed_examples.size()]);
-      ctx.log("control: SFT on the seed set alone, ", data.size(), " examples per epoch (seed items repeated)");
-      sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/control", cfg.seed + 2);
+      ctx.log("control: SFT on the seed set alone, ", data.size(), " examples per epoch (seed items repeated)",
+              cfg.control_order > 0 ? ", batch order " + std::to_string(cfg.control_order) : std::string());
+      sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/control",
+          cfg.seed + 2 + 7919 * cfg.control_order);
       finish_stage(ctx, "control", "base", m, seconds_since(t0));
+      ctx.stages.back().notes.update({{"control_examples", target}, {"control_order", cfg.control_order}});
     } else if (stage_kind == "introspect") {
       // Introspection (KnowRL-style): "CAN" targets from the model's own agreement, no labels.
       const auto t0 = Clock::now();

@@ -122,6 +122,13 @@ struct DemoConfig {
   // task consensus GRPO lowered accuracy, docs/demo.md).
   bool ttrl_in_chain = false;
 
+  // The control's length and batch order, for measuring how much the control alone varies
+  // (docs/demo.md, "The control itself moves"): control_examples > 0 trains it on that many seed
+  // examples per epoch instead of as many as all ReST-EM iterations had together; control_order
+  // > 0 draws its mini-batches in another order (another shuffling seed).
+  int64_t control_examples = 0;
+  int64_t control_order = 0;
+
   // Applies --quick: a few dozen items, a handful of steps.
   void make_quick();
   // Sets a knob by name ("sft_epochs", "task.num_seed", "task.seed_difficulty_weights" = "1,4,0.5",

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "selfrl/io/file_util.h"
 #include "selfrl/io/jsonl.h"
 #include "selfrl/model/causal_lm.h"
 #include "selfrl/tokenizer/tokenizer.h"
@@ -96,6 +97,34 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;
+}
+
+// control_examples fixes the control's length and control_order its batch order: from the same
+// base, the same length and order give the same weights, another order other weights.
+TEST(DemoSmoke, ControlKnobsSetItsLengthAndBatchOrder) {
+  test::TempDir dir;
+  const std::string a = dir.file("a"), b = dir.file("b"), c = dir.file("c");
+  const std::string demo = test::selfrl_cli() + " demo --quick --quiet --seed 4 --set stages=control";
+  auto r = test::run_command(demo + " --out " + a + " --set control_examples=120");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(demo + " --out " + b +
+                        " --set control_examples=120 --set control_order=1 --set base_from=" + a);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(demo + " --out " + c + " --set control_examples=120 --set base_from=" + a);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto control_notes = [](const std::string& run) {
+    std::ifstream sf(run + "/summary.json");
+    const auto summary = nlohmann::json::parse(sf);
+    return summary["stages"].back()["notes"];
+  };
+  EXPECT_EQ(control_notes(a)["control_examples"], 120);
+  EXPECT_EQ(control_notes(b)["control_order"], 1);
+  const auto weights = [](const std::string& run) { return io::read_text_file(run + "/control/model.safetensors"); };
+  EXPECT_EQ(weights(a), weights(c));
+  EXPECT_NE(weights(a), weights(b));
+  const auto bad = test::run_command(demo + " --out " + dir.file("d") + " --set control_order=-1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("control_order: must be >= 0"), std::string::npos) << bad.output;
 }
 
 // The easy-to-hard curriculum: the seed set stops at 2 digits, so ReST-EM iteration 1 votes on
