@@ -80,6 +80,13 @@ int64_t parse_int(const std::string& key, const std::string& v) {
   return x;
 }
 
+// An integer knob whose 0 means "the default" and whose negative values mean nothing.
+int64_t parse_count(const std::string& key, const std::string& v) {
+  const int64_t x = parse_int(key, v);
+  if (x < 0) throw Error("demo knob " + key + ": must be >= 0, got " + v).hint("0 keeps the default");
+  return x;
+}
+
 double parse_double(const std::string& key, const std::string& v) {
   size_t used = 0;
   double x = 0;
@@ -109,6 +116,10 @@ std::vector<std::string> split_commas(const std::string& v) {
 #define SELFRL_INT_KNOB(name, field)                                                \
   Knob {                                                                            \
     name, [](DemoConfig& c, const std::string& v) { c.field = parse_int(name, v); } \
+  }
+#define SELFRL_COUNT_KNOB(name, field)                                                \
+  Knob {                                                                              \
+    name, [](DemoConfig& c, const std::string& v) { c.field = parse_count(name, v); } \
   }
 #define SELFRL_DOUBLE_KNOB(name, field)                                                \
   Knob {                                                                               \
@@ -178,19 +189,8 @@ const std::vector<Knob>& knobs() {
              c.intuitor_reward = v;
            }},
       Knob{"base_from", [](DemoConfig& c, const std::string& v) { c.base_from = v; }},
-      Knob{"control_examples",
-           [](DemoConfig& c, const std::string& v) {
-             c.control_examples = parse_int("control_examples", v);
-             if (c.control_examples < 0)
-               throw Error("demo knob control_examples: must be >= 0, got " + v)
-                   .hint("0 matches the ReST-EM iterations' examples (the default)");
-           }},
-      Knob{"control_order",
-           [](DemoConfig& c, const std::string& v) {
-             c.control_order = parse_int("control_order", v);
-             if (c.control_order < 0)
-               throw Error("demo knob control_order: must be >= 0, got " + v).hint("0 is the default batch order");
-           }},
+      SELFRL_COUNT_KNOB("control_examples", control_examples),
+      SELFRL_COUNT_KNOB("control_order", control_order),
       Knob{"also_eval_dev",
            [](DemoConfig& c, const std::string& v) { c.also_eval_dev = parse_int("also_eval_dev", v) != 0; }},
       Knob{"eval_on_dev",
@@ -215,6 +215,7 @@ const std::vector<Knob>& knobs() {
 
 #undef SELFRL_INT_KNOB
 #undef SELFRL_DOUBLE_KNOB
+#undef SELFRL_COUNT_KNOB
 
 }  // namespace
 
@@ -827,7 +828,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
       ctx.log("control: SFT on the seed set alone, ", data.size(), " examples per epoch (seed items repeated)",
               cfg.control_order > 0 ? ", batch order " + std::to_string(cfg.control_order) : std::string());
       sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/control",
-          cfg.seed + 2 + 7919 * cfg.control_order);
+          cfg.seed + 2 + 7919 * cfg.control_order);  // order 0: the seed the control always had
       finish_stage(ctx, "control", "base", m, seconds_since(t0));
       ctx.stages.back().notes.update({{"control_examples", target}, {"control_order", cfg.control_order}});
     } else if (stage_kind == "introspect") {
