@@ -11,7 +11,18 @@ if [ ! -f "$PKG/selfrl/__init__.py" ]; then
   exit 0
 fi
 SITE=$("$PY" -c 'import site, sys; print(site.getsitepackages()[0])')
-if mkdir -p "$SITE" 2>/dev/null && echo "$PKG" > "$SITE/selfrl.pth" 2>/dev/null; then
+# This checkout first, then the other checkouts the file already named that still hold a built
+# package: when this one is deleted (a fresh clone made to test, then removed), `import selfrl`
+# falls back to an older checkout instead of failing. Python skips .pth lines that do not exist.
+OTHERS=""
+if [ -f "$SITE/selfrl.pth" ]; then
+  while IFS= read -r line; do
+    if [ -n "$line" ] && [ "$line" != "$PKG" ] && [ -f "$line/selfrl/__init__.py" ]; then
+      OTHERS="$OTHERS$line"$'\n'
+    fi
+  done < "$SITE/selfrl.pth"
+fi
+if mkdir -p "$SITE" 2>/dev/null && printf '%s\n%s' "$PKG" "$OTHERS" > "$SITE/selfrl.pth" 2>/dev/null; then
   echo "[install_python] $PY imports selfrl from $PKG ($SITE/selfrl.pth)"
 else
   echo "[install_python] cannot write $SITE (not root?). Make selfrl importable with:"
