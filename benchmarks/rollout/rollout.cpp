@@ -5,7 +5,8 @@
 //
 //   bench_rollout --batch 8 --prompt-len 64 --new-tokens 64 --runs 3 --threads 1 [--dtype bfloat16]
 //                 [--device cuda] [--model llama-25m|qwen2.5-0.5b|llama-1b]
-//                 [--prompts N --samples G --stop-every K --continuous 0|1] [--profile trace.json]
+//                 [--prompts N --samples G --stop-every K --continuous 0|1] [--share-prompts 0|1]
+//                 [--profile trace.json]
 //
 // One generate(max_new_tokens = N) per run, split by RolloutEngine::last_timings():
 // prefill tokens/s = prompt tokens / prefill time; decode tokens/s = generated tokens / time
@@ -17,6 +18,10 @@
 // tokens on average, at most --new-tokens), decoded --batch rows at a time, in waves or with
 // continuous batching. It reports generated tokens per second of the whole generate() call
 // (gen_tok_s) and the decode steps it took.
+//
+// --samples G without --stop-every: --batch / G prompts × G samples at temperature 1, EOS
+// ignored, so every row runs N steps (decode of a GRPO group). --share-prompts 0 turns off the
+// shared prompt cache (RolloutEngineOptions::share_prompt_cache) to compare.
 //
 // --profile FILE records one more generate() with LibTorch's profiler (a chrome://tracing JSON;
 // benchmarks/rollout/profile_summary.py sums it per operator).
@@ -54,7 +59,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1, num_prompts = 0, samples = 1,
-          stop_every = 0, continuous = 0;
+          stop_every = 0, continuous = 0, share_prompts = 1;
   std::string dtype = "float32", device_name = "cpu", preset = "llama-25m", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -85,6 +90,8 @@ int main(int argc, char** argv) {
       stop_every = v;
     else if (a == "--continuous")
       continuous = v;
+    else if (a == "--share-prompts")
+      share_prompts = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -97,7 +104,12 @@ int main(int argc, char** argv) {
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
 
-  if (num_prompts <= 0 || stop_every <= 0) num_prompts = batch;
+  if (num_prompts <= 0 || stop_every <= 0) num_prompts = stop_every <= 0 && samples > 1 ? batch / samples : batch;
+  if (num_prompts <= 0) {
+    std::fprintf(stderr, "--samples %lld is more than --batch %lld\n", static_cast<long long>(samples),
+                 static_cast<long long>(batch));
+    return 2;
+  }
   std::vector<std::vector<int64_t>> prompts(num_prompts);
   for (int64_t b = 0; b < num_prompts; ++b)
     for (int64_t t = 0; t < prompt_len; ++t) prompts[b].push_back((b * 131 + t * 17) % 8192);
@@ -107,15 +119,16 @@ int main(int argc, char** argv) {
   selfrl::generation::RolloutEngineOptions eo;
   eo.max_batch_size = batch;
   eo.continuous_batching = continuous != 0;
+  eo.share_prompt_cache = share_prompts != 0;
   selfrl::generation::RolloutEngine engine(model, eo);
   selfrl::generation::SamplingParams sp;
   sp.temperature = 0;
   sp.ignore_eos = true;
-  if (stop_every > 0) {
+  if (stop_every > 0 || samples > 1) {
     sp.temperature = 1.0;
     sp.num_samples = samples;
     sp.seed = 1;
-    for (int64_t id = 0; id < cfg.vocab_size; id += stop_every) sp.stop_token_ids.push_back(id);
+    for (int64_t id = 0; stop_every > 0 && id < cfg.vocab_size; id += stop_every) sp.stop_token_ids.push_back(id);
   }
 
   sp.max_new_tokens = new_tokens;
@@ -152,10 +165,11 @@ int main(int argc, char** argv) {
                         {"prefill_tok_s", median(prefill)},
                         {"decode_tok_s", median(decode)},
                         {"total_s", median(total)},
-                        {"peak_rss_mb", ru.ru_maxrss / 1024.0}};
+                        {"peak_rss_mb", ru.ru_maxrss / 1024.0},
+                        {"samples", samples},
+                        {"share_prompt_cache", share_prompts != 0}};
   if (stop_every > 0) {
     out["prompts"] = num_prompts;
-    out["samples"] = samples;
     out["stop_every"] = stop_every;
     out["continuous_batching"] = continuous != 0;
     out["generated_tokens"] = engine.last_timings().decode_tokens;

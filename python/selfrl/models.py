@@ -297,10 +297,14 @@ class RolloutEngine:
         eos_token_ids: stop ids (default: the model directory's config and generation_config).
         continuous_batching: refill the batch with waiting prompts as rows finish (vLLM's
             scheduling) instead of decoding in waves; same samples for the same seeds.
+        share_prompt_cache: keep each prompt's keys and values once for its G samples (waves
+            only; the default). False copies them to every sample, as before 2026-12-02: same
+            tokens, statistics equal up to the order of float sums.
     """
 
     def __init__(self, model: CausalLM, tokenizer: Optional[Tokenizer] = None, max_batch_size: int = 64,
-                 eos_token_ids: Optional[List[int]] = None, continuous_batching: bool = False):
+                 eos_token_ids: Optional[List[int]] = None, continuous_batching: bool = False,
+                 share_prompt_cache: bool = True):
         self.model = model
         if tokenizer is None and model.name_or_path and _has_tokenizer(model.name_or_path):
             tokenizer = Tokenizer.from_pretrained(model.name_or_path)
@@ -310,7 +314,8 @@ class RolloutEngine:
             if tokenizer is not None and tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_token_ids:
                 eos_token_ids.append(tokenizer.eos_token_id)
         self.eos_token_ids = list(eos_token_ids)
-        self._e = _selfrl._RolloutEngine(model._m, max_batch_size, self.eos_token_ids, continuous_batching)
+        self._e = _selfrl._RolloutEngine(model._m, max_batch_size, self.eos_token_ids, continuous_batching,
+                                         share_prompt_cache)
 
     def generate(self, prompts: Union[str, Sequence[str], Sequence[Sequence[int]]],
                  sampling_params: Optional[SamplingParams] = None, request_seeds: Optional[List[int]] = None,

@@ -22,11 +22,15 @@ RewardLike = Union[str, Callable, "Reward"]
 
 
 def make_reward(name: str, answer_extractor: str = "last_number", answer_field: str = "answer",
-                max_completion_length: int = 64, borda_power: float = 0.5, format_pattern: str = "") -> Reward:
+                max_completion_length: int = 64, borda_power: float = 0.5, format_pattern: str = "",
+                consensus_min_vote_share: float = 0.0) -> Reward:
     """A registered reward by name (``self_certainty``, ``consensus``, ``borda``, ``verifier``,
     ``format``, ``soft_overlong``, ``length_penalty``, or one you registered), configured with
-    the recipe's knobs. Score a group with ``reward.score_group(prompt, completions, ...)``."""
-    return _selfrl.make_reward(name, answer_extractor, answer_field, max_completion_length, borda_power, format_pattern)
+    the recipe's knobs. Score a group with ``reward.score_group(prompt, completions, ...)``.
+    ``consensus_min_vote_share``: consensus and borda score a group 0 when its winning answer
+    holds less than this share of the samples (0: TTRL as published)."""
+    return _selfrl.make_reward(name, answer_extractor, answer_field, max_completion_length, borda_power, format_pattern,
+                               consensus_min_vote_share)
 
 
 def register_reward(name: str, fn: Union[Callable, Reward], doc: str = "") -> None:

@@ -91,13 +91,15 @@ class PyFunctionReward : public rewards::Reward {
 };
 
 rewards::RewardArgs make_args(const std::string& extractor, const std::string& answer_field,
-                              int64_t max_completion_length, double borda_power, const std::string& format_pattern) {
+                              int64_t max_completion_length, double borda_power, const std::string& format_pattern,
+                              double consensus_min_vote_share) {
   rewards::RewardArgs a;
   a.extractor = eval::parse_extractor(extractor);
   a.answer_field = answer_field;
   a.max_completion_length = max_completion_length;
   a.borda_power = borda_power;
   a.format_pattern = format_pattern;
+  a.consensus_min_vote_share = consensus_min_vote_share;
   return a;
 }
 
@@ -146,12 +148,14 @@ void bind_rewards(py::module_& m) {
   m.def(
       "make_reward",
       [](const std::string& name, const std::string& answer_extractor, const std::string& answer_field,
-         int64_t max_completion_length, double borda_power, const std::string& format_pattern) {
-        return rewards::make_reward(
-            name, make_args(answer_extractor, answer_field, max_completion_length, borda_power, format_pattern));
+         int64_t max_completion_length, double borda_power, const std::string& format_pattern,
+         double consensus_min_vote_share) {
+        return rewards::make_reward(name, make_args(answer_extractor, answer_field, max_completion_length, borda_power,
+                                                    format_pattern, consensus_min_vote_share));
       },
       py::arg("name"), py::arg("answer_extractor") = "last_number", py::arg("answer_field") = "answer",
-      py::arg("max_completion_length") = 64, py::arg("borda_power") = 0.5, py::arg("format_pattern") = "");
+      py::arg("max_completion_length") = 64, py::arg("borda_power") = 0.5, py::arg("format_pattern") = "",
+      py::arg("consensus_min_vote_share") = 0.0);
   m.def("python_reward", &make_python_reward, py::arg("name"), py::arg("fn"));
   m.def(
       "register_reward",

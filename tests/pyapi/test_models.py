@@ -119,6 +119,12 @@ def test_continuous_batching_gives_the_same_samples(world):
     ta, tb = waves.last_timings(), cont.last_timings()
     assert ta["decode_tokens"] == tb["decode_tokens"]
     assert 0 < tb["decode_steps"] <= ta["decode_steps"]  # never more steps than waves
+    # The shared prompt cache (waves' default) against a copy of the prompt per sample.
+    copies = selfrl.RolloutEngine(model, max_batch_size=8, share_prompt_cache=False).generate(prompts, params)
+    assert [[c.token_ids for c in r.outputs] for r in a] == [[c.token_ids for c in r.outputs] for r in copies]
+    for ra, rc in zip(a, copies):
+        for ca, cc in zip(ra.outputs, rc.outputs):
+            assert max(abs(x - y) for x, y in zip(ca.logprobs, cc.logprobs)) < 1e-5
 
 
 def test_errors_are_selfrl_errors_with_where_and_hint(tmp_path):

@@ -16,6 +16,10 @@ def test_builtin_consensus_by_name_matches_hand_values():
     scores, info = r.score_group("q", ["so 4", "4", "5", "no answer"])
     assert scores == [1.0, 1.0, 0.0, 0.0]
     assert info["majority"] == "4" and info["vote_share"] == 0.5
+    # The same group under a confidence filter: a majority of 2 of 4 is below 0.75 -> all 0.
+    strict = selfrl.make_reward("consensus", consensus_min_vote_share=0.75)
+    scores, info = strict.score_group("q", ["so 4", "4", "5", "no answer"])
+    assert scores == [0.0, 0.0, 0.0, 0.0] and info["below_min_vote_share"] is True
 
 
 def test_builtin_self_certainty_is_the_mean_per_token_value():

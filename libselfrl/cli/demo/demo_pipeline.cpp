@@ -162,6 +162,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_INT_KNOB("ttrl_num_generations", ttrl_num_generations),
       SELFRL_INT_KNOB("grpo_levels", grpo_levels),
       SELFRL_DOUBLE_KNOB("ttrl_temperature", ttrl_temperature),
+      SELFRL_DOUBLE_KNOB("ttrl_min_vote_share", ttrl_min_vote_share),
       Knob{"ttrl_in_chain",
            [](DemoConfig& c, const std::string& v) { c.ttrl_in_chain = parse_int("ttrl_in_chain", v) != 0; }},
       SELFRL_INT_KNOB("rest_iterations", rest_iterations),
@@ -708,16 +709,17 @@ DemoResult run_demo(const DemoConfig& cfg) {
     if (stage_kind == "ttrl") {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
-      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor), grpo_pool,
-                          answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature);
+      auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor, cfg.ttrl_min_vote_share),
+                          grpo_pool, answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
       note_grpo_pool(ctx.stages.back());
       if (cfg.ttrl_in_chain) prev = "ttrl";
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
       const auto t0 = Clock::now();
-      auto reward = cfg.intuitor_reward == "borda" ? rewards::make_borda_reward(answer_extractor)
-                                                   : rewards::make_self_certainty_reward();
+      auto reward = cfg.intuitor_reward == "borda"
+                        ? rewards::make_borda_reward(answer_extractor, 0.5, cfg.ttrl_min_vote_share)
+                        : rewards::make_self_certainty_reward();
       auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), grpo_pool, answer_extractor, cfg.num_generations,
                           cfg.grpo_temperature);
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));

@@ -58,6 +58,9 @@ struct DemoConfig {
   // 16 at T = 1.5 had been the better choice.
   int64_t ttrl_num_generations = 8;
   double ttrl_temperature = 1.0;
+  // The consensus rewards' (TTRL's and Borda's) confidence filter: a group whose winning answer
+  // holds less than this share of its samples scores 0 (consensus_min_vote_share; 0: off).
+  double ttrl_min_vote_share = 0.0;
   // With the curriculum: how many levels above the seed set the GRPO stages (TTRL, Intuitor) draw
   // their prompts from (1: the next level only; 0: every level above the seed set).
   int64_t grpo_levels = 0;

@@ -112,6 +112,7 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max<int64_t>(o.batch_size, n);
   eo.continuous_batching = o.continuous_batching;
+  eo.share_prompt_cache = o.share_prompt_cache;
   eo.eos_token_ids = eos_token_ids;
   generation::RolloutEngine engine(model, eo);
   generation::SamplingParams greedy;

@@ -137,14 +137,19 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     // Into an empty batch (every wave, the first admission) the prompts are prefilled straight
     // into a cache of the final capacity: no splice, no second copy of the cache.
     const bool alone = rows.empty();
-    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len + (alone ? new_budget : 0));
+    // Shared prompt rows: the prefill cache (prompt columns only) becomes the shared prefix.
+    const bool share = G > 1 && options_.share_prompt_cache && !options_.continuous_batching;
+    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len + (alone && !share ? new_budget : 0));
     model::ForwardOptions pf;
     pf.cache = &fresh;
     pf.attention_mask = new_mask;
     pf.check_ids = false;
     auto new_logits = m.logits(m.forward(ids, pf).select(1, prompt_len - 1)).to(torch::kFloat);
     if (G > 1) {
-      fresh.repeat_interleave(G);
+      if (share)
+        fresh.share_prompts(G, new_budget);
+      else
+        fresh.repeat_interleave(G);
       new_logits = new_logits.repeat_interleave(G, 0);
       new_mask = new_mask.repeat_interleave(G, 0);
     }

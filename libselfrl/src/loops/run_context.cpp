@@ -149,6 +149,7 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   o.max_new_tokens = cfg.eval.max_new_tokens > 0 ? cfg.eval.max_new_tokens : cfg.sampling.max_new_tokens;
   o.batch_size = cfg.generation_batch_size;
   o.continuous_batching = cfg.continuous_batching;
+  o.share_prompt_cache = cfg.share_prompt_cache;
   o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
   o.keep_per_example = false;
   o.label = "eval " + std::to_string(iteration);
@@ -199,6 +200,7 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
   generation::RolloutEngineOptions eo;
   eo.max_batch_size = std::max(cfg.generation_batch_size, n);
   eo.continuous_batching = cfg.continuous_batching;
+  eo.share_prompt_cache = cfg.share_prompt_cache;
   eo.eos_token_ids = policy.eos_token_ids;
   generation::RolloutEngine engine(policy.model, eo);
   generation::SamplingParams sp = cfg.sampling;  // top_p, top_k, min_p, stop_token_ids of the recipe
@@ -411,6 +413,7 @@ rewards::RewardPtr RunContext::make_reward(const std::string& f) const {
   a.answer_field = cfg.prompt_options.answer_field;
   a.max_completion_length = cfg.sampling.max_new_tokens;
   a.borda_power = cfg.borda_power;
+  a.consensus_min_vote_share = cfg.consensus_min_vote_share;
   a.format_pattern = cfg.format_pattern;
   a.judge = cfg.judge;
   a.judge.seed = derive_seed(cfg.seed, {0x7d6e, 0x9e0});

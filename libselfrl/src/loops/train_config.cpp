@@ -297,6 +297,10 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
       "rollouts (sampling and evaluation): a waiting prompt joins the running batch as soon as its num_generations "
       "rows are free, instead of waiting for the whole wave of generation_batch_size rows to finish (vLLM's "
       "scheduling); false: waves");
+  c.share_prompt_cache = r.get_bool(
+      "share_prompt_cache", true,
+      "rollouts in waves: a prompt's keys and values are cached once for its num_generations samples (decode "
+      "reads them once per step); false: a copy per sample. Same tokens, statistics equal up to float rounding");
 
   // ---- optimization --------------------------------------------------------------------
   read_optimizer(r, c, uses_grpo(k) ? 1e-6 : (uses_dpo(k) ? 5e-7 : 2e-5));
@@ -395,6 +399,10 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
                   std::to_string(c.reward_funcs.size()) + " reward_funcs")
           .at(r.location_of("reward_weights").str());
     c.borda_power = r.get_double("borda_power", 0.5, kPositive, "borda: rank weight power p in (N - r + 1)^p");
+    c.consensus_min_vote_share = r.get_double(
+        "consensus_min_vote_share", 0.0, kUnit,
+        "consensus, borda: a group whose winning answer holds less than this share of its samples scores 0 "
+        "(no advantage; 0 = TTRL as published)");
     c.format_pattern = r.get_string("format_pattern", "", {}, "format: the regex a completion must match");
     if (std::count(c.reward_funcs.begin(), c.reward_funcs.end(), "format") && c.format_pattern.empty())
       throw Error("reward_funcs has format but format_pattern is empty").at(r.location_of("reward_funcs").str());
@@ -616,6 +624,7 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.sampling = c.sampling;
   g.generation_batch_size = c.generation_batch_size;
   g.continuous_batching = c.continuous_batching;
+  g.share_prompt_cache = c.share_prompt_cache;
   g.merge_lora_for_generation = c.lora_merge_for_rollouts;
   g.optimizer = c.optimizer;
   g.optimizer.total_steps = total_steps;

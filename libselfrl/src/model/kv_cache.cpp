@@ -22,7 +22,7 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_
 
 std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v) {
   const int64_t n = k.size(2);
-  if (length_ + n > capacity()) {
+  if (length_ + n > keys_[static_cast<size_t>(layer)].size(2)) {
     throw Error(detail::concat("KV cache is full: ", length_, " cached + ", n, " new tokens > capacity ", capacity()))
         .hint("allocate the cache with capacity >= prompt length + max_new_tokens");
   }
@@ -33,6 +33,39 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const tor
 }
 
 void KVCache::select_rows(const torch::Tensor& index) {
+  if (has_shared_prefix()) {
+    // Each kept row takes its slot along; prompts left without rows leave the prefix, so that
+    // attention does not read their keys any more, and the slots are renumbered.
+    auto idx = index.to(torch::kCPU).contiguous();
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    std::vector<int64_t> slots(static_cast<size_t>(idx.size(0)));
+    for (size_t r = 0; r < slots.size(); ++r) {
+      SELFRL_CHECK(ix[r] >= 0 && ix[r] < batch(), "KVCache::select_rows: row ", ix[r], " outside [0, ", batch(), ")");
+      slots[r] = slot_host_.empty() ? ix[r] : slot_host_[static_cast<size_t>(ix[r])];
+      SELFRL_CHECK(r == 0 || slots[r] > slots[r - 1],
+                   "KVCache::select_rows: rows sharing a prompt prefix must be kept in order, without repeats");
+    }
+    std::vector<int64_t> groups;  // prompts that keep a row, in order
+    for (int64_t s : slots)
+      if (groups.empty() || groups.back() != s / group_size_) groups.push_back(s / group_size_);
+    const int64_t prompts = prefix_keys_.empty() ? 0 : prefix_keys_[0].size(0);
+    if (static_cast<int64_t>(groups.size()) < prompts && !groups.empty()) {
+      auto gidx = torch::tensor(groups, torch::TensorOptions().dtype(torch::kLong)).to(prefix_keys_[0].device());
+      for (size_t i = 0; i < prefix_keys_.size(); ++i) {
+        prefix_keys_[i] = prefix_keys_[i].index_select(0, gidx);
+        prefix_values_[i] = prefix_values_[i].index_select(0, gidx);
+      }
+      for (int64_t& s : slots) {
+        const int64_t g = std::lower_bound(groups.begin(), groups.end(), s / group_size_) - groups.begin();
+        s = g * group_size_ + s % group_size_;
+      }
+    }
+    bool identity = static_cast<int64_t>(slots.size()) == static_cast<int64_t>(groups.size()) * group_size_;
+    for (size_t r = 0; identity && r < slots.size(); ++r) identity = slots[r] == static_cast<int64_t>(r);
+    slot_host_ = identity ? std::vector<int64_t>() : slots;
+    slots_ = identity ? torch::Tensor()
+                      : torch::tensor(slot_host_, torch::TensorOptions().dtype(torch::kLong)).to(keys_[0].device());
+  }
   // Only the valid prefix is copied; the rest of the capacity stays uninitialized.
   for (size_t i = 0; i < keys_.size(); ++i) {
     auto k = torch::empty({index.size(0), keys_[i].size(1), keys_[i].size(2), keys_[i].size(3)}, keys_[i].options());
@@ -48,12 +81,15 @@ void KVCache::select_rows(const torch::Tensor& index) {
 
 void KVCache::repeat_interleave(int64_t times) {
   if (times == 1) return;
+  SELFRL_CHECK(!has_shared_prefix(), "KVCache::repeat_interleave: the rows already share a prompt prefix");
   auto index = torch::arange(batch(), torch::TensorOptions().dtype(torch::kLong).device(keys_[0].device()))
                    .repeat_interleave(times);
   select_rows(index);
 }
 
 KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacity) const {
+  SELFRL_CHECK(!has_shared_prefix() && !other.has_shared_prefix(),
+               "KVCache::merged_with: caches with a shared prompt prefix cannot be spliced");
   const KVCache* any = defined() ? this : &other;
   SELFRL_CHECK(any->defined(), "KVCache::merged_with: both caches are empty");
   SELFRL_CHECK(!defined() || !other.defined() || num_layers() == other.num_layers(),
@@ -97,7 +133,28 @@ KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacit
 int64_t KVCache::nbytes() const {
   int64_t total = 0;
   for (size_t i = 0; i < keys_.size(); ++i) total += keys_[i].nbytes() + values_[i].nbytes();
+  for (size_t i = 0; i < prefix_keys_.size(); ++i) total += prefix_keys_[i].nbytes() + prefix_values_[i].nbytes();
   return total;
+}
+
+void KVCache::share_prompts(int64_t group_size, int64_t capacity) {
+  SELFRL_CHECK(defined() && !has_shared_prefix(), "KVCache::share_prompts: needs a cache of prompt rows");
+  SELFRL_CHECK(group_size > 0 && capacity > 0, "KVCache::share_prompts: group size (", group_size, ") and capacity (",
+               capacity, ") must be positive");
+  SELFRL_CHECK(length_ > 0, "KVCache::share_prompts: the prompts are not cached yet");
+  const int64_t rows = batch() * group_size;
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    prefix_keys_.push_back(keys_[i].narrow(2, 0, length_));
+    prefix_values_.push_back(values_[i].narrow(2, 0, length_));
+    const auto& k = keys_[i];
+    keys_[i] = torch::empty({rows, k.size(1), capacity, k.size(3)}, k.options());
+    values_[i] = torch::empty_like(keys_[i]);
+  }
+  prefix_length_ = length_;
+  length_ = 0;
+  group_size_ = group_size;
+  slot_host_.clear();
+  slots_ = torch::Tensor();
 }
 
 }  // namespace selfrl::model

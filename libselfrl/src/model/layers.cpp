@@ -7,6 +7,57 @@
 #include "selfrl/model/rope.h"
 
 namespace selfrl::model {
+namespace {
+
+// Rows [P*G, ...] in slot order <-> prompts [P, kv, G*rows_per_slot, ...]: sample g of prompt p
+// becomes rows g*m .. g*m + m - 1 of prompt p's matrix, so one product serves all G samples.
+torch::Tensor slots_to_prompts(const torch::Tensor& x, int64_t G) {
+  // x: [P*G, kv, m, c]
+  const int64_t P = x.size(0) / G, kv = x.size(1), m = x.size(2), c = x.size(3);
+  return x.reshape({P, G, kv, m, c}).permute({0, 2, 1, 3, 4}).reshape({P, kv, G * m, c});
+}
+torch::Tensor prompts_to_slots(const torch::Tensor& x, int64_t G) {
+  // x: [P, kv, G*m, c]
+  const int64_t P = x.size(0), kv = x.size(1), m = x.size(2) / G, c = x.size(3);
+  return x.reshape({P, kv, G, m, c}).permute({0, 2, 1, 3, 4}).reshape({P * G, kv, m, c});
+}
+
+// Attention when the rows' prompts are a shared prefix of the cache (KVCache::share_prompts).
+// The scores against the prefix are one [G*m, d] x [d, Lp] product per prompt instead of G
+// [m, d] x [d, Lp] ones (the prompt's keys are read once), concatenated with the row's own
+// scores so that the softmax is the plain one over all columns; the output adds the two
+// probability-weighted value sums. The same numbers as attention over a repeated prefix,
+// up to the order of floating-point sums. q [B, kv, m, d] (m = n_rep * seq); k, v: the rows'
+// own columns [B, kv, Ls, d]. Returns [B, kv, m, d].
+torch::Tensor shared_prefix_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                      const KVCache& cache, int64_t layer, const torch::Tensor& mask, int64_t n_rep,
+                                      double scale) {
+  const int64_t B = q.size(0), kv = q.size(1), m = q.size(2), G = cache.group_size();
+  const int64_t seq = m / n_rep;
+  auto [pk, pv] = cache.prefix(layer);
+  const int64_t P = pk.size(0), Lp = pk.size(2), Ls = k.size(2);
+  const auto& slots = cache.row_slots();  // undefined: row r is slot r
+  auto to_slots = [&](const torch::Tensor& rows) {
+    if (!slots.defined()) return rows;
+    auto full = torch::zeros({P * G, rows.size(1), rows.size(2), rows.size(3)}, rows.options());
+    return full.index_copy_(0, slots, rows);
+  };
+  auto from_slots = [&](const torch::Tensor& all) { return slots.defined() ? all.index_select(0, slots) : all; };
+
+  auto prefix_scores =
+      from_slots(prompts_to_slots(torch::matmul(slots_to_prompts(to_slots(q), G), pk.transpose(2, 3)), G));
+  auto scores = torch::cat({prefix_scores, torch::matmul(q, k.transpose(2, 3))}, -1).mul_(scale);
+  auto scores5 = scores.view({B, kv, n_rep, seq, Lp + Ls});
+  torch::Tensor probs = mask.defined() ? torch::softmax(scores5.to(torch::kFloat) + mask.unsqueeze(1), -1)
+                                       : torch::softmax(scores5, -1, torch::kFloat);
+  probs = probs.to(q.scalar_type()).view({B, kv, m, Lp + Ls});
+  auto own = torch::matmul(probs.narrow(-1, Lp, Ls), v);
+  auto shared =
+      from_slots(prompts_to_slots(torch::matmul(slots_to_prompts(to_slots(probs.narrow(-1, 0, Lp)), G), pv), G));
+  return own.add_(shared);  // own is contiguous (a fresh product); shared may be a strided view
+}
+
+}  // namespace
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
@@ -57,6 +108,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const Attentio
   // (HF repeat_kv), so fold the n_rep query heads of a group into the row dimension.
   const int64_t n_rep = num_heads_ / num_kv_heads_;
   auto qg = q.reshape({batch, num_kv_heads_, n_rep * seq, head_dim_});
+  if (cache != nullptr && cache->has_shared_prefix()) {
+    auto out = shared_prefix_attention(qg, k, v, *cache, layer, in.mask, n_rep,
+                                       1.0 / std::sqrt(static_cast<double>(head_dim_)))
+                   .view({batch, num_heads_, seq, head_dim_})
+                   .transpose(1, 2)
+                   .reshape({batch, seq, num_heads_ * head_dim_});
+    return lora_linear(o_proj, o_lora, out);
+  }
   auto scores = torch::matmul(qg, k.transpose(2, 3)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   auto scores5 = scores.view({batch, num_kv_heads_, n_rep, seq, total});
   torch::Tensor probs;

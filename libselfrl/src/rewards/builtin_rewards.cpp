@@ -59,9 +59,18 @@ struct Votes {
   }
 };
 
+// The scores of a group whose winning answer holds `agree` of its samples, all set to 0 when
+// that share is below `min_share` (then the info says so).
+void apply_min_vote_share(GroupScores& out, int64_t agree, double min_share) {
+  const double n = static_cast<double>(out.scores.size());
+  if (min_share <= 0 || n == 0 || agree / n >= min_share) return;
+  std::fill(out.scores.begin(), out.scores.end(), 0.0);
+  out.info["below_min_vote_share"] = true;
+}
+
 class ConsensusReward : public Reward {
  public:
-  explicit ConsensusReward(AnswerExtractor e) : extractor_(std::move(e)) {}
+  ConsensusReward(AnswerExtractor e, double min_share) : extractor_(std::move(e)), min_share_(min_share) {}
   std::string name() const override { return "consensus"; }
   GroupScores score(const Group& g) override {
     Votes votes;
@@ -81,16 +90,19 @@ class ConsensusReward : public Reward {
     out.info = {{"majority", majority ? nlohmann::json(*majority) : nlohmann::json(nullptr)},
                 {"vote_share", n > 0 ? agree / n : 0.0},
                 {"num_answers", votes.tally.size()}};
+    apply_min_vote_share(out, agree, min_share_);
     return out;
   }
 
  private:
   AnswerExtractor extractor_;
+  double min_share_;
 };
 
 class BordaReward : public Reward {
  public:
-  BordaReward(AnswerExtractor e, double power) : extractor_(std::move(e)), power_(power) {}
+  BordaReward(AnswerExtractor e, double power, double min_share)
+      : extractor_(std::move(e)), power_(power), min_share_(min_share) {}
   std::string name() const override { return "borda"; }
   GroupScores score(const Group& g) override {
     const size_t n = g.samples.size();
@@ -113,15 +125,21 @@ class BordaReward : public Reward {
     }
     const auto win = votes.winner();
     GroupScores out;
-    for (size_t i = 0; i < n; ++i)
-      out.scores.push_back(win && votes.answers[i] && *votes.answers[i] == *win ? 1.0 : 0.0);
+    int64_t agree = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const bool ok = win && votes.answers[i] && *votes.answers[i] == *win;
+      agree += ok;
+      out.scores.push_back(ok ? 1.0 : 0.0);
+    }
     out.info = {{"winner", win ? nlohmann::json(*win) : nlohmann::json(nullptr)}};
+    apply_min_vote_share(out, agree, min_share_);
     return out;
   }
 
  private:
   AnswerExtractor extractor_;
   double power_;
+  double min_share_;
 };
 
 class VerifierReward : public Reward {
@@ -197,9 +215,15 @@ RewardPtr make_function_reward(std::string name, std::function<std::vector<doubl
   return std::make_shared<FunctionReward>(std::move(name), std::move(fn));
 }
 RewardPtr make_self_certainty_reward() { return std::make_shared<SelfCertaintyReward>(); }
-RewardPtr make_consensus_reward(AnswerExtractor e) { return std::make_shared<ConsensusReward>(std::move(e)); }
-RewardPtr make_borda_reward(AnswerExtractor e, double power) {
-  return std::make_shared<BordaReward>(std::move(e), power);
+RewardPtr make_consensus_reward(AnswerExtractor e, double min_vote_share) {
+  SELFRL_CHECK(min_vote_share >= 0 && min_vote_share <= 1, "consensus: min_vote_share must be in [0, 1], got ",
+               min_vote_share);
+  return std::make_shared<ConsensusReward>(std::move(e), min_vote_share);
+}
+RewardPtr make_borda_reward(AnswerExtractor e, double power, double min_vote_share) {
+  SELFRL_CHECK(min_vote_share >= 0 && min_vote_share <= 1, "borda: min_vote_share must be in [0, 1], got ",
+               min_vote_share);
+  return std::make_shared<BordaReward>(std::move(e), power, min_vote_share);
 }
 RewardPtr make_verifier_reward(AnswerExtractor e, std::string key) {
   return std::make_shared<VerifierReward>(std::move(e), std::move(key));
@@ -218,14 +242,15 @@ RewardPtr make_length_penalty_reward(int64_t max_len) {
 // The names recipes use (reward_registry.h).
 namespace {
 const RegisterReward kConsensus(
-    "consensus", [](const RewardArgs& a) { return make_consensus_reward(a.extractor); },
-    "1 when the sample's answer is its group's majority answer (TTRL)");
+    "consensus", [](const RewardArgs& a) { return make_consensus_reward(a.extractor, a.consensus_min_vote_share); },
+    "1 when the sample's answer is its group's majority answer (TTRL; consensus_min_vote_share)");
 const RegisterReward kSelfCertainty(
     "self_certainty", [](const RewardArgs&) { return make_self_certainty_reward(); },
     "mean per-token KL(U || p) of the completion (Intuitor)");
 const RegisterReward kBorda(
-    "borda", [](const RewardArgs& a) { return make_borda_reward(a.extractor, a.borda_power); },
-    "1 for the answer winning self-certainty-ranked Borda voting (borda_power)");
+    "borda",
+    [](const RewardArgs& a) { return make_borda_reward(a.extractor, a.borda_power, a.consensus_min_vote_share); },
+    "1 for the answer winning self-certainty-ranked Borda voting (borda_power, consensus_min_vote_share)");
 const RegisterReward kVerifier(
     "verifier", [](const RewardArgs& a) { return make_verifier_reward(a.extractor, a.answer_field); },
     "1 when the answer equals the row's reference answer (data.answer_field)");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "../model/tiny_models.h"
 #include "selfrl/model/token_logprobs.h"
@@ -246,6 +247,46 @@ TEST(RolloutEngine, EachRowHasItsOwnBudgetUnderTheContext) {
       EXPECT_EQ(out[1].completions[g].token_ids.size(), 10u) << continuous;
       EXPECT_EQ(out[2].completions[g].token_ids.size(), 10u) << continuous;
       EXPECT_EQ(out[0].completions[g].finish_reason, FinishReason::kLength);
+    }
+  }
+}
+
+// The shared prompt cache (default) against one copy of the prompt per sample: the same tokens
+// (greedy and sampled: the uniforms are per row, so a sample can only differ where a last-bit
+// difference of the logits moves a token boundary) and the same per-token stats up to the
+// order of float sums. Rows stop at different steps and whole prompts finish early, so the
+// cache drops rows and prompts (slot renumbering) while others still run; GQA (4 heads, 2 kv).
+TEST(RolloutEngine, SharedPromptCacheGivesTheSameCompletionsAsCopies) {
+  for (const char* arch : {"llama", "qwen3"}) {
+    auto m = selfrl::test::tiny_model(arch, 21);
+    for (double temperature : {0.0, 1.0}) {
+      SamplingParams sp;
+      sp.num_samples = temperature == 0.0 ? 3 : 4;
+      sp.max_new_tokens = 11;
+      sp.temperature = temperature;
+      sp.seed = 5;
+      RolloutEngineOptions shared, copies;
+      shared.eos_token_ids = copies.eos_token_ids = {3, 17, 25, 40};
+      shared.max_batch_size = copies.max_batch_size = 12;  // waves of 3-4 prompts
+      copies.share_prompt_cache = false;
+      const auto a = RolloutEngine(m, shared).generate(many_prompts(), sp);
+      const auto b = RolloutEngine(m, copies).generate(many_prompts(), sp);
+      ASSERT_EQ(a.size(), b.size());
+      std::set<size_t> lengths;
+      for (size_t i = 0; i < a.size(); ++i) {
+        for (size_t g = 0; g < a[i].completions.size(); ++g) {
+          const auto &x = a[i].completions[g], &y = b[i].completions[g];
+          ASSERT_EQ(x.token_ids, y.token_ids) << arch << " T=" << temperature << " prompt " << i << " sample " << g;
+          EXPECT_EQ(x.finish_reason, y.finish_reason);
+          lengths.insert(x.token_ids.size());
+          for (size_t t = 0; t < x.token_ids.size(); ++t) {
+            EXPECT_NEAR(x.logprobs[t], y.logprobs[t], 1e-5);
+            EXPECT_NEAR(x.entropy[t], y.entropy[t], 1e-5);
+            EXPECT_NEAR(x.self_certainty[t], y.self_certainty[t], 1e-5);
+          }
+        }
+      }
+      EXPECT_GE(lengths.size(), 3u) << "rows should finish at mixed steps";
     }
   }
 }

@@ -26,9 +26,11 @@ TEST(TrainConfig, ReadsTrlKnobsAndOverrides) {
   auto r = recipe::Recipe::load(
       f.recipe("trainer: grpo\nnum_generations: 4\nbeta: 0.04\nepsilon_high: 0.28\nloss_type: dr_grpo\n"
                "reward_funcs: [consensus, self_certainty]\nreward_weights: [1.0, 0.5]\n"),
-      {"learning_rate=3e-6", "scale_rewards=none"});
+      {"learning_rate=3e-6", "scale_rewards=none", "share_prompt_cache=false", "consensus_min_vote_share=0.75"});
   const auto c = loops::read_train_config(r);
   EXPECT_EQ(c.kind, "grpo");
+  EXPECT_FALSE(c.share_prompt_cache);  // default true
+  EXPECT_DOUBLE_EQ(c.consensus_min_vote_share, 0.75);
   EXPECT_EQ(c.sampling.num_samples, 4);
   EXPECT_DOUBLE_EQ(c.grpo.loss.beta, 0.04);
   EXPECT_DOUBLE_EQ(*c.grpo.loss.epsilon_high, 0.28);
@@ -159,9 +161,11 @@ TEST(TrainConfig, Bf16NeedsFloat32Weights) {
 // GRPOConfig knobs a recipe sets reach the trainer's config (TRL / vLLM names).
 TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   Files f;
-  auto r = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\n"));
+  auto r = recipe::Recipe::load(
+      f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\nshare_prompt_cache: false\n"));
   const auto c = loops::read_train_config(r);
   const auto g = loops::grpo_config(c, 10);
+  EXPECT_FALSE(g.share_prompt_cache);
   EXPECT_DOUBLE_EQ(g.sampling.min_p, 0.05);
   EXPECT_EQ(g.logprob_chunk_size, 128);
   EXPECT_EQ(g.sampling.top_k, 20);
@@ -169,6 +173,7 @@ TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   const auto d = loops::grpo_config(loops::read_train_config(defaults), 10);
   EXPECT_DOUBLE_EQ(d.sampling.min_p, 0.0);
   EXPECT_EQ(d.logprob_chunk_size, 1024);
+  EXPECT_TRUE(d.share_prompt_cache);
   auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 1.5\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "min_p", "[0, 1]");
 }

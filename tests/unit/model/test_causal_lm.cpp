@@ -234,3 +234,50 @@ TEST(KVCacheMerge, RightAlignsBothPartsAndZeroesTheGap) {
   EXPECT_EQ(only_old.length(), 1);
   EXPECT_SELFRL_ERROR(running.merged_with(2, fresh, 3), "capacity 3 < merged length 4");
 }
+
+// KVCache::share_prompts and select_rows, worked out by hand: one layer, one head, head_dim 1.
+// Two prompts of 2 tokens (keys 1 2 and 3 4) shared by G = 2 samples each: rows 0-3 are slots
+// 0-3, the prefix holds each prompt once. Dropping row 0 keeps both prompts (slots 1 2 3);
+// dropping prompt 0's last row leaves prompt 1 alone: the prefix shrinks to it and its two
+// rows become slots 0 1 again (in order: no slot map).
+TEST(KVCacheSharedPrefix, HoldsEachPromptOnceAndDropsFinishedPrompts) {
+  using selfrl::model::KVCache;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+  KVCache cache(1, 2, 1, 2, 1, opts);
+  const auto prompt_keys = torch::tensor({1.f, 2.f, 3.f, 4.f}).view({2, 1, 2, 1});
+  cache.append(0, prompt_keys, -prompt_keys);
+  cache.advance(2);
+  const int64_t prompt_bytes = cache.nbytes();
+  cache.share_prompts(2, 3);
+  EXPECT_TRUE(cache.has_shared_prefix());
+  EXPECT_EQ(cache.batch(), 4);
+  EXPECT_EQ(cache.length(), 2);
+  EXPECT_EQ(cache.capacity(), 5);
+  EXPECT_FALSE(cache.row_slots().defined());
+  // The prefix is the prompt buffers themselves (32 bytes); each of the 4 rows owns 3 columns of
+  // keys and values: 2 * 4 * 3 * 4 bytes more.
+  EXPECT_EQ(cache.nbytes(), prompt_bytes + 2 * 4 * 3 * 4);
+  auto own = torch::tensor({10.f, 11.f, 12.f, 13.f}).view({4, 1, 1, 1});
+  auto [k, v] = cache.append(0, own, -own);
+  cache.advance(1);
+  EXPECT_EQ(cache.length(), 3);
+  EXPECT_TRUE(torch::equal(k.view({4}), torch::tensor({10.f, 11.f, 12.f, 13.f})));
+
+  cache.select_rows(torch::tensor({1, 2, 3}, torch::kLong));
+  EXPECT_EQ(cache.batch(), 3);
+  EXPECT_TRUE(torch::equal(cache.row_slots(), torch::tensor({1, 2, 3}, torch::kLong))) << cache.row_slots();
+  EXPECT_EQ(cache.prefix(0).first.size(0), 2);
+
+  cache.select_rows(torch::tensor({1, 2}, torch::kLong));  // slots 2 3: prompt 1 only
+  EXPECT_EQ(cache.batch(), 2);
+  EXPECT_FALSE(cache.row_slots().defined());
+  EXPECT_TRUE(torch::equal(cache.prefix(0).first.view({2}), torch::tensor({3.f, 4.f})));
+  EXPECT_TRUE(torch::equal(cache.prefix(0).second.view({2}), torch::tensor({-3.f, -4.f})));
+  auto [k2, v2] = cache.append(0, torch::zeros({2, 1, 0, 1}), torch::zeros({2, 1, 0, 1}));
+  EXPECT_TRUE(torch::equal(k2.view({2}), torch::tensor({12.f, 13.f})));
+  EXPECT_TRUE(torch::equal(v2.view({2}), torch::tensor({-12.f, -13.f})));
+  EXPECT_EQ(cache.length(), 3);
+
+  EXPECT_SELFRL_ERROR(cache.select_rows(torch::tensor({1, 0}, torch::kLong)), "kept in order");
+  EXPECT_SELFRL_ERROR(cache.repeat_interleave(2), "already share a prompt prefix");
+}

@@ -67,6 +67,36 @@ TEST(BordaReward, HandComputed) {
             (std::vector<double>{0, 1, 1, 0}));
 }
 
+// consensus_min_vote_share: the majority of {5, 5, 5, 7, none} holds 3 of the 5 samples (0.6,
+// the unanswered sample counts in the denominator): kept at 0.6, zeroed at 0.61 and 0.8.
+TEST(ConsensusReward, MinVoteShareZeroesUnconfidentGroups) {
+  const auto g = group_of({"= 5", "= 5", "= 7", "none", "= 5"});
+  const auto e = AnswerExtractor::create("last_number");
+  auto kept = make_consensus_reward(e, 0.6)->score(g);
+  EXPECT_EQ(kept.scores, (std::vector<double>{1, 1, 0, 0, 1}));
+  EXPECT_FALSE(kept.info.contains("below_min_vote_share"));
+  for (double share : {0.61, 0.8}) {
+    auto zeroed = make_consensus_reward(e, share)->score(g);
+    EXPECT_EQ(zeroed.scores, (std::vector<double>(5, 0.0))) << share;
+    EXPECT_EQ(zeroed.info["below_min_vote_share"], true);
+    EXPECT_EQ(zeroed.info["majority"], "5");  // still reported
+  }
+  EXPECT_SELFRL_ERROR(make_consensus_reward(e, 1.5), "min_vote_share must be in [0, 1]");
+}
+
+// Borda's filter counts the samples of the winning answer: at p = 0.5 above, B wins with 2 of 4
+// samples (0.5): kept at 0.5, zeroed at 0.75. At p = 2, A wins, also with 2 of 4.
+TEST(BordaReward, MinVoteShareCountsTheWinnersSamples) {
+  Group g = group_of({"A", "B", "B", "A"});
+  const float sc[] = {3, 2, 1, 0.5};
+  for (size_t i = 0; i < 4; ++i) g.samples[i].token_self_certainty = {sc[i], sc[i]};
+  const auto e = AnswerExtractor::create("exact");
+  EXPECT_EQ(make_borda_reward(e, 0.5, 0.5)->score(g).scores, (std::vector<double>{0, 1, 1, 0}));
+  EXPECT_EQ(make_borda_reward(e, 0.5, 0.75)->score(g).scores, (std::vector<double>(4, 0.0)));
+  EXPECT_EQ(make_borda_reward(e, 2.0, 0.75)->score(g).scores, (std::vector<double>(4, 0.0)));
+  EXPECT_EQ(make_borda_reward(e, 2.0, 0.5)->score(g).scores, (std::vector<double>{1, 0, 0, 1}));
+}
+
 TEST(SelfCertaintyReward, MeanOverTokensEmptyIsUnscorable) {
   Group g = group_of({"a", ""});
   g.samples[0].token_self_certainty = {1.0f, 2.0f, 4.5f};

@@ -33,6 +33,11 @@ struct RolloutEngineOptions {
   // Continuous batching (vLLM's scheduling): a waiting prompt joins the running batch as soon
   // as G rows are free, instead of waiting for the whole wave to finish. Off: waves.
   bool continuous_batching = false;
+  // A prompt's G samples share one copy of its keys and values (KVCache::share_prompts):
+  // decode reads the prompt's cache once per step for all G samples, and holds it once.
+  // Waves only (continuous batching splices caches row by row and keeps one copy per row).
+  // The same tokens and numbers as without, up to the order of floating-point sums.
+  bool share_prompt_cache = true;
 };
 
 // Wall-clock split of the last generate() call (for throughput metrics and benchmarks).

@@ -144,6 +144,7 @@ struct TrainConfig {
   generation::SamplingParams sampling = trainers::GRPOConfig::default_sampling();
   int64_t generation_batch_size = 64;
   bool continuous_batching = false;  // RolloutEngineOptions::continuous_batching
+  bool share_prompt_cache = true;    // RolloutEngineOptions::share_prompt_cache
 
   // optimization
   trainers::OptimizerConfig optimizer;
@@ -162,6 +163,7 @@ struct TrainConfig {
   std::vector<std::string> reward_funcs;
   std::vector<double> reward_weights;
   double borda_power = 0.5;
+  double consensus_min_vote_share = 0.0;  // RewardArgs::consensus_min_vote_share
   std::string format_pattern;
   rewards::JudgeOptions judge;      // reward_funcs: [judge] (judge.* keys)
   std::string judge_model;          // judge.model: a frozen judge; "" = the current policy

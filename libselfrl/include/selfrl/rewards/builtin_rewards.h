@@ -18,12 +18,17 @@ RewardPtr make_self_certainty_reward();
 // 1 for completions whose extracted answer equals the group's majority answer, else 0
 // (TTRL, Zuo et al. 2025). Ties go to the answer seen first. Completions without an answer
 // get 0 and never vote. info: {"majority": answer|null, "vote_share": votes/G, "num_answers"}.
-RewardPtr make_consensus_reward(AnswerExtractor extractor);
+// `min_vote_share` > 0: a group whose majority holds fewer than that share of its G samples
+// is scored 0 throughout (no advantage: GRPO learns nothing from it), so only confident votes
+// teach — the confidence filter of ReST-EM / LMSI pseudo-labels applied to TTRL; info then
+// adds "below_min_vote_share": true.
+RewardPtr make_consensus_reward(AnswerExtractor extractor, double min_vote_share = 0.0);
 
 // Borda voting with self-certainty ranks (Kang et al. 2025, "Scalable Best-of-N Selection for
 // LLMs via Self-Certainty"): rank samples by self-certainty (r = 1 most certain), each adds
 // (N − r + 1)^power to its answer; reward 1 for completions of the winning answer.
-RewardPtr make_borda_reward(AnswerExtractor extractor, double power = 0.5);
+// `min_vote_share` as for consensus, on the winner's share of the G samples.
+RewardPtr make_borda_reward(AnswerExtractor extractor, double power = 0.5, double min_vote_share = 0.0);
 
 // 1 when the extracted answer equals normalize_answer(example[answer_key]), else 0. A row
 // without the key throws (the pipeline marks the group unscorable and reports it).

@@ -33,6 +33,7 @@ struct RewardArgs {
   std::string answer_field = "answer";  // data.answer_field
   int64_t max_completion_length = 64;
   double borda_power = 0.5;
+  double consensus_min_vote_share = 0.0;  // consensus, borda: see make_consensus_reward
   std::string format_pattern;
   JudgeOptions judge;  // judge.*, with the run's seed
   // The judge as a generation callable (the policy or judge.model); built on first call.
