@@ -23,7 +23,7 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_
 std::pair<torch::Tensor, torch::Tensor> KVCache::append(int64_t layer, const torch::Tensor& k, const torch::Tensor& v) {
   const int64_t n = k.size(2);
   if (length_ + n > keys_[static_cast<size_t>(layer)].size(2)) {
-    throw Error(detail::concat("KV cache is full: ", length_, " cached + ", n, " new tokens > capacity ", capacity()))
+    throw Error(detail::concat("KV cache is full: ", length(), " cached + ", n, " new tokens > capacity ", capacity()))
         .hint("allocate the cache with capacity >= prompt length + max_new_tokens");
   }
   SELFRL_CHECK(k.size(0) == batch(), "KV cache holds ", batch(), " rows, got keys for ", k.size(0));

@@ -59,10 +59,11 @@ struct Votes {
   }
 };
 
-// The scores of a group whose winning answer holds `agree` of its samples, all set to 0 when
-// that share is below `min_share` (then the info says so).
-void apply_min_vote_share(GroupScores& out, int64_t agree, double min_share) {
+// A vote reward's scores (1 for the samples holding the winning answer, else 0), all set to 0
+// when the winner's share of the samples is below `min_share` (then the info says so).
+void apply_min_vote_share(GroupScores& out, double min_share) {
   const double n = static_cast<double>(out.scores.size());
+  const double agree = std::count(out.scores.begin(), out.scores.end(), 1.0);
   if (min_share <= 0 || n == 0 || agree / n >= min_share) return;
   std::fill(out.scores.begin(), out.scores.end(), 0.0);
   out.info["below_min_vote_share"] = true;
@@ -90,7 +91,7 @@ class ConsensusReward : public Reward {
     out.info = {{"majority", majority ? nlohmann::json(*majority) : nlohmann::json(nullptr)},
                 {"vote_share", n > 0 ? agree / n : 0.0},
                 {"num_answers", votes.tally.size()}};
-    apply_min_vote_share(out, agree, min_share_);
+    apply_min_vote_share(out, min_share_);
     return out;
   }
 
@@ -125,14 +126,10 @@ class BordaReward : public Reward {
     }
     const auto win = votes.winner();
     GroupScores out;
-    int64_t agree = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const bool ok = win && votes.answers[i] && *votes.answers[i] == *win;
-      agree += ok;
-      out.scores.push_back(ok ? 1.0 : 0.0);
-    }
+    for (size_t i = 0; i < n; ++i)
+      out.scores.push_back(win && votes.answers[i] && *votes.answers[i] == *win ? 1.0 : 0.0);
     out.info = {{"winner", win ? nlohmann::json(*win) : nlohmann::json(nullptr)}};
-    apply_min_vote_share(out, agree, min_share_);
+    apply_min_vote_share(out, min_share_);
     return out;
   }
 
@@ -215,15 +212,18 @@ RewardPtr make_function_reward(std::string name, std::function<std::vector<doubl
   return std::make_shared<FunctionReward>(std::move(name), std::move(fn));
 }
 RewardPtr make_self_certainty_reward() { return std::make_shared<SelfCertaintyReward>(); }
+namespace {
+// consensus_min_vote_share, checked where a reward is built.
+double checked_min_vote_share(const char* reward, double v) {
+  SELFRL_CHECK(v >= 0 && v <= 1, reward, ": min_vote_share must be in [0, 1], got ", v);
+  return v;
+}
+}  // namespace
 RewardPtr make_consensus_reward(AnswerExtractor e, double min_vote_share) {
-  SELFRL_CHECK(min_vote_share >= 0 && min_vote_share <= 1, "consensus: min_vote_share must be in [0, 1], got ",
-               min_vote_share);
-  return std::make_shared<ConsensusReward>(std::move(e), min_vote_share);
+  return std::make_shared<ConsensusReward>(std::move(e), checked_min_vote_share("consensus", min_vote_share));
 }
 RewardPtr make_borda_reward(AnswerExtractor e, double power, double min_vote_share) {
-  SELFRL_CHECK(min_vote_share >= 0 && min_vote_share <= 1, "borda: min_vote_share must be in [0, 1], got ",
-               min_vote_share);
-  return std::make_shared<BordaReward>(std::move(e), power, min_vote_share);
+  return std::make_shared<BordaReward>(std::move(e), power, checked_min_vote_share("borda", min_vote_share));
 }
 RewardPtr make_verifier_reward(AnswerExtractor e, std::string key) {
   return std::make_shared<VerifierReward>(std::move(e), std::move(key));
