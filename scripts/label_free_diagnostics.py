@@ -19,8 +19,11 @@ T, takes the greedy completion, and measures what the two methods' mechanisms ne
 
 Usage (Debian's python3 with the selfrl package installed by `make build`):
   /usr/bin/python3 scripts/label_free_diagnostics.py MODEL_DIR DATA.jsonl [--g 8] [--t 1.0] \
-      [--max-items 256] [--seed 0] [--json out.json]
-The answer is the first run of digits in the completion (the demo's extractor, "^\\D*(\\d+)").
+      [--max-items 256] [--seed 0] [--min-difficulty D] [--answer-digits N] [--json out.json]
+The answer is the first run of digits in the completion (the demo's extractor, "^\\D*(\\d+)");
+with --answer-digits N only a run of exactly N digits counts (the demo's length filter: the
+answer width its zero-padded format fixes). --min-difficulty keeps the items of that many
+digits or more (the demo's GRPO stages train on the levels above the seed set: 4).
 """
 
 import argparse
@@ -72,10 +75,16 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--max-items", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-difficulty", type=int, default=0, help="keep items whose 'difficulty' is at least this")
+    ap.add_argument("--answer-digits", type=int, default=0, help="length filter: answers must have this many digits")
     ap.add_argument("--json", help="write the numbers here too")
     args = ap.parse_args()
 
-    rows = [json.loads(line) for line in open(args.data) if line.strip()][: args.max_items]
+    rows = [json.loads(line) for line in open(args.data) if line.strip()]
+    rows = [r for r in rows if r.get("difficulty", 0) >= args.min_difficulty][: args.max_items]
+    global ANSWER
+    if args.answer_digits > 0:
+        ANSWER = re.compile(r"^\D*(\d{%d})(?!\d)" % args.answer_digits)
     if not rows:
         sys.exit(f"{args.data}: no rows")
     model = selfrl.CausalLM.from_pretrained(args.model)
@@ -121,7 +130,8 @@ def main():
         borda_right += ok[best]
 
     out = {
-        "model": args.model, "data": args.data, "items": n, "G": args.g, "temperature": args.t, "seed": args.seed,
+        "model": args.model, "data": args.data, "items": n, "min_difficulty": args.min_difficulty,
+        "answer_digits": args.answer_digits, "G": args.g, "temperature": args.t, "seed": args.seed,
         "greedy_accuracy": greedy_right / n,
         "majority_accuracy": maj_right / n,
         "sample_accuracy": sample_right / (n * args.g),

@@ -159,6 +159,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("grpo_learning_rate", grpo_learning_rate),
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
+      SELFRL_COUNT_KNOB("grpo_max_resample_rounds", grpo_max_resample_rounds),
       SELFRL_INT_KNOB("ttrl_num_generations", ttrl_num_generations),
       SELFRL_INT_KNOB("grpo_levels", grpo_levels),
       SELFRL_DOUBLE_KNOB("ttrl_temperature", ttrl_temperature),
@@ -172,6 +173,10 @@ const std::vector<Knob>& knobs() {
       SELFRL_INT_KNOB("rest_epochs", rest_epochs),
       SELFRL_DOUBLE_KNOB("rest_learning_rate", rest_learning_rate),
       SELFRL_INT_KNOB("rest_introspect_pool", rest_introspect_pool),
+      Knob{"rest_introspect_balance",
+           [](DemoConfig& c, const std::string& v) {
+             c.rest_introspect_balance = parse_int("rest_introspect_balance", v) != 0;
+           }},
       SELFRL_INT_KNOB("rest_votes", rest_votes),
       Knob{"curriculum", [](DemoConfig& c, const std::string& v) { c.curriculum = parse_int("curriculum", v) != 0; }},
       Knob{"length_filter",
@@ -473,6 +478,7 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   g.sampling.max_new_tokens = c.eval.max_new_tokens;
   g.sampling.temperature = temperature;
   g.loss.beta = c.grpo_beta;
+  g.max_resample_rounds = c.grpo_max_resample_rounds;
   g.generation_batch_size = 256;
   g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
   g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
@@ -498,7 +504,13 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   for (int64_t s = 0; s < c.grpo_steps; ++s) {
     std::vector<trainers::PromptExample> batch;
     for (int64_t i = 0; i < c.grpo_prompts_per_step; ++i) batch.push_back(prompts[next++ % prompts.size()]);
-    auto res = trainer.step(batch);
+    // Dynamic sampling's refills come from the same stream of prompts.
+    auto more = [&](int64_t n) {
+      std::vector<trainers::PromptExample> extra;
+      for (int64_t i = 0; i < n; ++i) extra.push_back(prompts[next++ % prompts.size()]);
+      return extra;
+    };
+    auto res = trainer.step(batch, more);
     const auto verdict = guard.observe(res.metrics);
     if (verdict.fired)
       ctx.log(stage, " collapse guard fired at step ", s + 1, " (first flagged step ", guard.first_bad_step() + 1,
@@ -784,12 +796,23 @@ DemoResult run_demo(const DemoConfig& cfg) {
         }
         const size_t n_can =
             std::min<size_t>(can_items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_introspect_pool)));
-        int64_t can_yes = 0;
+        std::vector<size_t> yes_items, no_items;
         for (size_t i = 0; i < n_can; ++i) {
           const bool confident = can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share;
-          can_yes += confident;
-          data.push_back(can_example(ctx.codec, can_items[i], confident));
+          (confident ? yes_items : no_items).push_back(i);
         }
+        const int64_t can_yes = static_cast<int64_t>(yes_items.size());
+        if (cfg.rest_introspect_balance) {
+          const size_t n = std::min(yes_items.size(), no_items.size());
+          yes_items.resize(n);
+          no_items.resize(n);
+        }
+        std::vector<size_t> can_kept = yes_items;
+        can_kept.insert(can_kept.end(), no_items.begin(), no_items.end());
+        std::sort(can_kept.begin(), can_kept.end());  // the voted order, as without balancing
+        for (size_t i : can_kept)
+          data.push_back(
+              can_example(ctx.codec, can_items[i], can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share));
         std::ostringstream by;
         for (const auto& [d, kr] : kept_by_d)
           by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
@@ -798,14 +821,16 @@ DemoResult run_demo(const DemoConfig& cfg) {
                 fmt(right / std::max(1.0, double(kept)), 3), " |", by.str());
         if (n_can > 0)
           ctx.log(stage, ": ", n_can, " CAN examples from the votes, ", can_yes,
-                  " \"yes\" (vote share >= ", cfg.introspect_yes_share, ")");
+                  " \"yes\" (vote share >= ", cfg.introspect_yes_share, ")",
+                  cfg.rest_introspect_balance ? detail::concat("; balanced: ", can_kept.size(), " kept") : "");
         sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
             cfg.seed + 2 + iter);
         finish_stage(ctx, stage, prev, m, seconds_since(t0));
         auto& notes = ctx.stages.back().notes;
         notes.update({{"pseudo_labels_kept", kept},
                       {"pseudo_label_precision", right / std::max(1.0, double(kept))},
-                      {"can_examples", n_can},
+                      {"can_examples", can_kept.size()},
+                      {"can_yes", can_yes},
                       {"sft_examples", data.size()},
                       {"voted_prompts", items.size()}});
         for (const auto& [d, kr] : kept_by_d)

@@ -65,6 +65,10 @@ struct DemoConfig {
   // their prompts from (1: the next level only; 0: every level above the seed set).
   int64_t grpo_levels = 0;
   double grpo_beta = 0.0;  // KL to the base model (0: no reference model)
+  // DAPO's dynamic sampling in the GRPO stages (GRPOConfig::max_resample_rounds): groups whose
+  // rewards are all equal are dropped and the step's batch refilled with new prompts, for at
+  // most this many extra generation rounds (0: off).
+  int64_t grpo_max_resample_rounds = 0;
   // The intuitor stage's reward: "self_certainty" (Intuitor) or "borda" (answers ranked by
   // self-certainty-weighted votes, Kang et al. 2025: self-certainty combined with consensus).
   std::string intuitor_reward = "self_certainty";
@@ -84,6 +88,9 @@ struct DemoConfig {
   // is >= introspect_yes_share, trained together with the pseudo-labels. 0: none (the ReST-EM
   // iterations then forget the CAN head, docs/demo.md).
   int64_t rest_introspect_pool = 500;
+  // Balance those CAN examples: keep as many "no" as "yes" (the first of the larger class in the
+  // shuffled order), so that a round whose votes are mostly unconfident cannot teach "no" to all.
+  bool rest_introspect_balance = false;
   // Introspection.
   int64_t introspect_pool = 1500;
   double introspect_yes_share = 0.75;  // vote share at or above which the target is "yes"

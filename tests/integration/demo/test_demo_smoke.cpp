@@ -212,3 +212,40 @@ TEST(DemoSmoke, BaseFromReusesAnEarlierRunsBase) {
   EXPECT_NE(missing.output.find("base_from"), std::string::npos) << missing.output;
   EXPECT_NE(missing.output.find("is not a directory"), std::string::npos) << missing.output;
 }
+
+// grpo_max_resample_rounds turns on DAPO's dynamic sampling in the GRPO stages (the untrained
+// --quick model's groups are unanimous, so steps drop groups); rest_introspect_balance keeps as
+// many "no" CAN examples as "yes" ones. Off (the defaults): nothing dropped, all 10 CAN examples.
+TEST(DemoSmoke, DynamicSamplingAndBalancedCanKnobs) {
+  test::TempDir dir;
+  const std::string plain = dir.file("plain"), knobs = dir.file("knobs");
+  const std::string cmd =
+      test::selfrl_cli() + " demo --quick --quiet --seed 4 --set stages=ttrl,rest_em --set rest_iterations=1";
+  auto r = test::run_command(cmd + " --out " + plain);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(cmd + " --out " + knobs + " --set base_from=" + plain +
+                        " --set grpo_max_resample_rounds=2 --set rest_introspect_balance=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto dropped = [](const std::string& out) {
+    double sum = 0;
+    int64_t steps = 0;
+    for (const auto& row : io::read_jsonl(out + "/ttrl/metrics.jsonl"))
+      if (row["kind"] == "train") sum += row["dropped_groups"].get<double>(), ++steps;
+    EXPECT_GT(steps, 0) << out;
+    return sum;
+  };
+  EXPECT_EQ(dropped(plain), 0.0);
+  EXPECT_GT(dropped(knobs), 0.0);
+  auto rest_notes = [](const std::string& out) {
+    std::ifstream f(out + "/summary.json");
+    return nlohmann::json::parse(f)["stages"].back()["notes"];
+  };
+  const auto a = rest_notes(plain), b = rest_notes(knobs);
+  EXPECT_EQ(a["can_examples"].get<int64_t>(), 10) << a;
+  const int64_t yes = b["can_yes"].get<int64_t>();
+  EXPECT_EQ(b["can_examples"].get<int64_t>(), 2 * std::min<int64_t>(yes, 10 - yes)) << b;
+  for (const auto& n : {a, b})
+    EXPECT_EQ(n["sft_examples"].get<int64_t>(),
+              60 + n["pseudo_labels_kept"].get<int64_t>() + n["can_examples"].get<int64_t>())
+        << n;
+}
