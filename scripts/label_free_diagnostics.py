@@ -19,11 +19,14 @@ T, takes the greedy completion, and measures what the two methods' mechanisms ne
 
 Usage (Debian's python3 with the selfrl package installed by `make build`):
   /usr/bin/python3 scripts/label_free_diagnostics.py MODEL_DIR DATA.jsonl [--g 8] [--t 1.0] \
-      [--max-items 256] [--seed 0] [--min-difficulty D] [--answer-digits N] [--json out.json]
+      [--max-items 256] [--seed 0] [--min-difficulty D] [--answer-digits N] [--pool-commuted] \
+      [--json out.json]
 The answer is the first run of digits in the completion (the demo's extractor, "^\\D*(\\d+)");
 with --answer-digits N only a run of exactly N digits counts (the demo's length filter: the
 answer width its zero-padded format fixes). --min-difficulty keeps the items of that many
 digits or more (the demo's GRPO stages train on the levels above the seed set: 4).
+--pool-commuted adds G samples of the commuted prompt ("Q: b+a =") to each vote, as the demo's
+ReST-EM votes do (rest_pool_commuted); the other numbers stay those of the prompt's own samples.
 """
 
 import argparse
@@ -77,6 +80,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-difficulty", type=int, default=0, help="keep items whose 'difficulty' is at least this")
     ap.add_argument("--answer-digits", type=int, default=0, help="length filter: answers must have this many digits")
+    ap.add_argument("--pool-commuted", action="store_true",
+                    help="the vote (and TTRL's reward) pools G more samples of the commuted prompt 'Q: b+a ='")
     ap.add_argument("--json", help="write the numbers here too")
     args = ap.parse_args()
 
@@ -95,17 +100,23 @@ def main():
     sampled = engine.generate(
         prompts, selfrl.SamplingParams(n=args.g, max_tokens=args.max_new_tokens, temperature=args.t, seed=args.seed))
 
+    commuted = [[] for _ in rows]
+    if args.pool_commuted:
+        swapped = [re.sub(r"^(.*?)(\S+)\+(\S+)( =.*)$", r"\1\3+\2\4", p) for p in prompts]
+        commuted = [[extract(c.text) for c in r.outputs] for r in engine.generate(
+            swapped, selfrl.SamplingParams(n=args.g, max_tokens=args.max_new_tokens, temperature=args.t,
+                                           seed=args.seed + 1))]
     n = len(rows)
     greedy_right = maj_right = mrgw = mwgr = zero_var = 0
     reward1_right = reward1 = 0
     sample_right = 0
     aurocs, certs, corrects = [], [], []
     borda_right = 0
-    for row, g, s in zip(rows, greedy, sampled):
+    for row, g, s, extra in zip(rows, greedy, sampled, commuted):
         gold = str(row["answer"])
         g_ok = extract(g.outputs[0].text) == gold
         answers = [extract(c.text) for c in s.outputs]
-        votes = Counter(a for a in answers if a is not None)
+        votes = Counter(a for a in answers + extra if a is not None)
         majority = votes.most_common(1)[0][0] if votes else None
         m_ok = majority == gold
         greedy_right += g_ok
@@ -131,7 +142,7 @@ def main():
 
     out = {
         "model": args.model, "data": args.data, "items": n, "min_difficulty": args.min_difficulty,
-        "answer_digits": args.answer_digits, "G": args.g, "temperature": args.t, "seed": args.seed,
+        "answer_digits": args.answer_digits, "pool_commuted": args.pool_commuted, "G": args.g, "temperature": args.t, "seed": args.seed,
         "greedy_accuracy": greedy_right / n,
         "majority_accuracy": maj_right / n,
         "sample_accuracy": sample_right / (n * args.g),
