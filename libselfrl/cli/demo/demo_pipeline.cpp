@@ -160,6 +160,8 @@ const std::vector<Knob>& knobs() {
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
       SELFRL_COUNT_KNOB("grpo_max_resample_rounds", grpo_max_resample_rounds),
+      Knob{"grpo_vote_commuted",
+           [](DemoConfig& c, const std::string& v) { c.grpo_vote_commuted = parse_int("grpo_vote_commuted", v) != 0; }},
       SELFRL_INT_KNOB("ttrl_num_generations", ttrl_num_generations),
       SELFRL_INT_KNOB("grpo_levels", grpo_levels),
       SELFRL_DOUBLE_KNOB("ttrl_temperature", ttrl_temperature),
@@ -468,7 +470,7 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
 std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
                                             rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool,
                                             const rewards::AnswerExtractor& extractor, int64_t num_generations,
-                                            double temperature) {
+                                            double temperature, bool vote_commuted) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
@@ -495,9 +497,15 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
   g.anchor_prompts = 32;
   g.anchor_steps = guard_config.warmup_steps;
   trainers::GRPOTrainer trainer(model::Policy{policy, ctx.codec.tok, {ctx.codec.eos_id()}}, pipe, g);
-  // Rows with the answer removed: nothing downstream can peek at it.
+  // Rows with the answer (and the plain sum) removed: nothing downstream can peek at it.
   auto prompts = prompt_examples(ctx.codec, pool);
-  for (auto& p : prompts) p.row.erase("answer");
+  for (auto& p : prompts) p.row.erase("answer"), p.row.erase("sum");
+  if (vote_commuted)
+    for (size_t i = 0; i < pool.size(); ++i) {
+      ArithmeticItem commuted = pool[i];
+      std::swap(commuted.a, commuted.b);
+      prompts[i].vote_prompt_ids = ctx.codec.prompt_ids(commuted.prompt());
+    }
   auto rng = make_engine(c.seed, {0x6791, stage.size()});
   std::shuffle(prompts.begin(), prompts.end(), rng);
   size_t next = 0;
@@ -722,7 +730,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
       // TTRL: GRPO with the consensus reward.
       const auto t0 = Clock::now();
       auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor, cfg.ttrl_min_vote_share),
-                          grpo_pool, answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature);
+                          grpo_pool, answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature,
+                          cfg.grpo_vote_commuted);
       finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
       note_grpo_pool(ctx.stages.back());
       if (cfg.ttrl_in_chain) prev = "ttrl";
@@ -733,7 +742,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
                         ? rewards::make_borda_reward(answer_extractor, 0.5, cfg.ttrl_min_vote_share)
                         : rewards::make_self_certainty_reward();
       auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), grpo_pool, answer_extractor, cfg.num_generations,
-                          cfg.grpo_temperature);
+                          cfg.grpo_temperature, cfg.grpo_vote_commuted && cfg.intuitor_reward == "borda");
       finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
       note_grpo_pool(ctx.stages.back());
     } else if (stage_kind == "rest_em") {

@@ -79,6 +79,8 @@ class ConsensusReward : public Reward {
       votes.answers.push_back(extractor_.extract(s.completion));
       if (votes.answers.back()) votes.add(*votes.answers.back(), 1.0);
     }
+    for (const auto& s : g.vote_samples)  // after the group's own: ties keep their answers
+      if (const auto a = extractor_.extract(s.completion)) votes.add(*a, 1.0);
     const auto majority = votes.winner();
     GroupScores out;
     int64_t agree = 0;
@@ -106,10 +108,13 @@ class BordaReward : public Reward {
       : extractor_(std::move(e)), power_(power), min_share_(min_share) {}
   std::string name() const override { return "borda"; }
   GroupScores score(const Group& g) override {
-    const size_t n = g.samples.size();
-    std::vector<double> sc(n);
-    for (size_t i = 0; i < n; ++i) sc[i] = mean_self_certainty(g.samples[i].token_self_certainty);
-    std::vector<size_t> order(n);
+    // The group's own samples, then its vote-only samples: all are ranked and vote; only the
+    // first n are scored.
+    const size_t n = g.samples.size(), total = n + g.vote_samples.size();
+    auto sample = [&](size_t i) -> const Sample& { return i < n ? g.samples[i] : g.vote_samples[i - n]; };
+    std::vector<double> sc(total);
+    for (size_t i = 0; i < total; ++i) sc[i] = mean_self_certainty(sample(i).token_self_certainty);
+    std::vector<size_t> order(total);
     std::iota(order.begin(), order.end(), 0);
     // Most certain first; NaN (empty completions) last; stable for ties.
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -118,11 +123,11 @@ class BordaReward : public Reward {
       return sc[a] > sc[b];
     });
     Votes votes;
-    votes.answers.resize(n);
-    for (size_t i = 0; i < n; ++i) votes.answers[i] = extractor_.extract(g.samples[i].completion);
-    for (size_t r = 0; r < n; ++r) {
+    votes.answers.resize(total);
+    for (size_t i = 0; i < total; ++i) votes.answers[i] = extractor_.extract(sample(i).completion);
+    for (size_t r = 0; r < total; ++r) {
       const size_t i = order[r];
-      if (votes.answers[i]) votes.add(*votes.answers[i], std::pow(static_cast<double>(n - r), power_));
+      if (votes.answers[i]) votes.add(*votes.answers[i], std::pow(static_cast<double>(total - r), power_));
     }
     const auto win = votes.winner();
     GroupScores out;

@@ -178,8 +178,9 @@ GRPOTrainer::Groups GRPOTrainer::generate_and_score(const std::vector<PromptExam
   const int64_t target = static_cast<int64_t>(prompts.size());
   std::vector<PromptExample> todo = prompts;
   for (int64_t round = 0; !todo.empty(); ++round) {
-    const auto rollouts = generate(todo, round, prompt_offset, t);
-    score(todo, rollouts, groups, dynamic, target, t);
+    std::vector<generation::Rollout> votes;
+    const auto rollouts = generate(todo, round, prompt_offset, t, votes);
+    score(todo, rollouts, votes, groups, dynamic, target, t);
     todo.clear();
     const int64_t missing = target - static_cast<int64_t>(groups.examples.size());
     if (dynamic && missing > 0 && round < cfg_.max_resample_rounds) todo = more_prompts(missing);
@@ -240,10 +241,19 @@ void GRPOTrainer::restore_anchors(const nlohmann::json& j) {
 }
 
 std::vector<generation::Rollout> GRPOTrainer::generate(const std::vector<PromptExample>& prompts, int64_t round,
-                                                       uint64_t prompt_offset, Timings& t) {
+                                                       uint64_t prompt_offset, Timings& t,
+                                                       std::vector<generation::Rollout>& votes) {
   const auto t0 = Clock::now();
   std::vector<std::vector<int64_t>> ids;
   for (const auto& p : prompts) ids.push_back(p.prompt_ids);
+  // Vote prompts go after all the prompts, so the prompts' own samples (seeded by position) are
+  // the same with or without them.
+  std::vector<size_t> voting;  // prompts with a vote prompt, in order
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (!prompts[i].vote_prompt_ids.empty()) {
+      voting.push_back(i);
+      ids.push_back(prompts[i].vote_prompt_ids);
+    }
   generation::SamplingParams sp = cfg_.sampling;
   const auto step = static_cast<uint64_t>(step_), r = static_cast<uint64_t>(round);
   sp.seed = world_ && round > 0 ? derive_seed(cfg_.seed, {step, r, static_cast<uint64_t>(world_->rank())})
@@ -251,24 +261,31 @@ std::vector<generation::Rollout> GRPOTrainer::generate(const std::vector<PromptE
   std::vector<uint64_t> request_seeds;
   if (world_ && round == 0) {
     for (size_t i = 0; i < prompts.size(); ++i) request_seeds.push_back(derive_seed(sp.seed, {prompt_offset + i}));
+    for (size_t i : voting) request_seeds.push_back(derive_seed(sp.seed, {prompt_offset + i, 0x766f7465}));
   }
   policy_.model->eval();
   std::optional<model::LoraMerged> merged;
   if (cfg_.merge_lora_for_generation && selfrl::model::has_lora(*policy_.model)) merged.emplace(*policy_.model);
   auto out = engine_->generate(ids, sp, request_seeds);
+  votes.assign(prompts.size(), generation::Rollout{});
+  for (size_t v = 0; v < voting.size(); ++v) votes[voting[v]] = std::move(out[prompts.size() + v]);
+  out.resize(prompts.size());
   t.generation += seconds_since(t0);
   return out;
 }
 
 void GRPOTrainer::score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts,
-                        Groups& into, bool drop_zero_std, int64_t target, Timings& t) {
+                        const std::vector<generation::Rollout>& votes, Groups& into, bool drop_zero_std, int64_t target,
+                        Timings& t) {
   const auto t0 = Clock::now();
   const int64_t G = cfg_.num_generations();
+  const auto decode = [this](const std::vector<int64_t>& ids) { return policy_.decode(ids); };
   std::vector<rewards::Group> groups;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    groups.push_back(rewards::make_group(prompts[i].prompt_text, prompts[i].row, rollouts[i],
-                                         [this](const std::vector<int64_t>& ids) { return policy_.decode(ids); }));
+    groups.push_back(rewards::make_group(prompts[i].prompt_text, prompts[i].row, rollouts[i], decode));
     groups.back().step = step_ + 1;
+    if (!votes[i].completions.empty())
+      groups.back().vote_samples = rewards::make_group("", nullptr, votes[i], decode).samples;
   }
   auto scored = rewards_.score(groups);
   // Anchor candidates: prompts whose G samples all gave one answer (every group, kept or not:

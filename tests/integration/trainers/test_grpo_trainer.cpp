@@ -247,3 +247,31 @@ TEST(GRPOTrainer, DynamicSamplingDropsFlatGroupsAndRefills) {
     }
   }
 }
+
+// PromptExample::vote_prompt_ids: the vote prompt's G completions reach the rewards as
+// vote_samples (prompts without one get none) and stay out of the update: the step's token
+// count is the own completions' plus the prompts'.
+TEST(GRPOTrainer, VotePromptSamplesReachTheRewardsOnly) {
+  torch::manual_seed(0);
+  std::vector<size_t> vote_counts;
+  double own_tokens = 0;
+  rewards::RewardPipeline pipe;
+  pipe.add(rewards::make_function_reward("recorder", [&](const rewards::Group& g) {
+    vote_counts.push_back(g.vote_samples.size());
+    std::vector<double> out;
+    for (const auto& s : g.samples) {
+      own_tokens += static_cast<double>(s.completion_ids.size());
+      out.push_back(static_cast<double>(s.completion_ids.size() % 3));
+    }
+    for (const auto& v : g.vote_samples) EXPECT_LE(v.completion_ids.size(), 6u);
+    return out;
+  }));
+  trainers::GRPOTrainer trainer(tiny_llama(1), pipe, toy_config());
+  auto batch = prompts(4);
+  batch[1].vote_prompt_ids = {4, 4, 3};
+  batch[3].vote_prompt_ids = {6, 2, 3};
+  const auto m = trainer.step(batch).metrics;
+  EXPECT_EQ(vote_counts, (std::vector<size_t>{0, 8, 0, 8}));
+  EXPECT_DOUBLE_EQ(m.at("num_tokens"), own_tokens + 4 * 8 * 3);  // 32 rows of 3 prompt tokens
+  EXPECT_DOUBLE_EQ(m.at("completions/mean_length"), own_tokens / 32);
+}

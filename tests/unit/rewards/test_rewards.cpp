@@ -144,3 +144,37 @@ TEST(RewardPipeline, ThrowingAndNanRewardsAreUnscorableNotFatal) {
   EXPECT_GT(adv.advantages[0].item<double>(), 0);
   EXPECT_LT(adv.advantages[2].item<double>(), 0);
 }
+
+// Vote-only samples (a paraphrase's completions) join the vote after the group's own samples and
+// are never scored. Own {5, 7, 7}: 7 wins alone; with votes {5, 5}: 5 has 3 votes to 7's 2. Own
+// {5, 7} with votes {7, 5}: 2-2, the tie goes to 5 (seen first). Votes {9, 9, 9}: 9 wins and no
+// own sample holds it. vote_share stays the winner's share of the own samples.
+TEST(ConsensusReward, VoteSamplesJoinTheVoteButAreNotScored) {
+  const auto r = make_consensus_reward(AnswerExtractor::create("last_number"));
+  auto with_votes = [](Group g, const std::vector<std::string>& votes) {
+    g.vote_samples = group_of(votes).samples;
+    return g;
+  };
+  EXPECT_EQ(r->score(group_of({"= 5", "= 7", "= 7"})).scores, (std::vector<double>{0, 1, 1}));
+  const auto s = r->score(with_votes(group_of({"= 5", "= 7", "= 7"}), {"= 5", "= 5"}));
+  EXPECT_EQ(s.scores, (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ(s.info["majority"], "5");
+  EXPECT_DOUBLE_EQ(s.info["vote_share"].get<double>(), 1.0 / 3.0);
+  EXPECT_EQ(r->score(with_votes(group_of({"= 5", "= 7"}), {"= 7", "= 5"})).scores, (std::vector<double>{1, 0}));
+  EXPECT_EQ(r->score(with_votes(group_of({"= 5", "= 7"}), {"= 9", "= 9", "= 9"})).scores, (std::vector<double>{0, 0}));
+}
+
+// Borda ranks own and vote samples together: own A (certainty 3), B (1); votes B (2), B (0.5).
+// Ranks A 1, B(vote) 2, B 3, B(vote) 4 → weights at p = 1: A = 4, B = 3 + 2 + 1 = 6 → B wins;
+// without the votes A (weight 2) beats B (1).
+TEST(BordaReward, VoteSamplesAreRankedWithTheGroup) {
+  Group g = group_of({"A", "B"});
+  g.samples[0].token_self_certainty = {3};
+  g.samples[1].token_self_certainty = {1};
+  const auto r = make_borda_reward(AnswerExtractor::create("exact"), 1.0);
+  EXPECT_EQ(r->score(g).scores, (std::vector<double>{1, 0}));
+  g.vote_samples = group_of({"B", "B"}).samples;
+  g.vote_samples[0].token_self_certainty = {2};
+  g.vote_samples[1].token_self_certainty = {0.5};
+  EXPECT_EQ(r->score(g).scores, (std::vector<double>{0, 1}));
+}

@@ -30,6 +30,11 @@ struct Group {
   std::string prompt;
   nlohmann::json example;  // the dataset row (e.g. its "answer" for verifiers); may be null
   std::vector<Sample> samples;
+  // Samples that vote but are not scored or trained on: the completions of a second prompt
+  // that asks the same question (trainers::PromptExample::vote_prompt_ids, e.g. a paraphrase).
+  // The vote rewards (consensus, borda) count them when they pick the winning answer; rewards
+  // that score samples one by one ignore them. Empty unless the prompt has a vote prompt.
+  std::vector<Sample> vote_samples;
   int64_t step = -1;  // the GRPO trainer's step being scored (1-based); -1 outside a GRPO step
 };
 

@@ -100,6 +100,10 @@ struct PromptExample {
   std::vector<int64_t> prompt_ids;
   std::string prompt_text;
   nlohmann::json row;
+  // Optional: a second prompt that asks the same question (a paraphrase; the demo uses the
+  // commuted sum). The trainer samples num_generations completions of it too; they join the
+  // vote of the consensus / borda rewards (rewards::Group::vote_samples) and are not trained on.
+  std::vector<int64_t> vote_prompt_ids;
 };
 
 struct GRPOStepResult {
@@ -141,10 +145,14 @@ class GRPOTrainer {
   struct Timings;
   Groups generate_and_score(const std::vector<PromptExample>& prompts, const PromptSource& more_prompts, Timings& t);
   void add_greedy_answers(Groups& groups, Timings& t);  // and the anchors' check
+  // The prompts' rollouts; `votes` gets one per prompt, of its vote_prompt_ids (an empty
+  // Rollout where it has none).
   std::vector<generation::Rollout> generate(const std::vector<PromptExample>& prompts, int64_t round,
-                                            uint64_t prompt_offset, Timings& t);
-  void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts, Groups& into,
-             bool drop_zero_std, int64_t target, Timings& t);
+                                            uint64_t prompt_offset, Timings& t,
+                                            std::vector<generation::Rollout>& votes);
+  void score(const std::vector<PromptExample>& prompts, const std::vector<generation::Rollout>& rollouts,
+             const std::vector<generation::Rollout>& votes, Groups& into, bool drop_zero_std, int64_t target,
+             Timings& t);
   Advantages advantages(const Groups& groups);
   Batch training_batch(const Groups& groups, const Advantages& adv);
   OldLogprobs old_and_ref_logprobs(const Batch& batch, bool dump_now);
