@@ -91,6 +91,24 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
                   " the context leaves (max_position_embeddings − max_completion_length)")
           .at(p.where)
           .hint("shorten the prompt, lower max_completion_length, or drop the row");
+    if (!options.vote_prompt_field.empty() && row.contains(options.vote_prompt_field) &&
+        !row[options.vote_prompt_field].is_null()) {
+      const auto& v = row[options.vote_prompt_field];
+      if (!v.is_string())
+        throw Error("\"" + options.vote_prompt_field + "\" must be a string (a paraphrase of the prompt), got " +
+                    v.dump())
+            .at(p.where)
+            .hint("data.vote_prompt_field names the field; drop it or write the text");
+      if (!tok) throw Error("a vote prompt needs a tokenizer").at(p.where);
+      p.vote_ids = encode_prompt(*tok, v.get<std::string>(), options);
+      if (p.vote_ids.empty()) throw Error("vote prompt is empty after tokenization").at(p.where);
+      if (options.max_prompt_length > 0 && static_cast<int64_t>(p.vote_ids.size()) > options.max_prompt_length)
+        throw Error("vote prompt (\"" + options.vote_prompt_field + "\") is " + std::to_string(p.vote_ids.size()) +
+                    " tokens, longer than the " + std::to_string(options.max_prompt_length) +
+                    " the context leaves (max_position_embeddings − max_completion_length)")
+            .at(p.where)
+            .hint("shorten it, lower max_completion_length, or drop the field from the row");
+    }
     if (row.contains(options.answer_field) && !row[options.answer_field].is_null())
       p.answer = scalar_text(row[options.answer_field]);
     if (row.contains(options.category_field) && !row[options.category_field].is_null())

@@ -358,7 +358,7 @@ class GrpoLoop : public SelfImprovementLoop {
         idx = order_[cursor_++];
       }
       const auto& p = ctx.train[idx];
-      out.push_back({p.ids, p.text, p.row});
+      out.push_back({p.ids, p.text, p.row, p.vote_ids});
     }
     return out;
   }
@@ -378,7 +378,7 @@ class GrpoLoop : public SelfImprovementLoop {
         idx = std::uniform_int_distribution<size_t>(0, ctx.train.size() - 1)(rng);
       }
       const auto& p = ctx.train[idx];
-      out.push_back({p.ids, p.text, p.row});
+      out.push_back({p.ids, p.text, p.row, p.vote_ids});
     }
     return out;
   }

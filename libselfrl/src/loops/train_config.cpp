@@ -257,6 +257,10 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
   po.answer_field =
       r.get_string("data.answer_field", "answer", {}, "field holding the reference answer (verifier, eval only)");
   po.category_field = r.get_string("data.category_field", "category", {}, "field holding the category (SEC arms)");
+  po.vote_prompt_field = r.get_string(
+      "data.vote_prompt_field", "", {},
+      "GRPO / SEC: field holding a paraphrase of the prompt; its num_generations samples vote in the consensus / "
+      "borda rewards and are not trained on (\"\" = off)");
   po.max_samples = r.get_int("data.max_train_samples", 0, kNonNegative, "use the first N training rows (0 = all)");
   if (k == "sft")
     c.completion_field =

@@ -73,3 +73,37 @@ TEST(PromptDataset, RecipeRunReportsEmptyDatasetAndOverlongPrompt) {
 
 }  // namespace
 }  // namespace selfrl::test
+
+namespace selfrl::test {
+namespace {
+
+// data.vote_prompt_field: the field's text is encoded as the prompt is (chat template too); rows
+// without it get no vote prompt; a non-string, or one longer than the context, names file:line.
+TEST(PromptDataset, VotePromptFieldIsEncodedLikeThePrompt) {
+  auto& f = loop_fixture();
+  auto tok = tokenizer::Tokenizer::from_pretrained(f.model);
+  TempDir d;
+  write_bytes(d.file("v.jsonl"),
+              "{\"prompt\": \"2 + 3 =\", \"alt\": \"3 + 2 =\"}\n"
+              "{\"prompt\": \"1 + 1 =\"}\n");
+  data::PromptOptions o;
+  EXPECT_TRUE(data::load_prompts(d.file("v.jsonl"), tok.get(), o)[0].vote_ids.empty());  // off by default
+  o.vote_prompt_field = "alt";
+  auto p = data::load_prompts(d.file("v.jsonl"), tok.get(), o);
+  EXPECT_EQ(p[0].vote_ids, data::to_ids64(tok->encode("3 + 2 =", true)));
+  EXPECT_TRUE(p[1].vote_ids.empty());
+  o.chat_template = true;
+  p = data::load_prompts(d.file("v.jsonl"), tok.get(), o);
+  EXPECT_EQ(p[0].vote_ids,
+            data::to_ids64(tok->encode(tok->apply_chat_template({{"user", "3 + 2 ="}}, true, "chatml"), false)));
+  o.chat_template = false;
+  write_bytes(d.file("bad.jsonl"), "{\"prompt\": \"1 =\", \"alt\": \"2 =\"}\n{\"prompt\": \"2 =\", \"alt\": 7}\n");
+  EXPECT_SELFRL_ERROR(data::load_prompts(d.file("bad.jsonl"), tok.get(), o), "bad.jsonl:2", "\"alt\" must be a string");
+  write_bytes(d.file("long.jsonl"), "{\"prompt\": \"1 =\", \"alt\": \"" + std::string(300, '7') + "\"}\n");
+  o.max_prompt_length = 20;
+  EXPECT_SELFRL_ERROR(data::load_prompts(d.file("long.jsonl"), tok.get(), o), "long.jsonl:1", "vote prompt",
+                      "longer than the 20");
+}
+
+}  // namespace
+}  // namespace selfrl::test

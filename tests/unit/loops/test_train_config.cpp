@@ -26,10 +26,12 @@ TEST(TrainConfig, ReadsTrlKnobsAndOverrides) {
   auto r = recipe::Recipe::load(
       f.recipe("trainer: grpo\nnum_generations: 4\nbeta: 0.04\nepsilon_high: 0.28\nloss_type: dr_grpo\n"
                "reward_funcs: [consensus, self_certainty]\nreward_weights: [1.0, 0.5]\n"),
-      {"learning_rate=3e-6", "scale_rewards=none", "share_prompt_cache=false", "consensus_min_vote_share=0.75"});
+      {"learning_rate=3e-6", "scale_rewards=none", "share_prompt_cache=false", "consensus_min_vote_share=0.75",
+       "data.vote_prompt_field=paraphrase"});
   const auto c = loops::read_train_config(r);
   EXPECT_EQ(c.kind, "grpo");
-  EXPECT_FALSE(c.share_prompt_cache);  // default true
+  EXPECT_EQ(c.prompt_options.vote_prompt_field, "paraphrase");  // default "" (off)
+  EXPECT_FALSE(c.share_prompt_cache);                           // default true
   EXPECT_DOUBLE_EQ(c.consensus_min_vote_share, 0.75);
   EXPECT_EQ(c.sampling.num_samples, 4);
   EXPECT_DOUBLE_EQ(c.grpo.loss.beta, 0.04);

@@ -23,6 +23,10 @@ struct Prompt {
   std::string category;               // `category_field` value ("" when absent)
   nlohmann::json row;                 // the whole row
   std::string where;                  // "file:line"
+  // The row's vote_prompt_field text, encoded as `ids` is (empty when the field is unset or the
+  // row has none): a paraphrase whose samples vote in GRPO's consensus / borda rewards and are
+  // not trained on (trainers::PromptExample::vote_prompt_ids).
+  std::vector<int64_t> vote_ids;
 };
 
 struct PromptOptions {
@@ -32,6 +36,7 @@ struct PromptOptions {
   std::string prompt_field = "prompt";
   std::string answer_field = "answer";
   std::string category_field = "category";
+  std::string vote_prompt_field;  // "": no vote prompts (see Prompt::vote_ids)
   int64_t max_prompt_length = 0;  // > 0: longer prompts are an error naming file:line
   int64_t max_samples = 0;        // > 0: keep the first N rows
 };
