@@ -508,17 +508,15 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
     }
   auto rng = make_engine(c.seed, {0x6791, stage.size()});
   std::shuffle(prompts.begin(), prompts.end(), rng);
+  // The next n prompts of the shuffled stream: each step's batch, then dynamic sampling's refills.
   size_t next = 0;
+  auto draw = [&](int64_t n) {
+    std::vector<trainers::PromptExample> out;
+    for (int64_t i = 0; i < n; ++i) out.push_back(prompts[next++ % prompts.size()]);
+    return out;
+  };
   for (int64_t s = 0; s < c.grpo_steps; ++s) {
-    std::vector<trainers::PromptExample> batch;
-    for (int64_t i = 0; i < c.grpo_prompts_per_step; ++i) batch.push_back(prompts[next++ % prompts.size()]);
-    // Dynamic sampling's refills come from the same stream of prompts.
-    auto more = [&](int64_t n) {
-      std::vector<trainers::PromptExample> extra;
-      for (int64_t i = 0; i < n; ++i) extra.push_back(prompts[next++ % prompts.size()]);
-      return extra;
-    };
-    auto res = trainer.step(batch, more);
+    auto res = trainer.step(draw(c.grpo_prompts_per_step), draw);
     const auto verdict = guard.observe(res.metrics);
     if (verdict.fired)
       ctx.log(stage, " collapse guard fired at step ", s + 1, " (first flagged step ", guard.first_bad_step() + 1,
@@ -805,23 +803,21 @@ DemoResult run_demo(const DemoConfig& cfg) {
         }
         const size_t n_can =
             std::min<size_t>(can_items.size(), static_cast<size_t>(std::max<int64_t>(0, cfg.rest_introspect_pool)));
-        std::vector<size_t> yes_items, no_items;
+        std::vector<bool> confident(n_can);
+        int64_t can_yes = 0;
         for (size_t i = 0; i < n_can; ++i) {
-          const bool confident = can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share;
-          (confident ? yes_items : no_items).push_back(i);
+          confident[i] = can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share;
+          can_yes += confident[i];
         }
-        const int64_t can_yes = static_cast<int64_t>(yes_items.size());
-        if (cfg.rest_introspect_balance) {
-          const size_t n = std::min(yes_items.size(), no_items.size());
-          yes_items.resize(n);
-          no_items.resize(n);
+        // Balanced: the first min(yes, no) of each class, in the voted order.
+        const int64_t per_class = std::min<int64_t>(can_yes, static_cast<int64_t>(n_can) - can_yes);
+        int64_t taken[2] = {0, 0};  // no, yes
+        size_t can_kept = 0;
+        for (size_t i = 0; i < n_can; ++i) {
+          if (cfg.rest_introspect_balance && taken[confident[i]]++ >= per_class) continue;
+          data.push_back(can_example(ctx.codec, can_items[i], confident[i]));
+          ++can_kept;
         }
-        std::vector<size_t> can_kept = yes_items;
-        can_kept.insert(can_kept.end(), no_items.begin(), no_items.end());
-        std::sort(can_kept.begin(), can_kept.end());  // the voted order, as without balancing
-        for (size_t i : can_kept)
-          data.push_back(
-              can_example(ctx.codec, can_items[i], can_votes[i] && can_votes[i]->share >= cfg.introspect_yes_share));
         std::ostringstream by;
         for (const auto& [d, kr] : kept_by_d)
           by << " d" << d << " " << kr.first << " (" << fmt(kr.second / std::max(1.0, double(kr.first)), 2) << ")";
@@ -831,14 +827,14 @@ DemoResult run_demo(const DemoConfig& cfg) {
         if (n_can > 0)
           ctx.log(stage, ": ", n_can, " CAN examples from the votes, ", can_yes,
                   " \"yes\" (vote share >= ", cfg.introspect_yes_share, ")",
-                  cfg.rest_introspect_balance ? detail::concat("; balanced: ", can_kept.size(), " kept") : "");
+                  cfg.rest_introspect_balance ? detail::concat("; balanced: ", can_kept, " kept") : "");
         sft(m, data, cfg.rest_learning_rate, cfg.rest_epochs, cfg.sft_batch_size, cfg.out_dir + "/" + stage,
             cfg.seed + 2 + iter);
         finish_stage(ctx, stage, prev, m, seconds_since(t0));
         auto& notes = ctx.stages.back().notes;
         notes.update({{"pseudo_labels_kept", kept},
                       {"pseudo_label_precision", right / std::max(1.0, double(kept))},
-                      {"can_examples", can_kept.size()},
+                      {"can_examples", can_kept},
                       {"can_yes", can_yes},
                       {"sft_examples", data.size()},
                       {"voted_prompts", items.size()}});

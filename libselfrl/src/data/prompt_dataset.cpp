@@ -84,13 +84,17 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
             return k.empty() ? std::string("none") : k;
           }());
     }
-    if (p.ids.empty()) throw Error("prompt is empty after tokenization").at(p.where);
-    if (options.max_prompt_length > 0 && static_cast<int64_t>(p.ids.size()) > options.max_prompt_length)
-      throw Error("prompt is " + std::to_string(p.ids.size()) + " tokens, longer than the " +
-                  std::to_string(options.max_prompt_length) +
-                  " the context leaves (max_position_embeddings − max_completion_length)")
-          .at(p.where)
-          .hint("shorten the prompt, lower max_completion_length, or drop the row");
+    // An empty or too long prompt (`what`: "prompt" or the vote prompt) is an error naming the row.
+    auto check_length = [&](const std::vector<int64_t>& ids, const std::string& what, const std::string& hint) {
+      if (ids.empty()) throw Error(what + " is empty after tokenization").at(p.where);
+      if (options.max_prompt_length > 0 && static_cast<int64_t>(ids.size()) > options.max_prompt_length)
+        throw Error(what + " is " + std::to_string(ids.size()) + " tokens, longer than the " +
+                    std::to_string(options.max_prompt_length) +
+                    " the context leaves (max_position_embeddings − max_completion_length)")
+            .at(p.where)
+            .hint(hint);
+    };
+    check_length(p.ids, "prompt", "shorten the prompt, lower max_completion_length, or drop the row");
     if (!options.vote_prompt_field.empty() && row.contains(options.vote_prompt_field) &&
         !row[options.vote_prompt_field].is_null()) {
       const auto& v = row[options.vote_prompt_field];
@@ -101,13 +105,8 @@ std::vector<Prompt> load_prompts(const std::string& path, const tokenizer::Token
             .hint("data.vote_prompt_field names the field; drop it or write the text");
       if (!tok) throw Error("a vote prompt needs a tokenizer").at(p.where);
       p.vote_ids = encode_prompt(*tok, v.get<std::string>(), options);
-      if (p.vote_ids.empty()) throw Error("vote prompt is empty after tokenization").at(p.where);
-      if (options.max_prompt_length > 0 && static_cast<int64_t>(p.vote_ids.size()) > options.max_prompt_length)
-        throw Error("vote prompt (\"" + options.vote_prompt_field + "\") is " + std::to_string(p.vote_ids.size()) +
-                    " tokens, longer than the " + std::to_string(options.max_prompt_length) +
-                    " the context leaves (max_position_embeddings − max_completion_length)")
-            .at(p.where)
-            .hint("shorten it, lower max_completion_length, or drop the field from the row");
+      check_length(p.vote_ids, "vote prompt (\"" + options.vote_prompt_field + "\")",
+                   "shorten it, lower max_completion_length, or drop the field from the row");
     }
     if (row.contains(options.answer_field) && !row[options.answer_field].is_null())
       p.answer = scalar_text(row[options.answer_field]);

@@ -71,12 +71,6 @@ TEST(PromptDataset, RecipeRunReportsEmptyDatasetAndOverlongPrompt) {
   EXPECT_SELFRL_ERROR(run("long.jsonl", "max_completion_length: 512\n"), "r.yaml", "leaves no room");
 }
 
-}  // namespace
-}  // namespace selfrl::test
-
-namespace selfrl::test {
-namespace {
-
 // data.vote_prompt_field: the field's text is encoded as the prompt is (chat template too); rows
 // without it get no vote prompt; a non-string, or one longer than the context, names file:line.
 TEST(PromptDataset, VotePromptFieldIsEncodedLikeThePrompt) {
