@@ -91,6 +91,38 @@ def test_none_marks_a_sample_unscorable(world, tmp_path):
     assert m["rewards/half/unscorable"] == 4.0
 
 
+def test_vote_prompt_field_brings_a_paraphrase_into_the_vote(world, tmp_path):
+    # data.vote_prompt_field from a trainer, through the loop: the rows with a paraphrase get G
+    # samples of it in their consensus / borda vote (info "num_vote_samples"), the others none;
+    # only the group's own G samples are trained on and dumped.
+    rows = [dict(r, vote=r["prompt"].replace(" + ", "+")) if i % 2 == 0 else dict(r)
+            for i, r in enumerate(world["train_rows"])]
+    trainer = selfrl.GRPOTrainer(
+        world["model"], ["consensus", "borda"],
+        args=selfrl.GRPOConfig(max_steps=1, num_generations=4, per_device_train_batch_size=16,
+                               max_completion_length=6, output_dir=str(tmp_path / "run"), dump_rollouts_steps=1,
+                               seed=5, data={"vote_prompt_field": "vote"}),
+        train_dataset=rows)
+    trainer.step()
+    dumped = [json.loads(l) for f in sorted(glob.glob(str(tmp_path / "run/rollouts/*.jsonl"))) for l in open(f)]
+    assert len(dumped) == 16  # four prompts x four generations: the vote samples are not dumped
+    voted = {r["prompt"] for r in rows if "vote" in r}
+    assert {d["prompt"] for d in dumped} & voted and {d["prompt"] for d in dumped} - voted
+    for d in dumped:
+        for name in ("consensus", "borda"):
+            info = d["group_info"][name]
+            if d["prompt"] in voted:
+                assert info["num_vote_samples"] == 4, (d["prompt"], info)
+            else:
+                assert "num_vote_samples" not in info, (d["prompt"], info)
+    with pytest.raises(selfrl.Error, match="vote"):
+        bad = [dict(r, vote=3) for r in world["train_rows"]]
+        selfrl.GRPOTrainer(world["model"], ["consensus"],
+                           args=selfrl.GRPOConfig(max_steps=1, num_generations=4, output_dir=str(tmp_path / "bad"),
+                                                  data={"vote_prompt_field": "vote"}),
+                           train_dataset=bad).step()
+
+
 def test_registered_python_reward_runs_from_a_recipe(world, tmp_path):
     def brevity(prompts, completions, completion_ids, **kwargs):
         """minus the completion length"""

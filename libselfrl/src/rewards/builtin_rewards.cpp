@@ -93,6 +93,7 @@ class ConsensusReward : public Reward {
     out.info = {{"majority", majority ? nlohmann::json(*majority) : nlohmann::json(nullptr)},
                 {"vote_share", n > 0 ? agree / n : 0.0},
                 {"num_answers", votes.tally.size()}};
+    if (!g.vote_samples.empty()) out.info["num_vote_samples"] = g.vote_samples.size();
     apply_min_vote_share(out, min_share_);
     return out;
   }
@@ -134,6 +135,7 @@ class BordaReward : public Reward {
     for (size_t i = 0; i < n; ++i)
       out.scores.push_back(win && votes.answers[i] && *votes.answers[i] == *win ? 1.0 : 0.0);
     out.info = {{"winner", win ? nlohmann::json(*win) : nlohmann::json(nullptr)}};
+    if (!g.vote_samples.empty()) out.info["num_vote_samples"] = g.vote_samples.size();
     apply_min_vote_share(out, min_share_);
     return out;
   }

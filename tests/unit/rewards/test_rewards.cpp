@@ -160,6 +160,8 @@ TEST(ConsensusReward, VoteSamplesJoinTheVoteButAreNotScored) {
   EXPECT_EQ(s.scores, (std::vector<double>{1, 0, 0}));
   EXPECT_EQ(s.info["majority"], "5");
   EXPECT_DOUBLE_EQ(s.info["vote_share"].get<double>(), 1.0 / 3.0);
+  EXPECT_EQ(s.info["num_vote_samples"], 2);
+  EXPECT_FALSE(r->score(group_of({"= 5"})).info.contains("num_vote_samples"));
   EXPECT_EQ(r->score(with_votes(group_of({"= 5", "= 7"}), {"= 7", "= 5"})).scores, (std::vector<double>{1, 0}));
   EXPECT_EQ(r->score(with_votes(group_of({"= 5", "= 7"}), {"= 9", "= 9", "= 9"})).scores, (std::vector<double>{0, 0}));
 }
@@ -176,5 +178,8 @@ TEST(BordaReward, VoteSamplesAreRankedWithTheGroup) {
   g.vote_samples = group_of({"B", "B"}).samples;
   g.vote_samples[0].token_self_certainty = {2};
   g.vote_samples[1].token_self_certainty = {0.5};
-  EXPECT_EQ(r->score(g).scores, (std::vector<double>{0, 1}));
+  const auto s = r->score(g);
+  EXPECT_EQ(s.scores, (std::vector<double>{0, 1}));
+  EXPECT_EQ(s.info["winner"], "B");
+  EXPECT_EQ(s.info["num_vote_samples"], 2);
 }

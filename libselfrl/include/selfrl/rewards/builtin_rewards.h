@@ -23,14 +23,16 @@ RewardPtr make_self_certainty_reward();
 // teach — the confidence filter of ReST-EM / LMSI pseudo-labels applied to TTRL; info then
 // adds "below_min_vote_share": true. The group's vote_samples (a paraphrase's completions)
 // vote too, after the G samples (ties still go to an answer the G samples gave first); only the
-// G samples are scored, and vote_share stays the winner's share of them.
+// G samples are scored, and vote_share stays the winner's share of them; info then adds
+// "num_vote_samples": M.
 RewardPtr make_consensus_reward(AnswerExtractor extractor, double min_vote_share = 0.0);
 
 // Borda voting with self-certainty ranks (Kang et al. 2025, "Scalable Best-of-N Selection for
 // LLMs via Self-Certainty"): rank samples by self-certainty (r = 1 most certain), each adds
 // (N − r + 1)^power to its answer; reward 1 for completions of the winning answer.
 // `min_vote_share` as for consensus, on the winner's share of the G samples. With vote_samples,
-// all G + M samples are ranked and vote (N = G + M); only the G samples are scored.
+// all G + M samples are ranked and vote (N = G + M); only the G samples are scored; info:
+// {"winner": answer|null}, plus "num_vote_samples": M when M > 0.
 RewardPtr make_borda_reward(AnswerExtractor extractor, double power = 0.5, double min_vote_share = 0.0);
 
 // 1 when the extracted answer equals normalize_answer(example[answer_key]), else 0. A row
