@@ -55,7 +55,7 @@ std::string ArgParser::usage() const {
   os << "\noptions:\n";
   for (const auto& s : options_) {
     os << "  " << s.name << (s.takes_value ? " " + s.metavar : "") << "\n      " << s.help;
-    if (s.default_value) os << " (default: " << *s.default_value << ")";
+    if (s.default_value && !s.default_value->empty()) os << " (default: " << *s.default_value << ")";
     os << "\n";
   }
   os << "  --help\n      show this help\n";

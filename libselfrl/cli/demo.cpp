@@ -44,17 +44,26 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   p.option("--threads", "N", "intra-op threads (1 is fastest for this tiny model on a busy machine)", "1");
   p.flag("--quick", "tiny sizes everywhere (a smoke run of a few seconds; numbers are meaningless)");
   p.flag("--quiet", "no progress lines on stderr");
-  // Knobs (defaults = the documented run).
-  p.option("--sft-epochs", "N", "epochs of seed SFT", "");
-  p.option("--grpo-steps", "N", "steps of each unlabelled GRPO stage", "");
-  p.option("--grpo-lr", "LR", "learning rate of the GRPO stages", "");
-  p.option("--rest-pool", "N", "unlabelled prompts sampled by ReST-EM", "");
-  p.option("--num-seed", "N", "labelled seed items", "");
-  p.option("--rest-iterations", "N", "ReST-EM iterations", "");
-  p.option("--sft-lr", "LR", "learning rate of the seed SFT", "");
-  p.option("--hidden", "N", "hidden size of the model", "");
-  p.option("--layers", "N", "decoder layers", "");
-  p.option("--set", "KEY=VALUE", "set any knob (repeatable), one of: " + knob_list, "");
+  // Knobs: unset keeps the documented run's value (--quick: the tiny one's), shown in --help.
+  const demo::DemoConfig d;
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%g", v);
+    return std::string(buf);
+  };
+  auto knob = [&](const char* name, const char* metavar, const std::string& help, const std::string& value) {
+    p.option(name, metavar, help + " (the documented run: " + value + ")");
+  };
+  knob("--sft-epochs", "N", "epochs of seed SFT", std::to_string(d.sft_epochs));
+  knob("--grpo-steps", "N", "steps of each unlabelled GRPO stage", std::to_string(d.grpo_steps));
+  knob("--grpo-lr", "LR", "learning rate of the GRPO stages", num(d.grpo_learning_rate));
+  knob("--rest-pool", "N", "unlabelled prompts sampled by each ReST-EM iteration", std::to_string(d.rest_pool));
+  knob("--num-seed", "N", "labelled seed items", std::to_string(d.task.num_seed));
+  knob("--rest-iterations", "N", "ReST-EM iterations", std::to_string(d.rest_iterations));
+  knob("--sft-lr", "LR", "learning rate of the seed SFT", num(d.sft_learning_rate));
+  knob("--hidden", "N", "hidden size of the model", std::to_string(d.hidden_size));
+  knob("--layers", "N", "decoder layers", std::to_string(d.num_hidden_layers));
+  p.option("--set", "KEY=VALUE", "set any knob (repeatable), one of: " + knob_list);
   if (!p.parse(args)) return 0;
 
   demo::DemoConfig cfg;
@@ -64,7 +73,7 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   cfg.threads = static_cast<int>(p.get_int_in("--threads", 0, kMaxCliThreads));
   cfg.verbose = !p.get_flag("--quiet");
   auto set_int = [&](const char* name, int64_t& field) {
-    if (!p.get(name).empty()) field = p.get_int(name);
+    if (p.get_opt(name)) field = p.get_int(name);
   };
   set_int("--sft-epochs", cfg.sft_epochs);
   set_int("--grpo-steps", cfg.grpo_steps);
@@ -73,8 +82,8 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   set_int("--num-seed", cfg.task.num_seed);
   set_int("--hidden", cfg.hidden_size);
   set_int("--layers", cfg.num_hidden_layers);
-  if (!p.get("--sft-lr").empty()) cfg.sft_learning_rate = p.get_double("--sft-lr");
-  if (!p.get("--grpo-lr").empty()) cfg.grpo_learning_rate = p.get_double("--grpo-lr");
+  if (p.get_opt("--sft-lr")) cfg.sft_learning_rate = p.get_double("--sft-lr");
+  if (p.get_opt("--grpo-lr")) cfg.grpo_learning_rate = p.get_double("--grpo-lr");
   for (const auto& [k, v] : knobs) cfg.set(k, v);
 
   const auto result = demo::run_demo(cfg);

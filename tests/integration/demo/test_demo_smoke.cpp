@@ -97,6 +97,16 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;
+
+  // --help shows the documented run's value of each shortcut knob (docs/demo.md: 40 GRPO steps,
+  // lr 1e-4), never an empty default.
+  const auto help = test::run_command(test::selfrl_cli() + " demo --help");
+  ASSERT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_NE(help.output.find("steps of each unlabelled GRPO stage (the documented run: 40)"), std::string::npos)
+      << help.output;
+  EXPECT_NE(help.output.find("learning rate of the GRPO stages (the documented run: 0.0001)"), std::string::npos)
+      << help.output;
+  EXPECT_EQ(help.output.find("(default: )"), std::string::npos) << help.output;
 }
 
 // control_examples fixes the control's length and control_order its batch order: from the same
