@@ -466,8 +466,14 @@ std::vector<trainers::PromptExample> prompt_examples(const DemoCodec& codec, con
   return out;
 }
 
+// A GRPO stage's policy and what its collapse guard said (summary.json's notes.collapse_guard).
+struct GrpoStageResult {
+  std::shared_ptr<model::CausalLM> policy;
+  nlohmann::json guard;  // null: never fired; else {"fired_at_step", "first_flagged_step", "reason"}
+};
+
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
-std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
+GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
                                             rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool,
                                             const rewards::AnswerExtractor& extractor, int64_t num_generations,
                                             double temperature, bool vote_commuted) {
@@ -515,18 +521,22 @@ std::shared_ptr<model::CausalLM> grpo_stage(Context& ctx, const std::string& sta
     for (int64_t i = 0; i < n; ++i) out.push_back(prompts[next++ % prompts.size()]);
     return out;
   };
+  nlohmann::json fired;  // the first firing (steps counted from 1, as logged)
   for (int64_t s = 0; s < c.grpo_steps; ++s) {
     auto res = trainer.step(draw(c.grpo_prompts_per_step), draw);
     const auto verdict = guard.observe(res.metrics);
-    if (verdict.fired)
+    if (verdict.fired) {
       ctx.log(stage, " collapse guard fired at step ", s + 1, " (first flagged step ", guard.first_bad_step() + 1,
               "): ", verdict.reason);
+      if (fired.is_null())
+        fired = {{"fired_at_step", s + 1}, {"first_flagged_step", guard.first_bad_step() + 1}, {"reason", verdict.reason}};
+    }
     ctx.train_curves[stage + " reward"].push_back({static_cast<double>(s), res.metrics.at("reward")});
     if (s % 10 == 0 || s + 1 == c.grpo_steps)
       ctx.log(stage, " step ", s, " reward ", res.metrics.at("reward"), " self_certainty ",
               res.metrics.count("self_certainty") ? res.metrics.at("self_certainty") : 0.0);
   }
-  return policy;
+  return {policy, fired};
 }
 
 void write_curves(const Context& ctx, const std::string& path) {
@@ -651,9 +661,10 @@ DemoResult run_demo(const DemoConfig& cfg) {
       cfg.grpo_levels > 0 ? std::min<int>(tc.max_digits, seed_top + static_cast<int>(cfg.grpo_levels)) : tc.max_digits;
   const std::vector<ArithmeticItem> grpo_pool =
       cfg.curriculum && cfg.grpo_levels > 0 ? items_with_difficulty(splits.unlabelled, seed_top + 1, grpo_top) : pool;
-  auto note_grpo_pool = [&](StageResult& st) {  // which prompts a GRPO stage drew from
+  auto note_grpo = [&](StageResult& st, const GrpoStageResult& r) {  // its prompts and its guard's verdict
     st.notes["prompt_pool"] = grpo_pool.size();
     if (cfg.curriculum) st.notes["prompt_levels"] = {seed_top + 1, grpo_top};
+    st.notes["collapse_guard"] = r.guard;
   };
   if (pool.empty() && std::any_of(cfg.stages.begin(), cfg.stages.end(), [](const std::string& s) {
         return s != "control";  // every other stage samples unlabelled prompts
@@ -730,8 +741,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
       auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor, cfg.ttrl_min_vote_share),
                           grpo_pool, answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature,
                           cfg.grpo_vote_commuted);
-      finish_stage(ctx, "ttrl", prev, m, seconds_since(t0));
-      note_grpo_pool(ctx.stages.back());
+      finish_stage(ctx, "ttrl", prev, m.policy, seconds_since(t0));
+      note_grpo(ctx.stages.back(), m);
       if (cfg.ttrl_in_chain) prev = "ttrl";
     } else if (stage_kind == "intuitor") {
       // Intuitor: GRPO with self-certainty, a branch from base.
@@ -741,8 +752,8 @@ DemoResult run_demo(const DemoConfig& cfg) {
                         : rewards::make_self_certainty_reward();
       auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), grpo_pool, answer_extractor, cfg.num_generations,
                           cfg.grpo_temperature, cfg.grpo_vote_commuted && cfg.intuitor_reward == "borda");
-      finish_stage(ctx, "intuitor", "base", m, seconds_since(t0));
-      note_grpo_pool(ctx.stages.back());
+      finish_stage(ctx, "intuitor", "base", m.policy, seconds_since(t0));
+      note_grpo(ctx.stages.back(), m);
     } else if (stage_kind == "rest_em") {
       // ReST-EM / STaR: majority-vote pseudo-labels of the current model, SFT on them plus the
       // seed set; each iteration draws fresh unlabelled prompts. The gold answers are read only

@@ -50,8 +50,9 @@ struct DemoConfig {
   // labelled or not, gained (docs/demo.md).
   int64_t sft_epochs = 80, sft_batch_size = 32;
   double calibration_fraction = 0.2;  // of the seed set, held back for the self-knowledge warm-up
-  // Unlabelled GRPO (TTRL, Intuitor).
-  int64_t grpo_steps = 40, grpo_prompts_per_step = 32, num_generations = 8;
+  // Unlabelled GRPO (TTRL, Intuitor). 80 steps (40 before 2026-12-02): on the ten AMD bases
+  // TTRL's eval_dev gain rose with every run that had room left (docs/demo.md, "Longer GRPO").
+  int64_t grpo_steps = 80, grpo_prompts_per_step = 32, num_generations = 8;
   double grpo_learning_rate = 1e-4, grpo_temperature = 1.0;
   // TTRL's own group size and temperature. With the curriculum, 8 samples at T = 1 gained more on
   // eval_dev than 16 at T = 1.5 (+2.5 vs +1.3 points over five seeds, docs/demo.md); before it,

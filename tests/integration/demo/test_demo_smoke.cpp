@@ -58,6 +58,16 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   EXPECT_EQ(from["intuitor"], "base");
   EXPECT_EQ(from["rest_em"], "base");
   EXPECT_EQ(from["introspect"], "rest_em");
+  // The GRPO stages record their collapse guard's verdict: null, or where and why it fired.
+  for (const auto& s : summary["stages"]) {
+    if (s["stage"] != "ttrl" && s["stage"] != "intuitor") continue;
+    ASSERT_TRUE(s["notes"].contains("collapse_guard")) << s["notes"];
+    const auto& g = s["notes"]["collapse_guard"];
+    if (!g.is_null()) {
+      EXPECT_GE(g["fired_at_step"].get<int64_t>(), g["first_flagged_step"].get<int64_t>()) << g;
+      EXPECT_FALSE(g["reason"].get<std::string>().empty()) << g;
+    }
+  }
   EXPECT_EQ(from["control"], "base");
   EXPECT_TRUE(summary.contains("gain_over_base"));
   std::ifstream svg(out + "/curves.svg");
@@ -98,11 +108,11 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   EXPECT_NE(bad.output.find("unknown demo knob \"rest_epoch\""), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("rest_epochs"), std::string::npos) << bad.output;
 
-  // --help shows the documented run's value of each shortcut knob (docs/demo.md: 40 GRPO steps,
+  // --help shows the documented run's value of each shortcut knob (docs/demo.md: 80 GRPO steps,
   // lr 1e-4), never an empty default.
   const auto help = test::run_command(test::selfrl_cli() + " demo --help");
   ASSERT_EQ(help.exit_code, 0) << help.output;
-  EXPECT_NE(help.output.find("steps of each unlabelled GRPO stage (the documented run: 40)"), std::string::npos)
+  EXPECT_NE(help.output.find("steps of each unlabelled GRPO stage (the documented run: 80)"), std::string::npos)
       << help.output;
   EXPECT_NE(help.output.find("learning rate of the GRPO stages (the documented run: 0.0001)"), std::string::npos)
       << help.output;
