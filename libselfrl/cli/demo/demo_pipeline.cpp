@@ -473,10 +473,9 @@ struct GrpoStageResult {
 };
 
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
-GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::string& from,
-                                            rewards::RewardPtr reward, const std::vector<ArithmeticItem>& pool,
-                                            const rewards::AnswerExtractor& extractor, int64_t num_generations,
-                                            double temperature, bool vote_commuted) {
+GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::string& from, rewards::RewardPtr reward,
+                           const std::vector<ArithmeticItem>& pool, const rewards::AnswerExtractor& extractor,
+                           int64_t num_generations, double temperature, bool vote_commuted) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
@@ -529,7 +528,8 @@ GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::st
       ctx.log(stage, " collapse guard fired at step ", s + 1, " (first flagged step ", guard.first_bad_step() + 1,
               "): ", verdict.reason);
       if (fired.is_null())
-        fired = {{"fired_at_step", s + 1}, {"first_flagged_step", guard.first_bad_step() + 1}, {"reason", verdict.reason}};
+        fired = {
+            {"fired_at_step", s + 1}, {"first_flagged_step", guard.first_bad_step() + 1}, {"reason", verdict.reason}};
     }
     ctx.train_curves[stage + " reward"].push_back({static_cast<double>(s), res.metrics.at("reward")});
     if (s % 10 == 0 || s + 1 == c.grpo_steps)
