@@ -51,12 +51,12 @@ TEST(DemoSmoke, QuickRunWritesEverything) {
   const auto summary = nlohmann::json::parse(sf);
   ASSERT_EQ(summary["stages"].size(), 6u);
   EXPECT_EQ(summary["stages"][0]["stage"], "base");
-  // ttrl and intuitor branch from base; the chain base → rest_em → introspect; control from base.
+  // intuitor branches from base; the chain base → ttrl → rest_em → introspect; control from base.
   std::map<std::string, std::string> from;
   for (const auto& s : summary["stages"]) from[s["stage"].get<std::string>()] = s["from"].get<std::string>();
   EXPECT_EQ(from["ttrl"], "base");
   EXPECT_EQ(from["intuitor"], "base");
-  EXPECT_EQ(from["rest_em"], "base");
+  EXPECT_EQ(from["rest_em"], "ttrl");
   EXPECT_EQ(from["introspect"], "rest_em");
   // The GRPO stages record their collapse guard's verdict: null, or where and why it fired.
   for (const auto& s : summary["stages"]) {
