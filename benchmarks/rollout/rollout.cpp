@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
                         {"decode_tok_s", median(decode)},
                         {"total_s", median(total)},
                         {"peak_rss_mb", ru.ru_maxrss / 1024.0},
+                        {"peak_kv_cache_mb", engine.last_timings().peak_cache_bytes / 1048576.0},
                         {"samples", samples},
                         {"share_prompt_cache", share_prompts != 0}};
   if (stop_every > 0) {

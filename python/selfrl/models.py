@@ -297,9 +297,9 @@ class RolloutEngine:
         eos_token_ids: stop ids (default: the model directory's config and generation_config).
         continuous_batching: refill the batch with waiting prompts as rows finish (vLLM's
             scheduling) instead of decoding in waves; same samples for the same seeds.
-        share_prompt_cache: keep each prompt's keys and values once for its G samples (waves
-            only; the default). False copies them to every sample, as before 2026-12-02: same
-            tokens, statistics equal up to the order of float sums.
+        share_prompt_cache: keep each prompt's keys and values once for its G samples (the
+            default; in waves and with continuous batching). False copies them to every sample:
+            same tokens, statistics equal up to the order of float sums.
     """
 
     def __init__(self, model: CausalLM, tokenizer: Optional[Tokenizer] = None, max_batch_size: int = 64,
@@ -350,7 +350,8 @@ class RolloutEngine:
         return out
 
     def last_timings(self) -> dict:
-        """Seconds and tokens of the last generate() call's prefill and decode, and its decode steps."""
+        """Seconds and tokens of the last generate() call's prefill and decode, its decode steps, and
+        peak_cache_bytes: the KV cache at its largest (after admitting prompts)."""
         return self._e.last_timings()
 
     def __repr__(self) -> str:

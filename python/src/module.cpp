@@ -252,6 +252,7 @@ void bind_models(py::module_& m) {
         d["prefill_tokens"] = t.prefill_tokens;
         d["decode_tokens"] = t.decode_tokens;
         d["decode_steps"] = t.decode_steps;
+        d["peak_cache_bytes"] = t.peak_cache_bytes;
         return d;
       });
 

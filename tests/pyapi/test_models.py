@@ -125,6 +125,14 @@ def test_continuous_batching_gives_the_same_samples(world):
     for ra, rc in zip(a, copies):
         for ca, cc in zip(ra.outputs, rc.outputs):
             assert max(abs(x - y) for x, y in zip(ca.logprobs, cc.logprobs)) < 1e-5
+    # Continuous batching shares the prompt cache too: the same samples, a smaller cache.
+    cont_copies = selfrl.RolloutEngine(model, max_batch_size=8, continuous_batching=True, share_prompt_cache=False)
+    c = cont_copies.generate(prompts, params)
+    assert [[x.token_ids for x in r.outputs] for r in c] == [[x.token_ids for x in r.outputs] for r in b]
+    for rb, rc in zip(b, c):
+        for cb, cc in zip(rb.outputs, rc.outputs):
+            assert max(abs(x - y) for x, y in zip(cb.logprobs, cc.logprobs)) < 1e-5
+    assert 0 < tb["peak_cache_bytes"] < cont_copies.last_timings()["peak_cache_bytes"]
 
 
 def test_errors_are_selfrl_errors_with_where_and_hint(tmp_path):

@@ -32,8 +32,9 @@ struct Row {
   size_t rollout;  // index into the output
   int64_t sample;
   std::mt19937_64 engine;
-  int64_t max_new;  // this row's token budget (max_new_tokens, less where the context ends first)
-  int64_t start;    // cache column of the row's first prompt token (columns before it are padding)
+  int64_t max_new;        // this row's token budget (max_new_tokens, less where the context ends first)
+  int64_t start;          // cache column of the row's first prompt token (columns before it are padding)
+  int64_t own_start = 0;  // with a shared prefix: the row's first own column (its first generated token)
 };
 
 }  // namespace
@@ -85,9 +86,10 @@ std::vector<Rollout> RolloutEngine::generate(const std::vector<std::vector<int64
 // drops the rows that finished, feeds the others their token, and admits waiting prompts:
 // in waves, only when the batch has emptied (then `max_batch_size / G` prompts at once); with
 // continuous batching, whenever G rows are free. Admitted prompts are prefilled once
-// (left-padded), their cache rows copied to their G samples and spliced into the running
-// cache right-aligned with it (KVCache::merged_with), so that every row's newest token sits in
-// the last column; columns that are padding for every row are dropped at each splice.
+// (left-padded), their cache rows shared by their G samples (or copied to each) and spliced
+// into the running cache right-aligned with it (KVCache::merged_with), so that every row's
+// newest token sits in the last column; columns that are padding for every row are dropped at
+// each splice.
 void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& params,
                            const std::vector<uint64_t>& seeds, std::vector<Rollout>& out, const ProgressFn& on_done) {
   c10::InferenceMode inference_mode;
@@ -138,7 +140,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     // into a cache of the final capacity: no splice, no second copy of the cache.
     const bool alone = rows.empty();
     // Shared prompt rows: the prefill cache (prompt columns only) becomes the shared prefix.
-    const bool share = G > 1 && options_.share_prompt_cache && !options_.continuous_batching;
+    const bool share = G > 1 && options_.share_prompt_cache;
     model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len + (alone && !share ? new_budget : 0));
     model::ForwardOptions pf;
     pf.cache = &fresh;
@@ -147,18 +149,27 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     auto new_logits = m.logits(m.forward(ids, pf).select(1, prompt_len - 1)).to(torch::kFloat);
     if (G > 1) {
       if (share)
-        fresh.share_prompts(G, new_budget);
+        fresh.share_prompts(G, alone ? new_budget : 1);  // spliced: the merged cache gets the room
       else
         fresh.repeat_interleave(G);
       new_logits = new_logits.repeat_interleave(G, 0);
       new_mask = new_mask.repeat_interleave(G, 0);
     }
     // The splice: drop the columns before the earliest running row, right-align both parts.
-    int64_t from = cache.length();
-    for (const auto& r : rows) from = std::min(from, r.start);
-    const int64_t running = cache.length() - from;
-    const int64_t length = std::max(running, prompt_len);
-    int64_t budget = 0;  // columns still needed after `length`, the most any row needs
+    // The prompt part (the "head": all columns, or the shared prefix) and a shared-prefix
+    // cache's own columns (the "tail") are aligned separately (KVCache::merged_with).
+    const int64_t old_head = share ? cache.prefix_length() : cache.length();
+    const int64_t old_tail = cache.length() - old_head;  // 0 without a shared prefix
+    int64_t from = old_head, own_from = old_tail;
+    for (const auto& r : rows) {
+      from = std::min(from, r.start);
+      own_from = std::min(own_from, r.own_start);
+    }
+    if (rows.empty()) own_from = 0;
+    const int64_t running = old_head - from;
+    const int64_t tail = old_tail - own_from;  // own columns kept: from the oldest running row's first
+    const int64_t head = std::max(running, prompt_len);
+    int64_t budget = 0;  // columns still needed after the cached ones, the most any row needs
     for (const auto& r : rows)
       budget = std::max<int64_t>(
           budget, r.max_new - static_cast<int64_t>(out[r.rollout].completions[r.sample].token_ids.size()));
@@ -174,19 +185,26 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
         ro.completions[g].sample_index = g;
         ro.completions[g].token_ids.reserve(max_new);
         rows.push_back({first + i, g, std::mt19937_64(derive_seed(seeds[first + i], {static_cast<uint64_t>(g)})),
-                        max_new, length - len});
+                        max_new, head - len, tail});
       }
     }
     const size_t old_rows = rows.size() - static_cast<size_t>(count * G);
-    for (size_t r = 0; r < old_rows; ++r) rows[r].start += length - running - from;
-    const int64_t capacity = length + budget;
+    for (size_t r = 0; r < old_rows; ++r) {
+      rows[r].start += head - running - from;
+      rows[r].own_start -= own_from;
+    }
+    const int64_t capacity = head + tail + budget;
     auto merged_mask = torch::zeros({static_cast<int64_t>(rows.size()), capacity}, long_opts.device(dev));
-    if (old_rows > 0 && running > 0)
-      merged_mask.narrow(0, 0, old_rows).narrow(1, length - running, running).copy_(mask.narrow(1, from, running));
-    merged_mask.narrow(0, old_rows, count * G).narrow(1, length - prompt_len, prompt_len).copy_(new_mask);
-    cache = alone ? std::move(fresh) : cache.merged_with(from, fresh, capacity);
+    if (old_rows > 0 && running > 0) {
+      auto old_mask = merged_mask.narrow(0, 0, old_rows);
+      old_mask.narrow(1, head - running, running).copy_(mask.narrow(1, from, running));
+      if (tail > 0) old_mask.narrow(1, head, tail).copy_(mask.narrow(1, old_head + own_from, tail));
+    }
+    merged_mask.narrow(0, old_rows, count * G).narrow(1, head - prompt_len, prompt_len).copy_(new_mask);
+    cache = alone ? std::move(fresh) : cache.merged_with(from, fresh, capacity, own_from);
     mask = merged_mask;
     logits = alone ? new_logits : torch::cat({logits, new_logits}, 0);
+    timings_.peak_cache_bytes = std::max(timings_.peak_cache_bytes, cache.nbytes());
     // CUDA kernels run asynchronously: wait for the prefill so that the split below is honest.
     if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
     timings_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -87,45 +87,110 @@ void KVCache::repeat_interleave(int64_t times) {
   select_rows(index);
 }
 
-KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacity) const {
-  SELFRL_CHECK(!has_shared_prefix() && !other.has_shared_prefix(),
-               "KVCache::merged_with: caches with a shared prompt prefix cannot be spliced");
+KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacity, int64_t own_from) const {
   const KVCache* any = defined() ? this : &other;
   SELFRL_CHECK(any->defined(), "KVCache::merged_with: both caches are empty");
   SELFRL_CHECK(!defined() || !other.defined() || num_layers() == other.num_layers(),
                "KVCache::merged_with: ", num_layers(), " layers vs ", other.num_layers());
-  SELFRL_CHECK(!defined() || (from >= 0 && from <= length_), "KVCache::merged_with: from ", from, " outside [0, ",
-               length_, "]");
-  const int64_t mine = defined() ? length_ - from : 0;
-  const int64_t theirs = other.defined() ? other.length_ : 0;
-  const int64_t length = std::max(mine, theirs);
-  SELFRL_CHECK(capacity >= length, "KVCache::merged_with: capacity ", capacity, " < merged length ", length);
+  const bool shared = any->has_shared_prefix();
+  SELFRL_CHECK(!defined() || !other.defined() || other.has_shared_prefix() == shared,
+               "KVCache::merged_with: one cache has a shared prompt prefix and the other not");
+  SELFRL_CHECK(!shared || !defined() || !other.defined() || group_size_ == other.group_size_,
+               "KVCache::merged_with: shared prefixes of group size ", group_size_, " and ", other.group_size_);
+  // The "head" of a cache is where `from` applies and that is right-aligned: the shared prefix
+  // when there is one, else all columns. Its "tail" is a shared-prefix cache's own columns.
+  auto head_of = [&](const KVCache& c) { return shared ? c.prefix_length_ : c.length_; };
+  auto tail_of = [&](const KVCache& c) { return shared ? c.length_ : int64_t{0}; };
+  SELFRL_CHECK(!defined() || (from >= 0 && from <= head_of(*this)), "KVCache::merged_with: from ", from,
+               " outside [0, ", defined() ? head_of(*this) : 0, "]");
+  SELFRL_CHECK(own_from == 0 || (shared && defined() && own_from > 0 && own_from <= length_),
+               "KVCache::merged_with: own_from ", own_from, " outside [0, ", shared && defined() ? length_ : 0, "]");
+  const int64_t mine = defined() ? head_of(*this) - from : 0;
+  const int64_t theirs = other.defined() ? head_of(other) : 0;
+  const int64_t head = std::max(mine, theirs);
+  const int64_t my_tail = defined() ? tail_of(*this) - own_from : 0;
+  const int64_t tail = std::max(my_tail, other.defined() ? tail_of(other) : 0);
+  SELFRL_CHECK(!shared || head > 0, "KVCache::merged_with: the merged shared prefix would be empty");
+  SELFRL_CHECK(capacity >= head + tail, "KVCache::merged_with: capacity ", capacity, " < merged length ", head + tail);
   const int64_t rows = batch() + other.batch();
+
+  // Right-aligns rows [r0, r0 + n) of `dst` (columns [0, width)): `src`'s columns
+  // [src_from, src_from + len) go to [width − len, width), zeros before.
+  auto place = [](torch::Tensor& dst, int64_t r0, int64_t n, int64_t width, const torch::Tensor& src, int64_t src_from,
+                  int64_t len) {
+    if (n == 0) return;
+    auto d = dst.narrow(0, r0, n);
+    d.narrow(2, 0, width - len).zero_();
+    if (len > 0) d.narrow(2, width - len, len).copy_(src.narrow(2, src_from, len));
+  };
   KVCache out;
-  out.length_ = length;
   for (int64_t l = 0; l < any->num_layers(); ++l) {
-    const auto& ref = any->keys_[static_cast<size_t>(l)];
-    const std::vector<int64_t> shape = {rows, ref.size(1), capacity, ref.size(3)};
-    auto k = torch::empty(shape, ref.options()), v = torch::empty(shape, ref.options());
-    // Rows [r0, r0 + n) take `src`'s columns [src_from, src_from + len) at [length − len, length)
-    // and zeros before.
-    auto place = [&](int64_t r0, int64_t n, const torch::Tensor& sk, const torch::Tensor& sv, int64_t src_from,
-                     int64_t len) {
-      if (n == 0) return;
-      auto kr = k.narrow(0, r0, n), vr = v.narrow(0, r0, n);
-      kr.narrow(2, 0, length - len).zero_();
-      vr.narrow(2, 0, length - len).zero_();
-      if (len > 0) {
-        kr.narrow(2, length - len, len).copy_(sk.narrow(2, src_from, len));
-        vr.narrow(2, length - len, len).copy_(sv.narrow(2, src_from, len));
+    const auto li = static_cast<size_t>(l);
+    const auto& ref = any->keys_[li];
+    if (!shared) {
+      const std::vector<int64_t> shape = {rows, ref.size(1), capacity, ref.size(3)};
+      auto k = torch::empty(shape, ref.options()), v = torch::empty(shape, ref.options());
+      if (defined()) {
+        place(k, 0, batch(), head, keys_[li], from, mine);
+        place(v, 0, batch(), head, values_[li], from, mine);
       }
-    };
-    if (defined()) place(0, batch(), keys_[static_cast<size_t>(l)], values_[static_cast<size_t>(l)], from, mine);
-    if (other.defined())
-      place(batch(), other.batch(), other.keys_[static_cast<size_t>(l)], other.values_[static_cast<size_t>(l)], 0,
-            theirs);
+      if (other.defined()) {
+        place(k, batch(), other.batch(), head, other.keys_[li], 0, theirs);
+        place(v, batch(), other.batch(), head, other.values_[li], 0, theirs);
+      }
+      out.keys_.push_back(k);
+      out.values_.push_back(v);
+      continue;
+    }
+    // Shared prefix: the prompts' prefixes (one row per prompt) right-aligned at `head`
+    // columns, the rows' own columns right-aligned at `tail` columns.
+    const int64_t my_prompts = defined() ? prefix_keys_[li].size(0) : 0;
+    const int64_t their_prompts = other.defined() ? other.prefix_keys_[li].size(0) : 0;
+    const std::vector<int64_t> pshape = {my_prompts + their_prompts, ref.size(1), head, ref.size(3)};
+    auto pk = torch::empty(pshape, ref.options()), pv = torch::empty(pshape, ref.options());
+    const std::vector<int64_t> shape = {rows, ref.size(1), capacity - head, ref.size(3)};
+    auto k = torch::empty(shape, ref.options()), v = torch::empty(shape, ref.options());
+    if (defined()) {
+      place(pk, 0, my_prompts, head, prefix_keys_[li], from, mine);
+      place(pv, 0, my_prompts, head, prefix_values_[li], from, mine);
+      place(k, 0, batch(), tail, keys_[li], own_from, my_tail);
+      place(v, 0, batch(), tail, values_[li], own_from, my_tail);
+    }
+    if (other.defined()) {
+      place(pk, my_prompts, their_prompts, head, other.prefix_keys_[li], 0, theirs);
+      place(pv, my_prompts, their_prompts, head, other.prefix_values_[li], 0, theirs);
+      place(k, batch(), other.batch(), tail, other.keys_[li], 0, other.length_);
+      place(v, batch(), other.batch(), tail, other.values_[li], 0, other.length_);
+    }
+    out.prefix_keys_.push_back(pk);
+    out.prefix_values_.push_back(pv);
     out.keys_.push_back(k);
     out.values_.push_back(v);
+  }
+  if (!shared) {
+    out.length_ = head;
+    return out;
+  }
+  out.prefix_length_ = head;
+  out.length_ = tail;
+  out.group_size_ = any->group_size_;
+  // Row -> slot: this cache's slots, then the other's after this cache's prompts.
+  const int64_t G = out.group_size_;
+  const int64_t my_prompts = defined() ? prefix_keys_[0].size(0) : 0;
+  std::vector<int64_t> slots;
+  slots.reserve(static_cast<size_t>(rows));
+  auto add = [&](const KVCache& c, int64_t offset) {
+    for (int64_t r = 0; r < c.batch(); ++r)
+      slots.push_back(offset + (c.slot_host_.empty() ? r : c.slot_host_[static_cast<size_t>(r)]));
+  };
+  if (defined()) add(*this, 0);
+  if (other.defined()) add(other, my_prompts * G);
+  const int64_t prompts = out.prefix_keys_[0].size(0);
+  bool identity = static_cast<int64_t>(slots.size()) == prompts * G;
+  for (size_t r = 0; identity && r < slots.size(); ++r) identity = slots[r] == static_cast<int64_t>(r);
+  if (!identity) {
+    out.slot_host_ = std::move(slots);
+    out.slots_ = torch::tensor(out.slot_host_, torch::TensorOptions().dtype(torch::kLong)).to(any->keys_[0].device());
   }
   return out;
 }

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <set>
+#include <utility>
 
 #include "../model/tiny_models.h"
 #include "selfrl/model/token_logprobs.h"
@@ -256,10 +257,13 @@ TEST(RolloutEngine, EachRowHasItsOwnBudgetUnderTheContext) {
 // difference of the logits moves a token boundary) and the same per-token stats up to the
 // order of float sums. Rows stop at different steps and whole prompts finish early, so the
 // cache drops rows and prompts (slot renumbering) while others still run; GQA (4 heads, 2 kv).
+// In waves and with continuous batching (prompts join the shared prefix while others decode).
 TEST(RolloutEngine, SharedPromptCacheGivesTheSameCompletionsAsCopies) {
   for (const char* arch : {"llama", "qwen3"}) {
     auto m = selfrl::test::tiny_model(arch, 21);
-    for (double temperature : {0.0, 1.0}) {
+    for (const auto& [temperature, continuous] :
+         {std::pair{0.0, false}, std::pair{1.0, false}, std::pair{0.0, true}, std::pair{1.0, true}}) {
+      SCOPED_TRACE(continuous ? "continuous batching" : "waves");
       SamplingParams sp;
       sp.num_samples = temperature == 0.0 ? 3 : 4;
       sp.max_new_tokens = 11;
@@ -268,9 +272,16 @@ TEST(RolloutEngine, SharedPromptCacheGivesTheSameCompletionsAsCopies) {
       RolloutEngineOptions shared, copies;
       shared.eos_token_ids = copies.eos_token_ids = {3, 17, 25, 40};
       shared.max_batch_size = copies.max_batch_size = 12;  // waves of 3-4 prompts
+      // Continuous: a prompt is admitted whenever its G rows are free, so prompts join the shared
+      // prefix while others decode, after rows (and whole prompts) have left it.
+      shared.continuous_batching = copies.continuous_batching = continuous;
       copies.share_prompt_cache = false;
-      const auto a = RolloutEngine(m, shared).generate(many_prompts(), sp);
-      const auto b = RolloutEngine(m, copies).generate(many_prompts(), sp);
+      RolloutEngine shared_engine(m, shared), copies_engine(m, copies);
+      const auto a = shared_engine.generate(many_prompts(), sp);
+      const auto b = copies_engine.generate(many_prompts(), sp);
+      // The prompts are held once, not G times: a smaller cache at its largest.
+      EXPECT_GT(shared_engine.last_timings().peak_cache_bytes, 0);
+      EXPECT_LT(shared_engine.last_timings().peak_cache_bytes, copies_engine.last_timings().peak_cache_bytes);
       ASSERT_EQ(a.size(), b.size());
       std::set<size_t> lengths;
       for (size_t i = 0; i < a.size(); ++i) {

@@ -235,6 +235,73 @@ TEST(KVCacheMerge, RightAlignsBothPartsAndZeroesTheGap) {
   EXPECT_SELFRL_ERROR(running.merged_with(2, fresh, 3), "capacity 3 < merged length 4");
 }
 
+// KVCache::merged_with on shared prefixes, worked out by hand: one layer, one head, head_dim 1.
+// Running: one prompt (keys 1 2 3, column 0 padding for its rows: from = 1) shared by G = 2
+// rows with two own columns each (10 11 and 20 21); row 0 has finished (its row leaves, slot 1
+// stays). New: one prompt of 3 (keys 100 101 102), its 2 rows without own columns yet. Merged
+// prefix max(3 − 1, 3) = 3 columns: prompt 0 right-aligned (0 2 3), prompt 1 (100 101 102);
+// own columns max(2, 0) = 2: the old row keeps 20 21, the new rows hold zeros (padding between
+// their prompt and the tokens they will generate). Slots 1, then 2 3 after the old prompt.
+TEST(KVCacheMerge, SharedPrefixesAlignPromptsAndOwnColumnsSeparately) {
+  using selfrl::model::KVCache;
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+  KVCache running(1, 1, 1, 3, 1, opts);
+  const auto p0 = torch::tensor({1.f, 2.f, 3.f}).view({1, 1, 3, 1});
+  running.append(0, p0, -p0);
+  running.advance(3);
+  running.share_prompts(2, 4);
+  const auto own = torch::tensor({10.f, 20.f}).view({2, 1, 1, 1});
+  running.append(0, own, -own);
+  running.advance(1);
+  running.append(0, own + 1, -own - 1);
+  running.advance(1);
+  running.select_rows(torch::tensor({1}, torch::kLong));
+  KVCache fresh(1, 1, 1, 3, 1, opts);
+  const auto p1 = torch::tensor({100.f, 101.f, 102.f}).view({1, 1, 3, 1});
+  fresh.append(0, p1, -p1);
+  fresh.advance(3);
+  fresh.share_prompts(2, 1);
+
+  KVCache merged = running.merged_with(1, fresh, 9);
+  EXPECT_TRUE(merged.has_shared_prefix());
+  EXPECT_EQ(merged.batch(), 3);
+  EXPECT_EQ(merged.group_size(), 2);
+  EXPECT_EQ(merged.prefix_length(), 3);
+  EXPECT_EQ(merged.length(), 5);
+  EXPECT_EQ(merged.capacity(), 9);
+  const auto [pk, pv] = merged.prefix(0);
+  const auto expect_prefix = torch::tensor({{0.f, 2.f, 3.f}, {100.f, 101.f, 102.f}});
+  EXPECT_TRUE(torch::equal(pk.view({2, 3}), expect_prefix)) << pk.view({2, 3});
+  EXPECT_TRUE(torch::equal(pv.view({2, 3}), -expect_prefix)) << pv.view({2, 3});
+  auto [k, v] = merged.append(0, torch::zeros({3, 1, 0, 1}), torch::zeros({3, 1, 0, 1}));
+  const auto expect_own = torch::tensor({{20.f, 21.f}, {0.f, 0.f}, {0.f, 0.f}});
+  EXPECT_TRUE(torch::equal(k.view({3, 2}), expect_own)) << k.view({3, 2});
+  EXPECT_TRUE(torch::equal(v.view({3, 2}), -expect_own)) << v.view({3, 2});
+  EXPECT_TRUE(torch::equal(merged.row_slots(), torch::tensor({1, 2, 3}, torch::kLong))) << merged.row_slots();
+  // Own columns before `own_from` (padding for every running row) are dropped: 21 alone stays.
+  KVCache trimmed = running.merged_with(1, fresh, 8, 1);
+  EXPECT_EQ(trimmed.length(), 4);
+  auto [k1, v1] = trimmed.append(0, torch::zeros({3, 1, 0, 1}), torch::zeros({3, 1, 0, 1}));
+  EXPECT_TRUE(torch::equal(k1.view({3}), torch::tensor({21.f, 0.f, 0.f}))) << k1.view({3});
+  EXPECT_SELFRL_ERROR(running.merged_with(1, fresh, 9, 3), "own_from 3 outside [0, 2]");
+  // Room for 4 more own columns; then full.
+  merged.append(0, torch::zeros({3, 1, 4, 1}), torch::zeros({3, 1, 4, 1}));
+  merged.advance(4);
+  EXPECT_SELFRL_ERROR(merged.append(0, torch::zeros({3, 1, 1, 1}), torch::zeros({3, 1, 1, 1})), "KV cache is full");
+
+  // A prefix of copied rows cannot join a shared one; the capacity must hold both parts.
+  KVCache plain(1, 1, 1, 3, 1, opts);
+  plain.append(0, p1, -p1);
+  plain.advance(3);
+  EXPECT_SELFRL_ERROR(running.merged_with(1, plain, 9), "one cache has a shared prompt prefix and the other not");
+  EXPECT_SELFRL_ERROR(running.merged_with(1, fresh, 4), "capacity 4 < merged length 5");
+  // Into an empty cache, the new prompts alone: identity slots.
+  KVCache only_new = KVCache().merged_with(0, fresh, 6);
+  EXPECT_EQ(only_new.prefix_length(), 3);
+  EXPECT_EQ(only_new.length(), 3);
+  EXPECT_FALSE(only_new.row_slots().defined());
+}
+
 // KVCache::share_prompts and select_rows, worked out by hand: one layer, one head, head_dim 1.
 // Two prompts of 2 tokens (keys 1 2 and 3 4) shared by G = 2 samples each: rows 0-3 are slots
 // 0-3, the prefix holds each prompt once. Dropping row 0 keeps both prompts (slots 1 2 3);

@@ -2,9 +2,9 @@
 //
 // Prompts are processed in waves of at most max_batch_size rows (prompts × G). In a wave each
 // prompt is prefilled once (left-padded batch, HF attention mask and positions) and its KV
-// cache rows are copied to its G samples; then all rows decode in lockstep, and rows that
-// finish leave the batch (the cache, mask and token tensors are compacted) so later steps cost
-// only what is still running.
+// cache rows are shared by its G samples (or copied to each); then all rows decode in
+// lockstep, and rows that finish leave the batch (the cache, mask and token tensors are
+// compacted) so later steps cost only what is still running.
 //
 // Reproducibility: sample g of request r draws its uniforms from its own stream,
 // derive_seed(request_seed, {g}), one draw per generated token, where request_seed is given per
@@ -34,19 +34,20 @@ struct RolloutEngineOptions {
   // as G rows are free, instead of waiting for the whole wave to finish. Off: waves.
   bool continuous_batching = false;
   // A prompt's G samples share one copy of its keys and values (KVCache::share_prompts):
-  // decode reads the prompt's cache once per step for all G samples, and holds it once.
-  // Waves only (continuous batching splices caches row by row and keeps one copy per row).
+  // decode reads the prompt's cache once per step for all G samples, and holds it once. In
+  // waves and with continuous batching (admitted prompts join the shared prefix).
   // The same tokens and numbers as without, up to the order of floating-point sums.
   bool share_prompt_cache = true;
 };
 
 // Wall-clock split of the last generate() call (for throughput metrics and benchmarks).
 struct RolloutTimings {
-  double prefill_seconds = 0;  // prompt forward passes (one per prompt, all waves)
-  double decode_seconds = 0;   // everything after: sampling, stats, decode steps, compaction
-  int64_t decode_steps = 0;    // forward passes of the decode loop (one token for every running row)
-  int64_t prefill_tokens = 0;  // prompt tokens (without padding)
-  int64_t decode_tokens = 0;   // generated tokens, all completions
+  double prefill_seconds = 0;    // prompt forward passes (one per prompt, all waves)
+  double decode_seconds = 0;     // everything after: sampling, stats, decode steps, compaction
+  int64_t decode_steps = 0;      // forward passes of the decode loop (one token for every running row)
+  int64_t prefill_tokens = 0;    // prompt tokens (without padding)
+  int64_t decode_tokens = 0;     // generated tokens, all completions
+  int64_t peak_cache_bytes = 0;  // the KV cache's largest size (KVCache::nbytes), after admissions
 };
 
 class RolloutEngine {

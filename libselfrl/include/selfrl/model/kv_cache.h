@@ -69,7 +69,13 @@ class KVCache {
   // dropped. The result's length is max(length() − from, other.length()), with `capacity`
   // columns; the columns a row is shifted past hold zeros (the caller's attention mask hides
   // them). Either cache may have no rows (default-constructed).
-  KVCache merged_with(int64_t from, const KVCache& other, int64_t capacity) const;
+  // With shared prefixes (both caches, the same group size) the two parts are aligned
+  // separately: the prompts' prefixes right-aligned at max(prefix_length() − from, other's)
+  // columns (`from` counts prefix columns), the rows' own columns right-aligned at the longer
+  // of the two, so a row's padding can sit between its prompt and its own tokens; this cache's
+  // own columns before `own_from` must be padding in every row and are dropped. The other
+  // cache's prompts follow this cache's in the prefix and its rows take the slots after them.
+  KVCache merged_with(int64_t from, const KVCache& other, int64_t capacity, int64_t own_from = 0) const;
 
   // Bytes held by the buffers.
   int64_t nbytes() const;
