@@ -21,7 +21,8 @@
 //
 // --samples G without --stop-every: --batch / G prompts × G samples at temperature 1, EOS
 // ignored, so every row runs N steps (decode of a GRPO group). --share-prompts 0 turns off the
-// shared prompt cache (RolloutEngineOptions::share_prompt_cache) to compare.
+// shared prompt cache (RolloutEngineOptions::share_prompt_cache) to compare. --kv-block N sets
+// RolloutEngineOptions::kv_block_size (0: the whole budget reserved up front).
 //
 // --profile FILE records one more generate() with LibTorch's profiler (a chrome://tracing JSON;
 // benchmarks/rollout/profile_summary.py sums it per operator).
@@ -59,7 +60,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   int64_t batch = 1, prompt_len = 64, new_tokens = 64, runs = 3, threads = 1, num_prompts = 0, samples = 1,
-          stop_every = 0, continuous = 0, share_prompts = 1;
+          stop_every = 0, continuous = 0, share_prompts = 1, kv_block = -1;
   std::string dtype = "float32", device_name = "cpu", preset = "llama-25m", profile;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
       continuous = v;
     else if (a == "--share-prompts")
       share_prompts = v;
+    else if (a == "--kv-block")
+      kv_block = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   eo.max_batch_size = batch;
   eo.continuous_batching = continuous != 0;
   eo.share_prompt_cache = share_prompts != 0;
+  if (kv_block >= 0) eo.kv_block_size = kv_block;
   selfrl::generation::RolloutEngine engine(model, eo);
   selfrl::generation::SamplingParams sp;
   sp.temperature = 0;
@@ -168,7 +172,8 @@ int main(int argc, char** argv) {
                         {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                         {"peak_kv_cache_mb", engine.last_timings().peak_cache_bytes / 1048576.0},
                         {"samples", samples},
-                        {"share_prompt_cache", share_prompts != 0}};
+                        {"share_prompt_cache", share_prompts != 0},
+                        {"kv_block_size", eo.kv_block_size}};
   if (stop_every > 0) {
     out["prompts"] = num_prompts;
     out["stop_every"] = stop_every;

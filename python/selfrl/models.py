@@ -300,11 +300,13 @@ class RolloutEngine:
         share_prompt_cache: keep each prompt's keys and values once for its G samples (the
             default; in waves and with continuous batching). False copies them to every sample:
             same tokens, statistics equal up to the order of float sums.
+        kv_block_size: the KV cache grows by this many token positions at a time as the longest
+            running completion needs them (0: reserve every row's max_tokens up front).
     """
 
     def __init__(self, model: CausalLM, tokenizer: Optional[Tokenizer] = None, max_batch_size: int = 64,
                  eos_token_ids: Optional[List[int]] = None, continuous_batching: bool = False,
-                 share_prompt_cache: bool = True):
+                 share_prompt_cache: bool = True, kv_block_size: int = 256):
         self.model = model
         if tokenizer is None and model.name_or_path and _has_tokenizer(model.name_or_path):
             tokenizer = Tokenizer.from_pretrained(model.name_or_path)
@@ -315,7 +317,7 @@ class RolloutEngine:
                 eos_token_ids.append(tokenizer.eos_token_id)
         self.eos_token_ids = list(eos_token_ids)
         self._e = _selfrl._RolloutEngine(model._m, max_batch_size, self.eos_token_ids, continuous_batching,
-                                         share_prompt_cache)
+                                         share_prompt_cache, kv_block_size)
 
     def generate(self, prompts: Union[str, Sequence[str], Sequence[Sequence[int]]],
                  sampling_params: Optional[SamplingParams] = None, request_seeds: Optional[List[int]] = None,

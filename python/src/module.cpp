@@ -215,16 +215,17 @@ void bind_models(py::module_& m) {
 
   py::class_<generation::RolloutEngine, std::shared_ptr<generation::RolloutEngine>>(m, "_RolloutEngine")
       .def(py::init([](std::shared_ptr<CausalLM> model, int64_t max_batch_size, std::vector<int64_t> eos,
-                       bool continuous_batching, bool share_prompt_cache) {
+                       bool continuous_batching, bool share_prompt_cache, int64_t kv_block_size) {
              generation::RolloutEngineOptions o;
              o.max_batch_size = max_batch_size;
              o.eos_token_ids = std::move(eos);
              o.continuous_batching = continuous_batching;
              o.share_prompt_cache = share_prompt_cache;
+             o.kv_block_size = kv_block_size;
              return std::make_shared<generation::RolloutEngine>(std::move(model), o);
            }),
            py::arg("model"), py::arg("max_batch_size") = 64, py::arg("eos_token_ids") = std::vector<int64_t>{},
-           py::arg("continuous_batching") = false, py::arg("share_prompt_cache") = true)
+           py::arg("continuous_batching") = false, py::arg("share_prompt_cache") = true, py::arg("kv_block_size") = 256)
       .def(
           "generate",
           [](generation::RolloutEngine& e, const std::vector<std::vector<int64_t>>& prompts,

@@ -135,6 +135,22 @@ def test_continuous_batching_gives_the_same_samples(world):
     assert 0 < tb["peak_cache_bytes"] < cont_copies.last_timings()["peak_cache_bytes"]
 
 
+def test_kv_memory_grows_in_blocks(world):
+    # A 100-token budget the completions do not use (every 5th token id stops them): blocks of 2
+    # positions hold far less than the whole budget reserved up front, and sample the same tokens.
+    model = selfrl.CausalLM.from_pretrained(world["model"])
+    prompts = [f"{a} + {b} =" for a, b in [(1, 2), (13, 4), (250, 7), (5, 5)]]
+    params = selfrl.SamplingParams(n=4, max_tokens=100, seed=11, stop_token_ids=list(range(0, 256, 5)))
+    blocks = selfrl.RolloutEngine(model, max_batch_size=8, kv_block_size=2)
+    upfront = selfrl.RolloutEngine(model, max_batch_size=8, kv_block_size=0)
+    a, b = blocks.generate(prompts, params), upfront.generate(prompts, params)
+    assert [[c.token_ids for c in r.outputs] for r in a] == [[c.token_ids for c in r.outputs] for r in b]
+    assert max(len(c.token_ids) for r in a for c in r.outputs) < 100
+    assert blocks.last_timings()["peak_cache_bytes"] < upfront.last_timings()["peak_cache_bytes"] / 2
+    with pytest.raises(selfrl.Error, match="kv_block_size"):
+        selfrl.RolloutEngine(model, kv_block_size=-1)
+
+
 def test_errors_are_selfrl_errors_with_where_and_hint(tmp_path):
     with pytest.raises(selfrl.Error) as e:
         selfrl.CausalLM.from_pretrained(tmp_path / "nope")

@@ -113,6 +113,7 @@ EvalResult evaluate(const std::shared_ptr<model::CausalLM>& model, const Decoder
   eo.max_batch_size = std::max<int64_t>(o.batch_size, n);
   eo.continuous_batching = o.continuous_batching;
   eo.share_prompt_cache = o.share_prompt_cache;
+  eo.kv_block_size = o.kv_block_size;
   eo.eos_token_ids = eos_token_ids;
   generation::RolloutEngine engine(model, eo);
   generation::SamplingParams greedy;

@@ -45,6 +45,7 @@ RolloutEngine::RolloutEngine(std::shared_ptr<model::CausalLM> model, RolloutEngi
     : model_(std::move(model)), options_(std::move(options)) {
   SELFRL_CHECK(model_ != nullptr, "RolloutEngine needs a model");
   SELFRL_CHECK(options_.max_batch_size > 0, "max_batch_size must be > 0, got ", options_.max_batch_size);
+  SELFRL_CHECK(options_.kv_block_size >= 0, "kv_block_size must be >= 0 (0: no growth), got ", options_.kv_block_size);
   tune_host_allocator();  // prefill activations are megabytes each: keep their pages
 }
 
@@ -119,6 +120,17 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     return std::min<int64_t>(params.max_new_tokens,
                              cfg.max_position_embeddings - static_cast<int64_t>(prompts[prompt].size()));
   };
+  // Columns to reserve now for `needed` more: a block at most (kv_block_size), or all of them.
+  auto reserve_of = [&](int64_t needed) {
+    return options_.kv_block_size > 0 ? std::min(needed, options_.kv_block_size) : needed;
+  };
+  // The most columns any running row may still need after the cached ones.
+  auto still_needed = [&]() {
+    int64_t n = 0;
+    for (const auto& r : rows)
+      n = std::max<int64_t>(n, r.max_new - static_cast<int64_t>(out[r.rollout].completions[r.sample].token_ids.size()));
+    return n;
+  };
   // Prefills prompts [first, first + count) and splices their G rows after the running ones.
   auto admit = [&](size_t first, size_t count) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -141,7 +153,8 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     const bool alone = rows.empty();
     // Shared prompt rows: the prefill cache (prompt columns only) becomes the shared prefix.
     const bool share = G > 1 && options_.share_prompt_cache;
-    model::KVCache fresh = m.make_cache(static_cast<int64_t>(count), prompt_len + (alone && !share ? new_budget : 0));
+    model::KVCache fresh =
+        m.make_cache(static_cast<int64_t>(count), prompt_len + (alone && !share ? reserve_of(new_budget) : 0));
     model::ForwardOptions pf;
     pf.cache = &fresh;
     pf.attention_mask = new_mask;
@@ -149,7 +162,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     auto new_logits = m.logits(m.forward(ids, pf).select(1, prompt_len - 1)).to(torch::kFloat);
     if (G > 1) {
       if (share)
-        fresh.share_prompts(G, alone ? new_budget : 1);  // spliced: the merged cache gets the room
+        fresh.share_prompts(G, alone ? reserve_of(new_budget) : 1);  // spliced: the merged cache gets the room
       else
         fresh.repeat_interleave(G);
       new_logits = new_logits.repeat_interleave(G, 0);
@@ -169,10 +182,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     const int64_t running = old_head - from;
     const int64_t tail = old_tail - own_from;  // own columns kept: from the oldest running row's first
     const int64_t head = std::max(running, prompt_len);
-    int64_t budget = 0;  // columns still needed after the cached ones, the most any row needs
-    for (const auto& r : rows)
-      budget = std::max<int64_t>(
-          budget, r.max_new - static_cast<int64_t>(out[r.rollout].completions[r.sample].token_ids.size()));
+    int64_t budget = still_needed();  // columns still needed after the cached ones, the most any row needs
     for (size_t i = 0; i < count; ++i) {
       Rollout& ro = out[first + i];
       ro.prompt_index = static_cast<int64_t>(first + i);
@@ -193,7 +203,7 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
       rows[r].start += head - running - from;
       rows[r].own_start -= own_from;
     }
-    const int64_t capacity = head + tail + budget;
+    const int64_t capacity = head + tail + reserve_of(budget);
     auto merged_mask = torch::zeros({static_cast<int64_t>(rows.size()), capacity}, long_opts.device(dev));
     if (old_rows > 0 && running > 0) {
       auto old_mask = merged_mask.narrow(0, 0, old_rows);
@@ -300,6 +310,12 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     }
     if (!rows.empty()) {
       const int64_t pos = cache.length();  // column of the token fed now
+      if (pos >= cache.capacity()) {
+        // The next block of KV memory (kv_block_size): cache and mask grow together.
+        cache.reserve(pos + reserve_of(still_needed()));
+        mask = torch::cat({mask, torch::zeros({mask.size(0), cache.capacity() - mask.size(1)}, mask.options())}, 1);
+        timings_.peak_cache_bytes = std::max(timings_.peak_cache_bytes, cache.nbytes());
+      }
       mask.select(1, pos).fill_(1);
       fo.cache = &cache;
       fo.attention_mask = mask.narrow(1, 0, pos + 1);

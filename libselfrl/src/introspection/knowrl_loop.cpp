@@ -110,6 +110,7 @@ class KnowRLLoop : public SelfImprovementLoop {
     o.batch_size = ctx.cfg.generation_batch_size;
     o.continuous_batching = ctx.cfg.continuous_batching;
     o.share_prompt_cache = ctx.cfg.share_prompt_cache;
+    o.kv_block_size = ctx.cfg.kv_block_size;
     o.seed = derive_seed(ctx.cfg.seed, {0xe7a1, static_cast<uint64_t>(it)});
     o.label = "knowrl eval " + std::to_string(it);
     const auto r = eval::evaluate(

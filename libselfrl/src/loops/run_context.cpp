@@ -150,6 +150,7 @@ metrics::Scalars RunContext::evaluate(int64_t iteration) {
   o.batch_size = cfg.generation_batch_size;
   o.continuous_batching = cfg.continuous_batching;
   o.share_prompt_cache = cfg.share_prompt_cache;
+  o.kv_block_size = cfg.kv_block_size;
   o.seed = derive_seed(cfg.seed, {0xe7a1, static_cast<uint64_t>(iteration)});
   o.keep_per_example = false;
   o.label = "eval " + std::to_string(iteration);
@@ -201,6 +202,7 @@ std::vector<generation::Rollout> RunContext::sample_with(const Policy& policy,
   eo.max_batch_size = std::max(cfg.generation_batch_size, n);
   eo.continuous_batching = cfg.continuous_batching;
   eo.share_prompt_cache = cfg.share_prompt_cache;
+  eo.kv_block_size = cfg.kv_block_size;
   eo.eos_token_ids = policy.eos_token_ids;
   generation::RolloutEngine engine(policy.model, eo);
   generation::SamplingParams sp = cfg.sampling;  // top_p, top_k, min_p, stop_token_ids of the recipe

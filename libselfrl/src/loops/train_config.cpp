@@ -303,8 +303,12 @@ TrainConfig read_train_config_impl(recipe::Recipe& r) {
       "scheduling); false: waves");
   c.share_prompt_cache = r.get_bool(
       "share_prompt_cache", true,
-      "rollouts in waves: a prompt's keys and values are cached once for its num_generations samples (decode "
+      "rollouts: a prompt's keys and values are cached once for its num_generations samples (decode "
       "reads them once per step); false: a copy per sample. Same tokens, statistics equal up to float rounding");
+  c.kv_block_size =
+      r.get_int("kv_block_size", 256, kNonNegative,
+                "rollouts: the KV cache grows by this many token positions at a time as the longest running completion "
+                "needs them, instead of reserving max_completion_length for every row up front; 0: reserve it all");
 
   // ---- optimization --------------------------------------------------------------------
   read_optimizer(r, c, uses_grpo(k) ? 1e-6 : (uses_dpo(k) ? 5e-7 : 2e-5));
@@ -629,6 +633,7 @@ trainers::GRPOConfig grpo_config(const TrainConfig& c, int64_t total_steps) {
   g.generation_batch_size = c.generation_batch_size;
   g.continuous_batching = c.continuous_batching;
   g.share_prompt_cache = c.share_prompt_cache;
+  g.kv_block_size = c.kv_block_size;
   g.merge_lora_for_generation = c.lora_merge_for_rollouts;
   g.optimizer = c.optimizer;
   g.optimizer.total_steps = total_steps;

@@ -195,6 +195,23 @@ KVCache KVCache::merged_with(int64_t from, const KVCache& other, int64_t capacit
   return out;
 }
 
+void KVCache::reserve(int64_t capacity) {
+  SELFRL_CHECK(defined(), "KVCache::reserve: the cache has no buffers");
+  if (capacity <= this->capacity()) return;
+  const int64_t own = capacity - prefix_length_;
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    const auto& k = keys_[i];
+    auto nk = torch::empty({k.size(0), k.size(1), own, k.size(3)}, k.options());
+    auto nv = torch::empty_like(nk);
+    if (length_ > 0) {
+      nk.narrow(2, 0, length_).copy_(k.narrow(2, 0, length_));
+      nv.narrow(2, 0, length_).copy_(values_[i].narrow(2, 0, length_));
+    }
+    keys_[i] = nk;
+    values_[i] = nv;
+  }
+}
+
 int64_t KVCache::nbytes() const {
   int64_t total = 0;
   for (size_t i = 0; i < keys_.size(); ++i) total += keys_[i].nbytes() + values_[i].nbytes();

@@ -101,6 +101,7 @@ GRPOTrainer::GRPOTrainer(model::Policy policy, rewards::RewardPipeline rewards, 
   eo.max_batch_size = std::max(cfg_.generation_batch_size, cfg_.num_generations());
   eo.continuous_batching = cfg_.continuous_batching;
   eo.share_prompt_cache = cfg_.share_prompt_cache;
+  eo.kv_block_size = cfg_.kv_block_size;
   eo.eos_token_ids = policy_.stop_ids();
   engine_ = std::make_unique<generation::RolloutEngine>(policy_.model, eo);
   optimizer_ = make_optimizer(model, cfg_.optimizer, world_);

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "../model/tiny_models.h"
@@ -300,4 +302,67 @@ TEST(RolloutEngine, SharedPromptCacheGivesTheSameCompletionsAsCopies) {
       EXPECT_GE(lengths.size(), 3u) << "rows should finish at mixed steps";
     }
   }
+}
+
+// KV memory grows a block at a time (kv_block_size) instead of reserving every row's whole
+// budget: the same tokens and statistics as reserving it all up front, in waves and with
+// continuous batching, with and without the shared prompt cache, and a smaller cache at its
+// largest when completions stop long before max_new_tokens. Blocks of 3 columns, so the
+// cache grows many times within a call, also while rows and prompts leave it.
+TEST(RolloutEngine, KvMemoryGrowsInBlocksWithTheSameCompletions) {
+  auto m = selfrl::test::tiny_model("qwen3", 23);
+  for (const bool continuous : {false, true}) {
+    for (const bool share : {true, false}) {
+      SCOPED_TRACE(std::string(continuous ? "continuous" : "waves") + (share ? ", shared prompts" : ", copies"));
+      SamplingParams sp;
+      sp.num_samples = 3;
+      sp.max_new_tokens = 60;
+      sp.temperature = 1.0;
+      sp.seed = 9;
+      RolloutEngineOptions grow, upfront;
+      grow.eos_token_ids = upfront.eos_token_ids = {3, 17, 25, 40};
+      grow.max_batch_size = upfront.max_batch_size = 9;
+      grow.continuous_batching = upfront.continuous_batching = continuous;
+      grow.share_prompt_cache = upfront.share_prompt_cache = share;
+      grow.kv_block_size = 3;
+      upfront.kv_block_size = 0;
+      RolloutEngine a_engine(m, grow), b_engine(m, upfront);
+      const auto a = a_engine.generate(many_prompts(), sp);
+      const auto b = b_engine.generate(many_prompts(), sp);
+      size_t longest = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        for (size_t g = 0; g < a[i].completions.size(); ++g) {
+          const auto &x = a[i].completions[g], &y = b[i].completions[g];
+          ASSERT_EQ(x.token_ids, y.token_ids) << "prompt " << i << " sample " << g;
+          longest = std::max(longest, x.token_ids.size());
+          for (size_t t = 0; t < x.token_ids.size(); ++t) {
+            EXPECT_NEAR(x.logprobs[t], y.logprobs[t], 1e-5);
+            EXPECT_NEAR(x.self_certainty[t], y.self_certainty[t], 1e-5);
+          }
+        }
+      }
+      EXPECT_GT(longest, 3u) << "the cache should have grown";
+      EXPECT_LT(longest, 60u) << "completions should stop before the budget";
+      EXPECT_LT(a_engine.last_timings().peak_cache_bytes, b_engine.last_timings().peak_cache_bytes);
+    }
+  }
+  // Rows that use their whole budget grow to it: the same as reserving it, token for token.
+  SamplingParams full;
+  full.num_samples = 2;
+  full.max_new_tokens = 20;
+  full.temperature = 0;
+  full.ignore_eos = true;
+  RolloutEngineOptions grow;
+  grow.kv_block_size = 7;
+  RolloutEngineOptions upfront;
+  upfront.kv_block_size = 0;
+  const auto a = RolloutEngine(m, grow).generate(many_prompts(), full);
+  const auto b = RolloutEngine(m, upfront).generate(many_prompts(), full);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].completions[0].token_ids.size(), 20u);
+    EXPECT_EQ(a[i].completions[1].token_ids, b[i].completions[1].token_ids);
+  }
+  RolloutEngineOptions bad;
+  bad.kv_block_size = -1;
+  EXPECT_SELFRL_ERROR(RolloutEngine(m, bad), "kv_block_size must be >= 0");
 }

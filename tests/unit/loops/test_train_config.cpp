@@ -164,10 +164,12 @@ TEST(TrainConfig, Bf16NeedsFloat32Weights) {
 TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   Files f;
   auto r = recipe::Recipe::load(
-      f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\nshare_prompt_cache: false\n"));
+      f.recipe("trainer: grpo\nmin_p: 0.05\nlogprob_chunk_size: 128\ntop_k: 20\nshare_prompt_cache: false\n"
+               "kv_block_size: 0\n"));
   const auto c = loops::read_train_config(r);
   const auto g = loops::grpo_config(c, 10);
   EXPECT_FALSE(g.share_prompt_cache);
+  EXPECT_EQ(g.kv_block_size, 0);
   EXPECT_DOUBLE_EQ(g.sampling.min_p, 0.05);
   EXPECT_EQ(g.logprob_chunk_size, 128);
   EXPECT_EQ(g.sampling.top_k, 20);
@@ -176,8 +178,11 @@ TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   EXPECT_DOUBLE_EQ(d.sampling.min_p, 0.0);
   EXPECT_EQ(d.logprob_chunk_size, 1024);
   EXPECT_TRUE(d.share_prompt_cache);
+  EXPECT_EQ(d.kv_block_size, 256);
   auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\nmin_p: 1.5\n"));
   EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "min_p", "[0, 1]");
+  auto bad_block = recipe::Recipe::load(f.recipe("trainer: grpo\nkv_block_size: -4\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(bad_block), "kv_block_size");
 }
 
 // Every GRPOConfig knob has a recipe key: stop ids, DAPO dynamic sampling, and the sampling

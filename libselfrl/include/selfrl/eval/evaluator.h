@@ -32,6 +32,7 @@ struct EvalOptions {
   int64_t batch_size = 64;           // rows decoded together
   bool continuous_batching = false;  // RolloutEngineOptions::continuous_batching
   bool share_prompt_cache = true;    // RolloutEngineOptions::share_prompt_cache
+  int64_t kv_block_size = 256;       // RolloutEngineOptions::kv_block_size
   uint64_t seed = 0;
   bool keep_per_example = true;
   std::string label = "eval";  // progress-bar label

@@ -38,6 +38,11 @@ struct RolloutEngineOptions {
   // waves and with continuous batching (admitted prompts join the shared prefix).
   // The same tokens and numbers as without, up to the order of floating-point sums.
   bool share_prompt_cache = true;
+  // KV memory grows in blocks of this many columns (token positions, all rows together) as the
+  // longest running row needs them, instead of reserving every row's max_new_tokens up front,
+  // so a long budget that completions do not use costs no memory. 0: reserve it all up front.
+  // Rows leave the cache as they finish, so it holds about the longest running row plus a block.
+  int64_t kv_block_size = 256;
 };
 
 // Wall-clock split of the last generate() call (for throughput metrics and benchmarks).
@@ -47,7 +52,7 @@ struct RolloutTimings {
   int64_t decode_steps = 0;      // forward passes of the decode loop (one token for every running row)
   int64_t prefill_tokens = 0;    // prompt tokens (without padding)
   int64_t decode_tokens = 0;     // generated tokens, all completions
-  int64_t peak_cache_bytes = 0;  // the KV cache's largest size (KVCache::nbytes), after admissions
+  int64_t peak_cache_bytes = 0;  // the KV cache's largest size (KVCache::nbytes)
 };
 
 class RolloutEngine {

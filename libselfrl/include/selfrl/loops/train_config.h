@@ -145,6 +145,7 @@ struct TrainConfig {
   int64_t generation_batch_size = 64;
   bool continuous_batching = false;  // RolloutEngineOptions::continuous_batching
   bool share_prompt_cache = true;    // RolloutEngineOptions::share_prompt_cache
+  int64_t kv_block_size = 256;       // RolloutEngineOptions::kv_block_size
 
   // optimization
   trainers::OptimizerConfig optimizer;

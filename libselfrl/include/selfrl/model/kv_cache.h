@@ -77,6 +77,11 @@ class KVCache {
   // cache's prompts follow this cache's in the prefix and its rows take the slots after them.
   KVCache merged_with(int64_t from, const KVCache& other, int64_t capacity, int64_t own_from = 0) const;
 
+  // Grows the buffers to hold at least `capacity` columns (the shared prefix included), keeping
+  // the cached ones; nothing when they already do. The rollout engine grows its cache a block at
+  // a time instead of reserving every row's whole token budget up front.
+  void reserve(int64_t capacity);
+
   // Bytes held by the buffers.
   int64_t nbytes() const;
 

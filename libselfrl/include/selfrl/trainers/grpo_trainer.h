@@ -48,6 +48,7 @@ struct GRPOConfig {
   int64_t generation_batch_size = 64;  // rows decoded together by the rollout engine
   bool continuous_batching = false;    // RolloutEngineOptions::continuous_batching
   bool share_prompt_cache = true;      // RolloutEngineOptions::share_prompt_cache
+  int64_t kv_block_size = 256;         // RolloutEngineOptions::kv_block_size
   // LoRA: generate with the adapters merged into the weights (model::LoraMerged, restored
   // exactly afterwards) instead of through the unmerged adapters.
   bool merge_lora_for_generation = false;
