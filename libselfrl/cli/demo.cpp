@@ -56,7 +56,9 @@ int run_demo_command(const std::vector<std::string>& raw_args) {
   };
   knob("--sft-epochs", "N", "epochs of seed SFT", std::to_string(d.sft_epochs));
   knob("--grpo-steps", "N", "steps of each unlabelled GRPO stage", std::to_string(d.grpo_steps));
-  knob("--grpo-lr", "LR", "learning rate of the GRPO stages", num(d.grpo_learning_rate));
+  knob("--grpo-lr", "LR",
+       "learning rate of the GRPO stages (TTRL, Borda; self-certainty: --set intuitor_learning_rate)",
+       num(d.grpo_learning_rate));
   knob("--rest-pool", "N", "unlabelled prompts sampled by each ReST-EM iteration", std::to_string(d.rest_pool));
   knob("--num-seed", "N", "labelled seed items", std::to_string(d.task.num_seed));
   knob("--rest-iterations", "N", "ReST-EM iterations", std::to_string(d.rest_iterations));

@@ -157,6 +157,7 @@ const std::vector<Knob>& knobs() {
       SELFRL_INT_KNOB("grpo_prompts_per_step", grpo_prompts_per_step),
       SELFRL_INT_KNOB("num_generations", num_generations),
       SELFRL_DOUBLE_KNOB("grpo_learning_rate", grpo_learning_rate),
+      SELFRL_DOUBLE_KNOB("intuitor_learning_rate", intuitor_learning_rate),
       SELFRL_DOUBLE_KNOB("grpo_temperature", grpo_temperature),
       SELFRL_DOUBLE_KNOB("grpo_beta", grpo_beta),
       SELFRL_COUNT_KNOB("grpo_max_resample_rounds", grpo_max_resample_rounds),
@@ -475,7 +476,7 @@ struct GrpoStageResult {
 // Unlabelled GRPO with one label-free reward; the prompts' "answer" is never read.
 GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::string& from, rewards::RewardPtr reward,
                            const std::vector<ArithmeticItem>& pool, const rewards::AnswerExtractor& extractor,
-                           int64_t num_generations, double temperature, bool vote_commuted) {
+                           int64_t num_generations, double temperature, bool vote_commuted, double learning_rate) {
   const auto& c = ctx.cfg;
   auto policy = load_stage(ctx, from);
   rewards::RewardPipeline pipe;
@@ -487,7 +488,7 @@ GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::st
   g.loss.beta = c.grpo_beta;
   g.max_resample_rounds = c.grpo_max_resample_rounds;
   g.generation_batch_size = 256;
-  g.optimizer = adamw(c.grpo_learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
+  g.optimizer = adamw(learning_rate, c.grpo_steps, trainers::LrSchedulerType::kConstant);
   g.optimizer.weight_decay = 0;  // with near-zero advantages, decay alone would move the weights
   g.output_dir = c.out_dir + "/" + stage;
   g.seed = derive_seed(c.seed, {0x6790, stage.size()});
@@ -740,7 +741,7 @@ DemoResult run_demo(const DemoConfig& cfg) {
       const auto t0 = Clock::now();
       auto m = grpo_stage(ctx, "ttrl", prev, rewards::make_consensus_reward(answer_extractor, cfg.ttrl_min_vote_share),
                           grpo_pool, answer_extractor, cfg.ttrl_num_generations, cfg.ttrl_temperature,
-                          cfg.grpo_vote_commuted);
+                          cfg.grpo_vote_commuted, cfg.grpo_learning_rate);
       finish_stage(ctx, "ttrl", prev, m.policy, seconds_since(t0));
       note_grpo(ctx.stages.back(), m);
       if (cfg.ttrl_in_chain) prev = "ttrl";
@@ -750,8 +751,10 @@ DemoResult run_demo(const DemoConfig& cfg) {
       auto reward = cfg.intuitor_reward == "borda"
                         ? rewards::make_borda_reward(answer_extractor, 0.5, cfg.ttrl_min_vote_share)
                         : rewards::make_self_certainty_reward();
+      const bool borda = cfg.intuitor_reward == "borda";
       auto m = grpo_stage(ctx, "intuitor", "base", std::move(reward), grpo_pool, answer_extractor, cfg.num_generations,
-                          cfg.grpo_temperature, cfg.grpo_vote_commuted && cfg.intuitor_reward == "borda");
+                          cfg.grpo_temperature, cfg.grpo_vote_commuted && borda,
+                          borda ? cfg.grpo_learning_rate : cfg.intuitor_learning_rate);
       finish_stage(ctx, "intuitor", "base", m.policy, seconds_since(t0));
       note_grpo(ctx.stages.back(), m);
     } else if (stage_kind == "rest_em") {

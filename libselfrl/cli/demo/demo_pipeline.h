@@ -54,6 +54,10 @@ struct DemoConfig {
   // TTRL's eval_dev gain rose with every run that had room left (docs/demo.md, "Longer GRPO").
   int64_t grpo_steps = 80, grpo_prompts_per_step = 32, num_generations = 8;
   double grpo_learning_rate = 1e-4, grpo_temperature = 1.0;
+  // The self-certainty Intuitor stage's learning rate (Borda uses grpo_learning_rate). At 1e-4
+  // it collapsed on all ten AMD runs; at 5e-6 on none (eval_dev mean -60.3 -> +2.0 points,
+  // docs/demo.md, "A smaller learning rate for the self-certainty Intuitor stage").
+  double intuitor_learning_rate = 5e-6;
   // TTRL's own group size and temperature. With the curriculum, 8 samples at T = 1 gained more on
   // eval_dev than 16 at T = 1.5 (+2.5 vs +1.3 points over five seeds, docs/demo.md); before it,
   // 16 at T = 1.5 had been the better choice.

@@ -114,8 +114,11 @@ TEST(DemoSmoke, KnobsChooseTheStages) {
   ASSERT_EQ(help.exit_code, 0) << help.output;
   EXPECT_NE(help.output.find("steps of each unlabelled GRPO stage (the documented run: 80)"), std::string::npos)
       << help.output;
-  EXPECT_NE(help.output.find("learning rate of the GRPO stages (the documented run: 0.0001)"), std::string::npos)
+  EXPECT_NE(help.output.find("learning rate of the GRPO stages (TTRL, Borda; self-certainty: --set "
+                             "intuitor_learning_rate) (the documented run: 0.0001)"),
+            std::string::npos)
       << help.output;
+  EXPECT_NE(help.output.find("intuitor_learning_rate,"), std::string::npos) << help.output;
   EXPECT_EQ(help.output.find("(default: )"), std::string::npos) << help.output;
 }
 
