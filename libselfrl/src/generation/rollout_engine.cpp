@@ -172,13 +172,12 @@ void RolloutEngine::decode(const std::vector<std::vector<int64_t>>& prompts, con
     // The prompt part (the "head": all columns, or the shared prefix) and a shared-prefix
     // cache's own columns (the "tail") are aligned separately (KVCache::merged_with).
     const int64_t old_head = share ? cache.prefix_length() : cache.length();
-    const int64_t old_tail = cache.length() - old_head;  // 0 without a shared prefix
+    const int64_t old_tail = cache.length() - old_head;  // 0 without a shared prefix or running rows
     int64_t from = old_head, own_from = old_tail;
     for (const auto& r : rows) {
       from = std::min(from, r.start);
       own_from = std::min(own_from, r.own_start);
     }
-    if (rows.empty()) own_from = 0;
     const int64_t running = old_head - from;
     const int64_t tail = old_tail - own_from;  // own columns kept: from the oldest running row's first
     const int64_t head = std::max(running, prompt_len);
