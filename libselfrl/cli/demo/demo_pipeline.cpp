@@ -493,12 +493,12 @@ GrpoStageResult grpo_stage(Context& ctx, const std::string& stage, const std::st
   g.output_dir = c.out_dir + "/" + stage;
   g.seed = derive_seed(c.seed, {0x6790, stage.size()});
   g.diagnostics_extractor = extractor;  // label_free/* in the stage's metrics.jsonl; no labels read
-  // The recipe defaults (warn, reported in the log) plus the anchor rule at 0.45: on the demo's
-  // 25 AMD EPYC stages with 1 and 2 BLAS threads (docs/demo.md) healthy ones keep >= 0.47 of
-  // their anchors (weak bases' unanimous errors go) and collapsed ones end at 0.00-0.43. Anchors
-  // need greedy decoding only, so the training is the same without them.
+  // The recipe defaults (warn, reported in the log). The anchor rule is off: at 0.45 it flagged
+  // healthy Borda stages of weak bases, whose unanimous errors the training fixes, and the
+  // diffusion rule's answered-agreement measure catches the confident collapses it was added for
+  // (docs/demo.md, "The collapse guard on the 80-step runs"). Anchors are still decoded, for
+  // label_free/anchor_agreement in metrics.jsonl; greedy decoding leaves the training unchanged.
   trainers::CollapseGuardConfig guard_config;
-  guard_config.min_anchor_agreement = 0.45;
   trainers::CollapseGuard guard(guard_config);
   g.anchor_prompts = 32;
   g.anchor_steps = guard_config.warmup_steps;

@@ -96,10 +96,14 @@ void read_collapse_guard(recipe::Recipe& r, TrainConfig& c) {
   g.entropy_rise =
       r.get_double("collapse_guard.entropy_rise", g.entropy_rise, kNonNegative,
                    "flag (diffusion): entropy at least this many times its baseline while majority_share drops by "
-                   "agreement_drop (0 = off)");
+                   "agreement_drop or the majority's share of answered samples by answered_agreement_drop (0 = off)");
   g.agreement_drop = r.get_double("collapse_guard.agreement_drop", g.agreement_drop, kNonNegative,
                                   "the drop of label_free/majority_share (or greedy agreement) the agreement rules "
                                   "need (0 = those rules off)");
+  g.answered_agreement_drop = r.get_double(
+      "collapse_guard.answered_agreement_drop", g.answered_agreement_drop, kNonNegative,
+      "the drop of majority_share / (1 - no_answer_rate), the majority's share of the samples that gave an answer, "
+      "that also completes the diffusion rule (0 = off)");
   g.certainty_rise = r.get_double(
       "collapse_guard.certainty_rise", g.certainty_rise, kNonNegative,
       "flag (confident disagreement): self_certainty this far (nats) above its baseline while agreement drops "

@@ -163,14 +163,26 @@ CollapseVerdict CollapseGuard::observe(metrics::Scalars& m) {
     if (n == 0) return std::nullopt;
     return sum / n;
   };
-  const std::string kMajority = "label_free/majority_share";
+  const std::string kMajority = "label_free/majority_share", kNoAnswer = "label_free/no_answer_rate";
   std::vector<std::string> reasons;
   // 1. Diffusion.
-  if (cfg_.entropy_rise > 0 && cfg_.agreement_drop > 0) {
+  if (cfg_.entropy_rise > 0 && (cfg_.agreement_drop > 0 || cfg_.answered_agreement_drop > 0)) {
     const auto e0 = base("entropy"), e = now("entropy"), a0 = base(kMajority), a = now(kMajority);
-    if (e0 && e && a0 && a && *e0 > 0 && *e >= cfg_.entropy_rise * *e0 && *a0 - *a >= cfg_.agreement_drop)
-      reasons.push_back("entropy rose to " + fmt(*e / *e0) + "x its baseline " + fmt(*e0) + " while " + kMajority +
-                        " fell from " + fmt(*a0) + " to " + fmt(*a));
+    if (e0 && e && *e0 > 0 && *e >= cfg_.entropy_rise * *e0 && a0 && a) {
+      const std::string rose = "entropy rose to " + fmt(*e / *e0) + "x its baseline " + fmt(*e0) + " while ";
+      // The majority's share of the answered samples, from window means (no no_answer_rate: all answered).
+      const auto answered = [&](double share, std::optional<double> no_answer) -> std::optional<double> {
+        const double answering = 1.0 - no_answer.value_or(0.0);
+        if (answering <= 0) return std::nullopt;
+        return share / answering;
+      };
+      const auto s0 = answered(*a0, base(kNoAnswer)), s = answered(*a, now(kNoAnswer));
+      if (cfg_.agreement_drop > 0 && *a0 - *a >= cfg_.agreement_drop)
+        reasons.push_back(rose + kMajority + " fell from " + fmt(*a0) + " to " + fmt(*a));
+      else if (cfg_.answered_agreement_drop > 0 && s0 && s && *s0 - *s >= cfg_.answered_agreement_drop)
+        reasons.push_back(rose + "the majority's share of the answered samples fell from " + fmt(*s0) + " to " +
+                          fmt(*s) + " (" + kMajority + " / (1 - " + kNoAnswer + "))");
+    }
   }
   // 2. Confident disagreement.
   if (cfg_.certainty_rise > 0 && cfg_.agreement_drop > 0) {

@@ -185,6 +185,21 @@ TEST(TrainConfig, MinPAndLogprobChunkSizeReachTheGrpoConfig) {
   EXPECT_SELFRL_ERROR(loops::read_train_config(bad_block), "kv_block_size");
 }
 
+// The collapse guard's section: the answered-agreement measure of the diffusion rule is on by
+// default (0.06), 0 turns it off, a negative value names the key.
+TEST(TrainConfig, CollapseGuardAnsweredAgreementDrop) {
+  Files f;
+  auto defaults = recipe::Recipe::load(f.recipe("trainer: grpo\n"));
+  const auto d = loops::read_train_config(defaults);
+  EXPECT_DOUBLE_EQ(d.collapse_guard.answered_agreement_drop, 0.06);
+  EXPECT_DOUBLE_EQ(d.collapse_guard.agreement_drop, 0.03);
+  auto zero = recipe::Recipe::load(f.recipe("trainer: grpo\ncollapse_guard:\n  answered_agreement_drop: 0\n"));
+  const auto off = loops::read_train_config(zero);
+  EXPECT_DOUBLE_EQ(off.collapse_guard.answered_agreement_drop, 0.0);
+  auto bad = recipe::Recipe::load(f.recipe("trainer: grpo\ncollapse_guard: {answered_agreement_drop: -0.1}\n"));
+  EXPECT_SELFRL_ERROR(loops::read_train_config(bad), "collapse_guard.answered_agreement_drop");
+}
+
 // Every GRPOConfig knob has a recipe key: stop ids, DAPO dynamic sampling, and the sampling
 // parameters arrive whole; the dr_grpo constant follows max_completion_length.
 TEST(TrainConfig, StopTokenIdsAndResampleRoundsReachTheGrpoConfig) {

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "test_util.h"
 
@@ -129,6 +130,49 @@ TEST(CollapseGuard, EachHalfOfTheDiffusionRuleAloneDoesNotFlag) {
   EXPECT_FALSE(g.observe(split).flagged);
   auto both = step(0.14, 0.86);  // 1.4x and −0.04: both past the limits
   EXPECT_TRUE(g.observe(both).fired);
+}
+
+TEST(CollapseGuard, AnsweredAgreementCatchesALossThatFewerUnansweredSamplesHide) {
+  CollapseGuardConfig c;  // entropy_rise 1.3, agreement_drop 0.03, answered_agreement_drop 0.06
+  c.warmup_steps = 2, c.window = 1, c.patience = 2;
+  // Baseline: entropy 0.1, majority_share 0.6 with 35 % of the samples unanswered: the majority holds
+  // 0.6 / 0.65 = 0.923 of the answered samples.
+  const auto base = step(0.1, 0.6, 10.0, 0.35);
+  // Later: everything is answered (no_answer 0.05), majority_share rose to 0.75, so the plain rule
+  // sees no drop; among the answered samples the majority holds 0.75 / 0.95 = 0.789 (−0.134).
+  const auto later = step(0.15, 0.75, 10.0, 0.05);
+  auto run = [&](CollapseGuardConfig config, metrics::Scalars x) {
+    CollapseGuard g(config);
+    for (auto b : {base, base}) g.observe(b);
+    std::vector<CollapseVerdict> out;
+    for (int i = 0; i < 2; ++i) {
+      auto m = x;
+      out.push_back(g.observe(m));
+    }
+    return out;
+  };
+  auto v = run(c, later);
+  EXPECT_TRUE(v[0].flagged);
+  EXPECT_FALSE(v[0].fired);
+  EXPECT_TRUE(v[1].fired);
+  EXPECT_NE(v[0].reason.find("entropy rose to 1.5x its baseline 0.1 while the majority's share of the answered "
+                             "samples fell from 0.923 to 0.789"),
+            std::string::npos)
+      << v[0].reason;
+  // The same agreement at the baseline's entropy: not diffusion.
+  EXPECT_FALSE(run(c, step(0.1, 0.75, 10.0, 0.05))[0].flagged);
+  // A smaller loss: 0.84 / 0.95 = 0.884, 0.039 below 0.923 (< 0.06).
+  EXPECT_FALSE(run(c, step(0.15, 0.84, 10.0, 0.05))[0].flagged);
+  // The measure off: the plain majority_share rose, nothing flags.
+  CollapseGuardConfig plain = c;
+  plain.answered_agreement_drop = 0;
+  EXPECT_FALSE(run(plain, later)[0].flagged);
+  // And the plain measure alone still flags a fall of majority_share (0.6 -> 0.55, all answered).
+  const auto answered = step(0.1, 0.6), fell = step(0.15, 0.55);
+  CollapseGuard g(plain);
+  for (auto b : {answered, answered}) g.observe(b);
+  auto m = fell;
+  EXPECT_TRUE(g.observe(m).flagged);
 }
 
 TEST(CollapseGuard, OtherRulesAndStreakReset) {
@@ -280,17 +324,18 @@ TEST(CollapseGuard, StaysQuietOnTheDemosTtrlRuns) {
   }
 }
 
-// The demo's GRPO stages on an AMD EPYC (2026-12-01, `selfrl demo --seed S`, eval_test accuracy
-// before and after, label_free/anchor_agreement logged; docs/demo.md, "On an AMD EPYC"): with 2
-// BLAS threads (amd_*: TTRL, Intuitor with self-certainty and with Borda, seeds 0-4) and with 1
-// (amd1t_*: OPENBLAS_NUM_THREADS=1, TTRL and self-certainty Intuitor, seeds 0-4). The demo's guard
-// (the defaults plus the anchor rule at 0.45) must fire on every stage that lost more than 10
-// points and on none that did not. The anchor rule alone must never fire on the healthy stages
-// (they keep at least 0.47 of their anchors, Borda seed 4 the fewest: a weak base's unanimous
-// errors are the ones that go) and catches every collapse but the latest (2 threads, seed 3, down
-// to 0.42 only in its last steps; rule 1 catches it at step 35), among them the confident ones of
-// seeds 1 and 4 with 1 BLAS thread (-62 and -22 points, anchors 0.26 and 0.28; entropy never rises,
-// so rule 1 misses them: the anchor rule fires at steps 35 and 37). At 0.3 it missed those two.
+// The demo's GRPO stages on an AMD EPYC (2026-12-01, `selfrl demo --seed S`, 40 steps, eval_test
+// accuracy before and after, label_free/anchor_agreement logged; docs/demo.md, "On an AMD EPYC"):
+// with 2 BLAS threads (amd_*: TTRL, Intuitor with self-certainty and with Borda, seeds 0-4) and
+// with 1 (amd1t_*: OPENBLAS_NUM_THREADS=1, TTRL and self-certainty Intuitor, seeds 0-4). The
+// demo's guard (the defaults) must fire on every stage that lost more than 10 points and on none
+// that did not. Without the answered-agreement measure, rule 1 misses the confident collapses of
+// seeds 1 and 4 with 1 BLAS thread (-62 and -22 points: majority_share stays high because the
+// policy stops leaving samples unanswered); with it they fire at steps 29 and 32. The anchor rule
+// alone (0.45, the demo's guard until 2026-12-02) never fires on these healthy stages (they keep at
+// least 0.47 of their anchors, Borda seed 4 the fewest: a weak base's unanimous errors are the ones
+// that go) and catches every collapse but the latest (2 threads, seed 3, down to 0.42 only in its
+// last steps); on the 80-step runs below it fires on a healthy Borda stage.
 struct DemoRun {
   const char* name;
   bool self_certainty_intuitor;
@@ -305,11 +350,13 @@ const DemoRun kAmdRuns[] = {
     {"amd1t_intuitor_s4", true}};
 
 TEST(CollapseGuard, DemoGuardSeparatesTheAmdDemoRuns) {
-  CollapseGuardConfig demo;
-  demo.min_anchor_agreement = 0.45;
+  const CollapseGuardConfig demo;
+  CollapseGuardConfig plain = demo;  // rule 1 without the answered-agreement measure
+  plain.answered_agreement_drop = 0;
   CollapseGuardConfig anchors_only = demo;
   anchors_only.entropy_rise = 0;
   anchors_only.no_answer_rise = 0;
+  anchors_only.min_anchor_agreement = 0.45;
   int collapsed = 0, healthy = 0, caught_by_anchors = 0, collapsed_intuitor = 0;
   for (const DemoRun& run : kAmdRuns) {
     const auto r = replay(run.name, demo);
@@ -326,6 +373,93 @@ TEST(CollapseGuard, DemoGuardSeparatesTheAmdDemoRuns) {
   EXPECT_EQ(collapsed_intuitor, 9);
   EXPECT_EQ(healthy, 16);
   EXPECT_EQ(caught_by_anchors, 8);  // all but 2 threads' seed 3, whose late collapse rule 1 catches
+  for (const auto& [run, at] :
+       std::vector<std::pair<std::string, int64_t>>{{"amd1t_intuitor_s1", 29}, {"amd1t_intuitor_s4", 32}}) {
+    EXPECT_EQ(replay(run, demo).fired_at, at) << run;
+    EXPECT_EQ(replay(run, plain).fired_at, 0) << run;
+  }
+}
+
+// The demo's 80-step GRPO stages from the same ten AMD bases (2026-12-01/02, docs/demo.md, "The
+// collapse guard on the 80-step runs"; tests/data/collapse_guard/runs80.jsonl, written by
+// scripts/collapse_guard_fixture.py --runs): TTRL, Borda and self-certainty Intuitor at learning
+// rates 1e-4, 2e-5 and 5e-6, 1 and 2 BLAS threads, seeds 0-4. The default guard fires on all 14
+// stages that lost more than 10 points of eval_test accuracy — among them the slow collapse of
+// 2 threads seed 0 at 2e-5 (-12.6), which only the answered-agreement measure sees, at step 77 of
+// 80 — and on none of the 34 that lost less than 3 (it fires late, at steps 73 and 74, on the two
+// self-certainty runs at 2e-5 that lost 3.0 and 4.2). The anchor rule at 0.45 fires on Borda with
+// 2 threads, seed 4, which gained 6 points (its weak base's unanimous errors are fixed).
+struct Run80 {
+  std::string name;
+  double before = 0, after = 0;
+  std::vector<metrics::Scalars> steps;
+};
+
+std::vector<Run80> runs80() {
+  const std::string path = test::source_dir() + "/tests/data/collapse_guard/runs80.jsonl";
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::vector<Run80> runs;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    Run80 r{j.at("name").get<std::string>(), j.at("before").get<double>(), j.at("after").get<double>(), {}};
+    for (const auto& [key, values] : j.at("signals").items()) {
+      r.steps.resize(values.size());
+      for (size_t i = 0; i < values.size(); ++i)
+        if (!values[i].is_null()) r.steps[i][key] = values[i].get<double>();
+    }
+    runs.push_back(std::move(r));
+  }
+  return runs;
+}
+
+// The 1-based step at which `config` fires on the run, or 0.
+int64_t fires_at(const Run80& run, const CollapseGuardConfig& config) {
+  CollapseGuard g(config);
+  for (size_t i = 0; i < run.steps.size(); ++i) {
+    auto m = run.steps[i];
+    if (g.observe(m).fired) return static_cast<int64_t>(i) + 1;
+  }
+  return 0;
+}
+
+TEST(CollapseGuard, SeparatesThe80StepRuns) {
+  const auto runs = runs80();
+  ASSERT_EQ(runs.size(), 50u);
+  const CollapseGuardConfig defaults;
+  CollapseGuardConfig plain = defaults;
+  plain.answered_agreement_drop = 0;
+  CollapseGuardConfig with_anchors = defaults;
+  with_anchors.min_anchor_agreement = 0.45;
+  int collapsed = 0, healthy = 0, between = 0;
+  std::map<std::string, int64_t> fired;
+  for (const auto& run : runs) {
+    ASSERT_EQ(run.steps.size(), 80u) << run.name;
+    const int64_t at = fires_at(run, defaults);
+    fired[run.name] = at;
+    // Accuracy lost, in tenths of a point (eval_test has 500 items: multiples of 2).
+    const auto lost = std::lround((run.before - run.after) * 1000);
+    if (lost > 100) {
+      ++collapsed;
+      EXPECT_GT(at, 0) << run.name << ": " << run.before << " -> " << run.after;
+    } else if (lost < 30) {
+      ++healthy;
+      EXPECT_EQ(at, 0) << run.name << ": " << run.before << " -> " << run.after;
+    } else {
+      ++between;
+    }
+  }
+  EXPECT_EQ(collapsed, 14);
+  EXPECT_EQ(healthy, 34);
+  EXPECT_EQ(between, 2);
+  EXPECT_EQ(fired["certainty_2e-5_2t_s0"], 77);  // the slow collapse
+  EXPECT_EQ(fired["certainty_2e-5_1t_s2"], 73);
+  EXPECT_EQ(fired["certainty_2e-5_2t_s3"], 74);
+  for (const auto& run : runs) {
+    if (run.name == "certainty_2e-5_2t_s0") EXPECT_EQ(fires_at(run, plain), 0);  // seen by the new measure only
+    if (run.name == "borda_2t_s4") EXPECT_EQ(fires_at(run, with_anchors), 17);   // the anchor rule's false alarm
+  }
 }
 
 }  // namespace
