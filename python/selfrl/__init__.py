@@ -78,6 +78,7 @@ from .trainers import (  # noqa: E402
     STaR, ReSTEM, NFT, BSTaR, SelfRewardingDPO, ScPO, SEC, KnowRL, TrainOutput, train, check_recipe,
 )
 from .evaluation import evaluate  # noqa: E402
+from .guard import CollapseGuard, CollapseVerdict, replay_collapse_guard  # noqa: E402
 from .plotting import plot_metrics, read_metrics  # noqa: E402
 
 __all__ = [
@@ -86,5 +87,5 @@ __all__ = [
     "Reward", "make_reward", "register_reward", "unregister_reward", "registered_rewards",
     "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "LoraConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",
     "STaR", "ReSTEM", "NFT", "BSTaR", "SelfRewardingDPO", "ScPO", "SEC", "KnowRL", "TrainOutput", "train", "check_recipe",
-    "evaluate", "plot_metrics", "read_metrics",
+    "evaluate", "plot_metrics", "read_metrics", "CollapseGuard", "CollapseVerdict", "replay_collapse_guard",
 ]

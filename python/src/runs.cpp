@@ -15,6 +15,7 @@
 #include "selfrl/core/progress.h"
 #include "selfrl/loops/run.h"
 #include "selfrl/recipe/recipe.h"
+#include "selfrl/trainers/label_free.h"
 
 namespace selfrl::python {
 
@@ -130,9 +131,49 @@ T run_interruptible(PyRunState& s, const std::function<T()>& work, bool raise_af
   return result;
 }
 
+// The collapse guard a recipe's collapse_guard section describes, given as "collapse_guard.KEY=VALUE"
+// overrides. The recipe reader itself reads them, so keys, defaults, ranges and messages (with
+// "did you mean") are those of `selfrl train`; of the smallest GRPO recipe it accepts around them
+// nothing else is used.
+trainers::CollapseGuardConfig guard_config(const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides)
+    if (o.rfind("collapse_guard.", 0) != 0)
+      throw Error("CollapseGuard takes the collapse_guard section's keys only, got '" + o + "'")
+          .hint("e.g. CollapseGuard(patience=2, answered_agreement_drop=0.05)");
+  const std::string stub =
+      "trainer: grpo\nmodel: /\noutput_dir: /selfrl-unused\ndata: {train: /}\nreward_funcs: [self_certainty]\n";
+  return read_config("", stub, overrides, "collapse_guard").collapse_guard;
+}
+
 }  // namespace
 
 void bind_runs(py::module_& m) {
+  py::class_<trainers::CollapseGuard>(m, "_CollapseGuard")
+      .def(py::init([](const std::vector<std::string>& overrides) {
+             return trainers::CollapseGuard(guard_config(overrides));
+           }),
+           py::arg("overrides") = std::vector<std::string>{})
+      .def("observe",
+           [](trainers::CollapseGuard& g, const std::map<std::string, double>& metrics) {
+             metrics::Scalars m(metrics.begin(), metrics.end());
+             const auto v = g.observe(m);
+             return py::make_tuple(v.flagged, v.fired, v.reason);
+           })
+      .def_property_readonly("fired", &trainers::CollapseGuard::fired)
+      .def_property_readonly("first_bad_step", &trainers::CollapseGuard::first_bad_step)
+      .def_property_readonly("settings", [](const trainers::CollapseGuard& g) {
+        const auto& c = g.config();
+        py::dict d;
+        d["action"] = trainers::to_string(c.action);
+        d["warmup_steps"] = c.warmup_steps, d["window"] = c.window, d["patience"] = c.patience;
+        d["entropy_rise"] = c.entropy_rise, d["agreement_drop"] = c.agreement_drop;
+        d["answered_agreement_drop"] = c.answered_agreement_drop, d["certainty_rise"] = c.certainty_rise;
+        d["no_answer_rise"] = c.no_answer_rise, d["min_entropy_ratio"] = c.min_entropy_ratio;
+        d["min_certainty_agreement_auroc"] = c.min_certainty_agreement_auroc;
+        d["min_anchor_agreement"] = c.min_anchor_agreement;
+        return d;
+      });
+
   py::class_<PyRunState, std::shared_ptr<PyRunState>>(m, "Run",
                                                       "One training run (a trainer or a loop), as `selfrl train`.")
       .def(py::init([](const std::string& path, const std::string& text, const std::vector<std::string>& overrides,

@@ -1,5 +1,6 @@
 """Configs, trainers, loops, evaluation and plots from Python."""
 
+import json
 import os
 
 import pytest
@@ -161,6 +162,41 @@ def test_collapse_guard_stops_a_run_whose_answers_vanish(world, tmp_path):
     assert "no_answer_rate rose" in str(e.value) and "collapse_guard" in e.value.hint + str(e.value)
     assert e.value.checkpoint_dir.endswith(f"checkpoint-{grpo[-1]['step']}")
     assert os.path.exists(os.path.join(e.value.checkpoint_dir, "COMPLETE"))
+    # The same guard replayed on the run's own log fires at the step the run stopped.
+    replay = selfrl.replay_collapse_guard(t.log_history, **guard)
+    assert replay["fired_at_step"] == len(grpo) and "no_answer_rate rose" in replay["reason"]
+    assert selfrl.replay_collapse_guard(t.log_history, **{**guard, "no_answer_rise": 0})["fired_at_step"] is None
+
+
+def test_collapse_guard_by_hand_and_on_a_recorded_slow_collapse():
+    # As CollapseGuard.AnsweredAgreementCatchesALossThatFewerUnansweredSamplesHide: the majority holds
+    # 0.6 / 0.65 = 0.923 of the answered samples at the baseline, 0.75 / 0.95 = 0.789 later, while
+    # majority_share itself rose; entropy 1.5x.
+    def step(entropy, share, no_answer):
+        return {"entropy": entropy, "label_free/majority_share": share, "label_free/no_answer_rate": no_answer,
+                "kind": "grpo"}
+    g = selfrl.CollapseGuard(warmup_steps=2, window=1, patience=2)
+    assert g.settings["answered_agreement_drop"] == 0.06 and g.settings["patience"] == 2
+    verdicts = [g.observe(step(0.1, 0.6, 0.35)) for _ in range(2)] + [g.observe(step(0.15, 0.75, 0.05))
+                                                                      for _ in range(2)]
+    assert [v.flagged for v in verdicts] == [False, False, True, True]
+    assert [v.fired for v in verdicts] == [False, False, False, True] and g.fired and g.first_bad_step == 3
+    assert "answered samples fell from 0.923 to 0.789" in verdicts[2].reason
+    off = selfrl.CollapseGuard(warmup_steps=2, window=1, patience=2, answered_agreement_drop=0)
+    assert not any(off.observe(m).flagged for m in [step(0.1, 0.6, 0.35)] * 2 + [step(0.15, 0.75, 0.05)] * 2)
+    # The demo's slow self-certainty collapse (2e-5, 2 BLAS threads, seed 0; docs/demo.md): step 77
+    # of 80, and never without the answered-agreement measure.
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "data", "collapse_guard", "runs80.jsonl")) as f:
+        run = next(r for r in map(json.loads, f) if r["name"] == "certainty_2e-5_2t_s0")
+    rows = [{k: v[i] for k, v in run["signals"].items() if v[i] is not None} for i in range(80)]
+    r = selfrl.replay_collapse_guard(rows)
+    assert (r["fired_at_step"], r["first_flagged_step"], r["steps"]) == (77, 75, 80)
+    assert selfrl.replay_collapse_guard(rows, answered_agreement_drop=0)["fired_at_step"] is None
+    with pytest.raises(selfrl.Error, match="did you mean 'collapse_guard.patience'"):
+        selfrl.CollapseGuard(patienc=2)
+    with pytest.raises(selfrl.Error, match="collapse_guard.patience.*out of range"):
+        selfrl.CollapseGuard(patience=0)
 
 
 def test_nft_loop_trains_on_right_and_wrong_samples(world, tmp_path):
