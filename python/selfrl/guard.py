@@ -12,8 +12,9 @@ diagnostics and the collapse guard").
 from __future__ import annotations
 
 import json
+import math
 import os
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
+from typing import Any, Dict, Iterable, NamedTuple, Union
 
 from . import _selfrl
 
@@ -34,8 +35,7 @@ class CollapseGuard:
     """
 
     def __init__(self, **settings: Any):
-        overrides = [f"collapse_guard.{k}={json.dumps(v)}" for k, v in settings.items()]
-        self._g = _selfrl._CollapseGuard(overrides)
+        self._g = _selfrl._CollapseGuard([f"{k}={json.dumps(v)}" for k, v in settings.items()])
 
     def observe(self, metrics: Dict[str, Any]) -> CollapseVerdict:
         """One GRPO step's metrics as logged (``entropy``, ``self_certainty``, ``label_free/*``;
@@ -63,41 +63,30 @@ class CollapseGuard:
         return f"CollapseGuard({self.settings})"
 
 
-def _training_rows(metrics: Union[str, os.PathLike, Iterable[Dict[str, Any]]]) -> List[Dict[str, Any]]:
-    if isinstance(metrics, (str, os.PathLike)):
-        with open(metrics) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-    else:
-        rows = list(metrics)
-    # The steps are the lines with the policy's entropy: not eval or iteration lines.
-    return [r for r in rows if "entropy" in r and r.get("kind") not in ("eval", "iteration")]
-
-
 def replay_collapse_guard(metrics: Union[str, os.PathLike, Iterable[Dict[str, Any]]],
                           **settings: Any) -> Dict[str, Any]:
-    """Runs a logged GRPO run through :class:`CollapseGuard`.
+    """Runs a logged GRPO run through the collapse guard (``selfrl guard RUN`` on the command line).
 
     Args:
-        metrics: a ``metrics.jsonl`` path, or its rows (e.g. a trainer's ``log_history``); the steps
-            are the rows that carry ``entropy``.
+        metrics: a ``metrics.jsonl`` path (or the run directory holding it), or its rows (e.g. a
+            trainer's ``log_history``); the steps are the rows that carry ``entropy`` and are not
+            ``eval`` / ``iteration`` lines.
         **settings: ``collapse_guard`` keys, as for :class:`CollapseGuard`.
 
     Returns:
-        ``{"fired_at_step", "first_flagged_step", "reason", "flagged_steps", "steps"}``; steps are
-        1-based in the order of the rows, as in the demo's ``notes.collapse_guard``.
-        ``fired_at_step`` is None when the guard never fired.
+        ``{"steps", "fired_at_step", "first_flagged_step", "reason", "flagged_steps"}``; steps are
+        1-based over the steps, as in the demo's ``notes.collapse_guard``. ``fired_at_step`` is
+        None when the guard never fired.
     """
-    guard = CollapseGuard(**settings)
-    fired_at: Optional[int] = None
-    first: Optional[int] = None
-    reason = ""
-    flagged: List[int] = []
-    rows = _training_rows(metrics)
-    for i, row in enumerate(rows, start=1):
-        v = guard.observe(row)
-        if v.flagged:
-            flagged.append(i)
-        if v.fired:
-            fired_at, first, reason = i, guard.first_bad_step, v.reason
-    return {"fired_at_step": fired_at, "first_flagged_step": first, "reason": reason,
-            "flagged_steps": flagged, "steps": len(rows)}
+    if isinstance(metrics, (str, os.PathLike)):
+        path = os.fspath(metrics)
+        if os.path.isdir(path):
+            path = os.path.join(path, "metrics.jsonl")
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+    else:
+        # NaN (e.g. certainty_agreement_auroc of a step without pairs) is not JSON: as in metrics.jsonl, null.
+        lines = [json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()})
+                 for row in metrics]
+    overrides = [f"{k}={json.dumps(v)}" for k, v in settings.items()]
+    return json.loads(_selfrl._replay_collapse_guard(lines, overrides))

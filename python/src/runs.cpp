@@ -15,6 +15,7 @@
 #include "selfrl/core/progress.h"
 #include "selfrl/loops/run.h"
 #include "selfrl/recipe/recipe.h"
+#include "selfrl/loops/guard_replay.h"
 #include "selfrl/trainers/label_free.h"
 
 namespace selfrl::python {
@@ -131,28 +132,14 @@ T run_interruptible(PyRunState& s, const std::function<T()>& work, bool raise_af
   return result;
 }
 
-// The collapse guard a recipe's collapse_guard section describes, given as "collapse_guard.KEY=VALUE"
-// overrides. The recipe reader itself reads them, so keys, defaults, ranges and messages (with
-// "did you mean") are those of `selfrl train`; of the smallest GRPO recipe it accepts around them
-// nothing else is used.
-trainers::CollapseGuardConfig guard_config(const std::vector<std::string>& overrides) {
-  for (const auto& o : overrides)
-    if (o.rfind("collapse_guard.", 0) != 0)
-      throw Error("CollapseGuard takes the collapse_guard section's keys only, got '" + o + "'")
-          .hint("e.g. CollapseGuard(patience=2, answered_agreement_drop=0.05)");
-  const std::string stub =
-      "trainer: grpo\nmodel: /\noutput_dir: /selfrl-unused\ndata: {train: /}\nreward_funcs: [self_certainty]\n";
-  return read_config("", stub, overrides, "collapse_guard").collapse_guard;
-}
-
 }  // namespace
 
 void bind_runs(py::module_& m) {
   py::class_<trainers::CollapseGuard>(m, "_CollapseGuard")
-      .def(py::init([](const std::vector<std::string>& overrides) {
-             return trainers::CollapseGuard(guard_config(overrides));
+      .def(py::init([](const std::vector<std::string>& settings) {
+             return trainers::CollapseGuard(loops::collapse_guard_settings(settings));
            }),
-           py::arg("overrides") = std::vector<std::string>{})
+           py::arg("settings") = std::vector<std::string>{})
       .def("observe",
            [](trainers::CollapseGuard& g, const std::map<std::string, double>& metrics) {
              metrics::Scalars m(metrics.begin(), metrics.end());
@@ -173,6 +160,23 @@ void bind_runs(py::module_& m) {
         d["min_anchor_agreement"] = c.min_anchor_agreement;
         return d;
       });
+  // metrics.jsonl lines (JSON text) → the replay as JSON text (loops::replay_collapse_guard).
+  m.def(
+      "_replay_collapse_guard",
+      [](const std::vector<std::string>& lines, const std::vector<std::string>& settings) {
+        const auto config = loops::collapse_guard_settings(settings);
+        std::vector<nlohmann::json> rows;
+        rows.reserve(lines.size());
+        for (size_t i = 0; i < lines.size(); ++i) {
+          try {
+            rows.push_back(nlohmann::json::parse(lines[i]));
+          } catch (const nlohmann::json::exception& e) {
+            throw Error(std::string("not JSON: ") + e.what()).at("metrics row " + std::to_string(i + 1));
+          }
+        }
+        return loops::to_json(loops::replay_collapse_guard(rows, config)).dump();
+      },
+      py::arg("lines"), py::arg("settings") = std::vector<std::string>{});
 
   py::class_<PyRunState, std::shared_ptr<PyRunState>>(m, "Run",
                                                       "One training run (a trainer or a loop), as `selfrl train`.")

@@ -863,6 +863,15 @@ def flag_cases(W):
       setup=lambda D: write(D + "/m.jsonl", '{"step": "a", "loss": 1}\n{"step": 2, "loss": "x"}\n'))
     f("plot-unknown-metric", ["plot", "{W}/ckpt_run", "--out", "{D}/x.svg", "--metrics", "bogus"], ["bogus"])
     f("plot-out-missing-dir", ["plot", "{W}/ckpt_run", "--out", "{D}/no/dir/x.svg"], ["{D}/no/dir"])
+    f("guard-missing", ["guard", "{D}/nope"], ["{D}/nope"])
+    f("guard-garbage-metrics", ["guard", "{D}/m.jsonl"], ["m.jsonl"], setup=lambda D: write(D + "/m.jsonl", "garbage\n{]\n"))
+    f("guard-no-steps", ["guard", "{D}/m.jsonl"], ["m.jsonl", "entropy"],
+      setup=lambda D: write(D + "/m.jsonl", '{"step": 1, "loss": 2}\n'))
+    f("guard-entropy-string", ["guard", "{D}/m.jsonl"], ["m.jsonl"], expect="either",
+      setup=lambda D: write(D + "/m.jsonl", '{"step": 1, "entropy": "x"}\n{"step": 2, "entropy": 1e308}\n'))
+    f("guard-bad-setting", ["guard", "{W}/ckpt_run", "patience=abc"], ["collapse_guard.patience"])
+    f("guard-unknown-setting", ["guard", "{W}/ckpt_run", "patienc=2"], ["collapse_guard.patienc"])
+    f("guard-unknown-option", ["guard", "{W}/ckpt_run", "--jsn"], ["--jsn"])
     f("demo-out-dev-full", ["demo", "--quick", "--quiet", "--out", "/dev/full"], ["/dev/full"])
     f("demo-out-file", ["demo", "--quick", "--quiet", "--out", "{W}/prompts.jsonl"], ["prompts.jsonl"])
     f("demo-hidden-0", ["demo", "--quick", "--quiet", "--out", "{D}/d", "--hidden", "0"], ["--hidden", "hidden_size"])

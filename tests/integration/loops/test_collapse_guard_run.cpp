@@ -118,6 +118,23 @@ TEST(CollapseGuardRun, StopEndsTheRunWithStatus3AndACheckpoint) {
   EXPECT_NE(r.output.find("no_answer_rate rose"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(d.file("out/checkpoint-" + std::to_string(at) + "/COMPLETE")));
   EXPECT_FALSE(fs::exists(d.file("out/final")));
+  // `selfrl guard` replays the run's metrics.jsonl with the recipe's settings: the step it fired at.
+  const std::string settings = " warmup_steps=2 window=2 patience=2 entropy_rise=0 no_answer_rise=0.15";
+  const auto replay = run_command(selfrl_cli() + " guard " + d.file("out") + settings + " 2>&1");
+  ASSERT_EQ(replay.exit_code, 0) << replay.output;
+  EXPECT_NE(replay.output.find("the guard fires at step " + std::to_string(at) + " of " + std::to_string(at)),
+            std::string::npos)
+      << replay.output;
+  EXPECT_NE(replay.output.find("no_answer_rate rose"), std::string::npos) << replay.output;
+  // Without the rule that fired, it does not; a misspelt key is an error naming it.
+  const auto quiet = run_command(selfrl_cli() + " guard " + d.file("out") + settings + " no_answer_rise=0 --json");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  const auto j = nlohmann::json::parse(quiet.output);
+  EXPECT_TRUE(j.at("fired_at_step").is_null());
+  EXPECT_EQ(j.at("steps").get<int64_t>(), at);
+  const auto bad = run_command(selfrl_cli() + " guard " + d.file("out") + " patienc=2 2>&1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("did you mean 'collapse_guard.patience'"), std::string::npos) << bad.output;
 }
 
 TEST(CollapseGuardRun, RollbackSavesTheLastGoodCheckpointAsFinal) {

@@ -7,10 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
 
+#include "selfrl/loops/guard_replay.h"
 #include "test_util.h"
 
 namespace selfrl::trainers {
@@ -460,6 +462,42 @@ TEST(CollapseGuard, SeparatesThe80StepRuns) {
     if (run.name == "certainty_2e-5_2t_s0") EXPECT_EQ(fires_at(run, plain), 0);  // seen by the new measure only
     if (run.name == "borda_2t_s4") EXPECT_EQ(fires_at(run, with_anchors), 17);   // the anchor rule's false alarm
   }
+}
+
+// loops::replay_collapse_guard (selfrl guard, selfrl.replay_collapse_guard) on the slow collapse
+// as metrics.jsonl rows: the demo's eval and iteration lines and rows without entropy are not
+// steps; settings go through the recipe reader ("collapse_guard." optional).
+TEST(GuardReplay, ReplaysMetricsRowsWithRecipeSettings) {
+  const auto runs = runs80();
+  const auto it =
+      std::find_if(runs.begin(), runs.end(), [](const Run80& r) { return r.name == "certainty_2e-5_2t_s0"; });
+  ASSERT_NE(it, runs.end());
+  std::vector<nlohmann::json> rows = {{{"step", 0}, {"kind", "iteration"}, {"eval/accuracy", 0.7}}};
+  for (size_t i = 0; i < it->steps.size(); ++i) {
+    nlohmann::json row = {{"step", i}, {"kind", "train"}, {"learning_rate", 2e-5}};
+    for (const auto& [k, v] : it->steps[i]) row[k] = v;
+    rows.push_back(row);
+    if (i == 40) rows.push_back({{"step", i}, {"kind", "eval"}, {"entropy", 9.0}, {"eval/accuracy", 0.5}});
+  }
+  const auto r = loops::replay_collapse_guard(rows, loops::collapse_guard_settings({}));
+  EXPECT_EQ(r.steps, 80);
+  ASSERT_TRUE(r.fired_at_step.has_value());
+  EXPECT_EQ(*r.fired_at_step, 77);
+  EXPECT_EQ(*r.first_flagged_step, 75);
+  EXPECT_EQ(r.flagged_steps, (std::vector<int64_t>{75, 76, 77, 78, 79, 80}));
+  EXPECT_NE(r.reason.find("answered samples fell from 0.97"), std::string::npos) << r.reason;
+  const auto j = loops::to_json(r);
+  EXPECT_EQ(j.at("fired_at_step"), 77);
+  // Settings: with and without the prefix; the measure off, the guard stays quiet.
+  const auto off = loops::replay_collapse_guard(rows, loops::collapse_guard_settings({"answered_agreement_drop=0"}));
+  EXPECT_FALSE(off.fired_at_step.has_value());
+  EXPECT_TRUE(loops::to_json(off).at("fired_at_step").is_null());
+  EXPECT_EQ(loops::collapse_guard_settings({"collapse_guard.patience=7"}).patience, 7);
+  EXPECT_EQ(loops::collapse_guard_settings({}).answered_agreement_drop, 0.06);
+  EXPECT_SELFRL_ERROR(loops::collapse_guard_settings({"patienc=2"}), "did you mean 'collapse_guard.patience'");
+  EXPECT_SELFRL_ERROR(loops::collapse_guard_settings({"patience=0"}), "collapse_guard.patience", "[1, inf)");
+  EXPECT_SELFRL_ERROR(loops::collapse_guard_settings({"patience"}), "not KEY=VALUE");
+  EXPECT_SELFRL_ERROR(loops::replay_collapse_guard({{{"kind", "eval"}, {"loss", 1.0}}}, {}), "no GRPO step");
 }
 
 }  // namespace
