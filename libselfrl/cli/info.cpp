@@ -10,6 +10,7 @@
 #include "selfrl/core/blas.h"
 #include "selfrl/core/device.h"
 #include "selfrl/core/host_allocator.h"
+#include "selfrl/model/decode_attention.h"
 #include "selfrl/version.h"
 
 namespace selfrl::cli {
@@ -33,6 +34,7 @@ int run_info(const std::vector<std::string>& args) {
   j["hardware_threads"] = std::thread::hardware_concurrency();
   // main() tuned malloc before the command ran; this reports what happened.
   j["host_allocator"] = tune_host_allocator().describe();
+  j["decode_attention"] = model::describe_decode_attention();
   if (p.get_flag("--benchmark")) j["matmul_fp32_gflops"] = measure_matmul_gflops(512, 5);
   std::printf("%s\n", j.dump(2).c_str());
   return 0;

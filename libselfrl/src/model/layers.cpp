@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "selfrl/model/decode_attention.h"
 #include "selfrl/model/rope.h"
 
 namespace selfrl::model {
@@ -44,16 +45,21 @@ torch::Tensor shared_prefix_attention(const torch::Tensor& q, const torch::Tenso
   };
   auto from_slots = [&](const torch::Tensor& all) { return slots.defined() ? all.index_select(0, slots) : all; };
 
-  auto prefix_scores =
-      from_slots(prompts_to_slots(torch::matmul(slots_to_prompts(to_slots(q), G), pk.transpose(2, 3)), G));
-  auto scores = torch::cat({prefix_scores, torch::matmul(q, k.transpose(2, 3))}, -1).mul_(scale);
+  // Decode on the CPU: all four products straight from the caches (decode_attention.h).
+  const auto prompt_q = slots_to_prompts(to_slots(q), G);
+  const bool fused = decode_attention_applies(q, k, v) && decode_attention_applies(prompt_q, pk, pv);
+  auto prefix_scores = from_slots(
+      prompts_to_slots(fused ? decode_attention_scores(prompt_q, pk) : torch::matmul(prompt_q, pk.transpose(2, 3)), G));
+  auto own_scores = fused ? decode_attention_scores(q, k) : torch::matmul(q, k.transpose(2, 3));
+  auto scores = torch::cat({prefix_scores, own_scores}, -1).mul_(scale);
   auto scores5 = scores.view({B, kv, n_rep, seq, Lp + Ls});
   torch::Tensor probs = mask.defined() ? torch::softmax(scores5.to(torch::kFloat) + mask.unsqueeze(1), -1)
                                        : torch::softmax(scores5, -1, torch::kFloat);
   probs = probs.to(q.scalar_type()).view({B, kv, m, Lp + Ls});
-  auto own = torch::matmul(probs.narrow(-1, Lp, Ls), v);
-  auto shared =
-      from_slots(prompts_to_slots(torch::matmul(slots_to_prompts(to_slots(probs.narrow(-1, 0, Lp)), G), pv), G));
+  auto own = fused ? decode_attention_values(probs.narrow(-1, Lp, Ls), v) : torch::matmul(probs.narrow(-1, Lp, Ls), v);
+  const auto prompt_probs = slots_to_prompts(to_slots(probs.narrow(-1, 0, Lp)), G);
+  auto shared = from_slots(
+      prompts_to_slots(fused ? decode_attention_values(prompt_probs, pv) : torch::matmul(prompt_probs, pv), G));
   return own.add_(shared);  // own is contiguous (a fresh product); shared may be a strided view
 }
 
@@ -116,7 +122,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const Attentio
                    .reshape({batch, seq, num_heads_ * head_dim_});
     return lora_linear(o_proj, o_lora, out);
   }
-  auto scores = torch::matmul(qg, k.transpose(2, 3)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  // Decode on the CPU: the two products straight from the cache (decode_attention.h); the
+  // softmax between them is the same either way.
+  const bool fused = decode_attention_applies(qg, k, v);
+  auto scores = (fused ? decode_attention_scores(qg, k) : torch::matmul(qg, k.transpose(2, 3)))
+                    .mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
   auto scores5 = scores.view({batch, num_kv_heads_, n_rep, seq, total});
   torch::Tensor probs;
   if (in.mask.defined()) {
@@ -126,7 +136,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& hidden, const Attentio
     probs = torch::softmax(scores5, -1, torch::kFloat);
   }
   probs = probs.to(q.scalar_type()).view({batch, num_kv_heads_, n_rep * seq, total});
-  auto out = torch::matmul(probs, v)  // [batch, kv_heads, n_rep * seq, head_dim]
+  auto out = (fused ? decode_attention_values(probs, v) : torch::matmul(probs, v))  // [batch, kv, n_rep * seq, d]
                  .view({batch, num_heads_, seq, head_dim_})
                  .transpose(1, 2)
                  .reshape({batch, seq, num_heads_ * head_dim_});

@@ -83,6 +83,20 @@ TEST(Cli, InfoReportsTheHostAllocatorTuningAndItsOptOuts) {
             "not tuned: GLIBC_TUNABLES sets malloc tunables");
 }
 
+// The CPU decode-attention passes: on unless SELFRL_FUSED_ATTENTION=0, and info says which
+// vector loops run.
+TEST(Cli, InfoReportsTheDecodeAttentionPasses) {
+  auto attention = [](const std::string& env) {
+    const auto r = run_command("env -u SELFRL_FUSED_ATTENTION " + env + " " + selfrl_cli() + " info 2>/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(r.output)["decode_attention"].get<std::string>();
+  };
+  const auto on = attention("");
+  EXPECT_TRUE(on == "on, AVX2 loops" || on == "on, baseline vector loops") << on;
+  EXPECT_EQ(attention("SELFRL_FUSED_ATTENTION=1"), on);
+  EXPECT_EQ(attention("SELFRL_FUSED_ATTENTION=0").rfind("off (SELFRL_FUSED_ATTENTION=0", 0), 0u);
+}
+
 // --threads 2 next to OpenBLAS's own pool: a warning that names the fix, and none once the
 // environment sets OMP_WAIT_POLICY.
 TEST(Cli, WarnsWhenOpenMpWorkersWouldSpinAgainstOpenBlas) {

@@ -1,0 +1,161 @@
+// Decode-time attention products on the CPU (see decode_attention.h).
+#include "selfrl/model/decode_attention.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+namespace selfrl::model {
+namespace {
+
+// The vector helpers below are internal to this file, so GCC's note that passing 32-byte vectors
+// by value differs between AVX and non-AVX builds does not concern any caller.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+// Eight floats; GCC and Clang lower it to one AVX register, two SSE ones, or two NEON ones.
+typedef float Vec8 __attribute__((vector_size(32)));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// An AVX2 build of the loop next to the baseline one, picked when the library loads. No "fma":
+// a fused multiply-add rounds differently, and the same machine type should give the same
+// numbers whichever clone runs.
+#define SELFRL_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SELFRL_VECTOR_CLONES
+#endif
+
+inline Vec8 load8(const float* p) {
+  Vec8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline float sum8(Vec8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+// s[r * L + j] = q_r · k_j for one (row, kv head) pair. Each key row is read once and meets all
+// m query rows while it is in cache.
+SELFRL_VECTOR_CLONES
+void scores_of_pair(const float* q, int64_t q_row_stride, int64_t m, int64_t d, const float* k, int64_t k_row_stride,
+                    int64_t L, float* s) {
+  for (int64_t j = 0; j < L; ++j) {
+    const float* kj = k + j * k_row_stride;
+    for (int64_t r = 0; r < m; ++r) {
+      const float* qr = q + r * q_row_stride;
+      Vec8 a0 = {0, 0, 0, 0, 0, 0, 0, 0}, a1 = a0;
+      int64_t i = 0;
+      for (; i + 16 <= d; i += 16) {
+        a0 += load8(qr + i) * load8(kj + i);
+        a1 += load8(qr + i + 8) * load8(kj + i + 8);
+      }
+      for (; i + 8 <= d; i += 8) a0 += load8(qr + i) * load8(kj + i);
+      float t = sum8(a0 + a1);
+      for (; i < d; ++i) t += qr[i] * kj[i];
+      s[r * L + j] = t;
+    }
+  }
+}
+
+// out_r = sum_j p[r, j] v_j for one pair; each value row is read once.
+SELFRL_VECTOR_CLONES
+void values_of_pair(const float* p, int64_t p_row_stride, int64_t m, int64_t L, const float* v, int64_t v_row_stride,
+                    int64_t d, float* out) {
+  std::memset(out, 0, sizeof(float) * m * d);
+  for (int64_t j = 0; j < L; ++j) {
+    const float* vj = v + j * v_row_stride;
+    for (int64_t r = 0; r < m; ++r) {
+      const float a = p[r * p_row_stride + j];
+      float* o = out + r * d;
+      const Vec8 av = {a, a, a, a, a, a, a, a};
+      int64_t i = 0;
+      for (; i + 8 <= d; i += 8) {
+        Vec8 x = load8(o + i) + av * load8(vj + i);
+        std::memcpy(o + i, &x, sizeof x);
+      }
+      for (; i < d; ++i) o[i] += a * vj[i];
+    }
+  }
+}
+
+std::atomic<int>& enabled_flag() {
+  static std::atomic<int> flag{[] {
+    const char* env = std::getenv("SELFRL_FUSED_ATTENTION");
+    return (env != nullptr && std::strcmp(env, "0") == 0) ? 0 : 1;
+  }()};
+  return flag;
+}
+
+bool is_cpu_float(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.dim() == 4 && t.stride(3) == 1 &&
+         !t.requires_grad();
+}
+
+// Every pair is at least m * L * d multiply-adds; a few pairs per task keep the scheduling cost small.
+int64_t grain_for(int64_t work_per_pair) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_pair)); }
+
+}  // namespace
+
+bool fused_decode_attention_enabled() { return enabled_flag().load() != 0; }
+void set_fused_decode_attention(bool on) { enabled_flag().store(on ? 1 : 0); }
+
+std::string describe_decode_attention() {
+  if (!fused_decode_attention_enabled())
+    return "off (SELFRL_FUSED_ATTENTION=0 or set_fused_decode_attention(false)): torch::matmul";
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (__builtin_cpu_supports("avx2")) return "on, AVX2 loops";
+#endif
+  return "on, baseline vector loops";
+}
+
+bool decode_attention_applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              int64_t max_rows) {
+  return fused_decode_attention_enabled() && is_cpu_float(q) && is_cpu_float(k) && is_cpu_float(v) &&
+         q.size(2) <= max_rows && q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3) &&
+         k.sizes() == v.sizes();
+}
+
+torch::Tensor decode_attention_scores(const torch::Tensor& q, const torch::Tensor& k) {
+  TORCH_CHECK(is_cpu_float(q) && is_cpu_float(k) && q.size(0) == k.size(0) && q.size(1) == k.size(1) &&
+                  q.size(3) == k.size(3),
+              "decode_attention_scores: q ", q.sizes(), " and k ", k.sizes(),
+              " must be float32 CPU [B, kv, *, d] with a contiguous last dimension");
+  const int64_t B = q.size(0), H = q.size(1), m = q.size(2), d = q.size(3), L = k.size(2);
+  auto s = torch::empty({B, H, m, L}, q.options());
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  float* sp = s.data_ptr<float>();
+  at::parallel_for(0, B * H, grain_for(m * L * d), [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const int64_t b = pair / H, h = pair % H;
+      scores_of_pair(qp + b * q.stride(0) + h * q.stride(1), q.stride(2), m, d, kp + b * k.stride(0) + h * k.stride(1),
+                     k.stride(2), L, sp + pair * m * L);
+    }
+  });
+  return s;
+}
+
+torch::Tensor decode_attention_values(const torch::Tensor& probs, const torch::Tensor& v) {
+  TORCH_CHECK(is_cpu_float(probs) && is_cpu_float(v) && probs.size(0) == v.size(0) && probs.size(1) == v.size(1) &&
+                  probs.size(3) == v.size(2),
+              "decode_attention_values: probs ", probs.sizes(), " and v ", v.sizes(),
+              " must be float32 CPU [B, kv, m, L] and [B, kv, L, d] with contiguous last dimensions");
+  const int64_t B = probs.size(0), H = probs.size(1), m = probs.size(2), L = probs.size(3), d = v.size(3);
+  auto out = torch::empty({B, H, m, d}, v.options());
+  const float* pp = probs.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, B * H, grain_for(m * L * d), [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const int64_t b = pair / H, h = pair % H;
+      values_of_pair(pp + b * probs.stride(0) + h * probs.stride(1), probs.stride(2), m, L,
+                     vp + b * v.stride(0) + h * v.stride(1), v.stride(2), d, op + pair * m * d);
+    }
+  });
+  return out;
+}
+
+}  // namespace selfrl::model
