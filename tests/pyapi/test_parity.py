@@ -9,7 +9,7 @@ import torch
 import selfrl
 from conftest import run_cli
 
-VOLATILE = ("time/", "tokens_per_second")
+VOLATILE = ("time/", "tokens_per_second", "perf/")
 
 
 def recipe(world, tmp_path, out, rewards="reward_funcs: [consensus, self_certainty]\nreward_weights: [1.0, 0.5]\n"):

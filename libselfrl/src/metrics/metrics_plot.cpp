@@ -118,7 +118,7 @@ size_t plot_metrics(const std::vector<std::string>& run_paths, const std::string
       if (available.count(m)) wanted.push_back(m);
     if (wanted.empty())  // not a training run we know: the first few metrics it has
       for (const auto& a : available)
-        if (wanted.size() < 6 && a.rfind("time/", 0) != 0) wanted.push_back(a);
+        if (wanted.size() < 6 && a.rfind("time/", 0) != 0 && a.rfind("perf/", 0) != 0) wanted.push_back(a);
   }
 
   std::set<std::string> kinds_shown;

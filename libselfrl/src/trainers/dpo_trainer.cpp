@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "selfrl/core/error.h"
+#include "selfrl/core/memory.h"
 #include "selfrl/model/lora.h"
 #include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/dist/world.h"
@@ -111,6 +112,7 @@ metrics::Scalars DPOTrainer::step(const std::vector<PreferencePair>& pairs) {
                      {"rewards/margins", margins},
                      {"rewards/accuracies", acc},
                      {"skipped_steps", static_cast<double>(optimizer_->steps_skipped())}};
+  add_memory_metrics(m, policy_->device());
   if (logger_) logger_->log(step_, m);
   ++step_;
   return m;

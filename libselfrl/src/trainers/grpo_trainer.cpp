@@ -20,6 +20,7 @@
 #include "selfrl/core/error.h"
 #include "selfrl/trainers/trainer_setup.h"
 #include "selfrl/core/logging.h"
+#include "selfrl/core/memory.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/io/jsonl.h"
@@ -593,6 +594,7 @@ metrics::Scalars GRPOTrainer::report(dist::NamedReduction& s, metrics::Scalars m
   m["time/logprobs"] = t.logprobs;
   m["time/update"] = t.update;
   m["time/step"] = seconds_since(t.start);
+  add_memory_metrics(m, policy_.model->device());
   // Per reward: samples it could not score (every round of the step), and its own diagnostics
   // (e.g. rewards/judge/parse_rate) averaged over the scored groups.
   for (const auto& name : names) m["rewards/" + name + "/unscorable"] = s["unscorable/" + name];

@@ -9,6 +9,7 @@
 
 #include "selfrl/core/error.h"
 #include "selfrl/trainers/trainer_setup.h"
+#include "selfrl/core/memory.h"
 #include "selfrl/core/seed.h"
 #include "selfrl/dist/world.h"
 #include "selfrl/trainers/preference_loss.h"
@@ -104,6 +105,7 @@ metrics::Scalars SFTTrainer::step(const std::vector<SFTExample>& examples) {
                      {"num_tokens", num_items},
                      {"mean_token_accuracy", correct / std::max(1.0, num_items)},
                      {"skipped_steps", static_cast<double>(optimizer_->steps_skipped())}};
+  add_memory_metrics(m, policy_->device());
   if (logger_) logger_->log(step_, m);
   ++step_;
   return m;

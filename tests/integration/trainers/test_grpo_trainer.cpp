@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -64,6 +65,16 @@ static std::pair<double, double> toy_reward_first_last(trainers::GRPOTrainer& tr
   for (int s = 0; s < 25; ++s) rewards.push_back(trainer.step(prompts(4)).metrics.at("reward"));
   return {(rewards[0] + rewards[1] + rewards[2]) / 3, (rewards[22] + rewards[23] + rewards[24]) / 3};
 }
+
+namespace {
+// A "Name:   123 kB" line of /proc/self/status, in KiB (0 when absent).
+double proc_status_kib(const std::string& name) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + ":", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  return 0;
+}
+}  // namespace
 
 TEST(GRPOTrainer, RewardRisesOnAToyTask) {
   torch::manual_seed(0);
@@ -139,6 +150,16 @@ TEST(GRPOTrainer, LoggedLossEqualsTheFormulaOnTheDump) {
                           "learning_rate", "num_tokens", "time/generation", "time/update"}) {
     EXPECT_TRUE(logged[1].contains(key)) << key;
   }
+  // Memory (selfrl/core/memory.h): this process's resident memory and high-water mark, read
+  // independently from /proc/self/status after the step; no CUDA peaks on the CPU.
+  const double rss = logged[1]["perf/cpu_memory_rss_gb"], peak = logged[1]["perf/cpu_memory_peak_rss_gb"];
+  const double vm_hwm_gb = proc_status_kib("VmHWM") / (1024.0 * 1024.0);
+  EXPECT_GT(rss, 0.01);  // LibTorch alone is more than 10 MiB resident
+  EXPECT_LE(rss, peak);
+  EXPECT_LE(peak, vm_hwm_gb + 1e-6);
+  EXPECT_GT(peak, 0.5 * vm_hwm_gb);
+  EXPECT_FALSE(logged[1].contains("perf/max_memory_allocated_gb"));
+  EXPECT_FALSE(logged[1].contains("perf/max_memory_reserved_gb"));
 }
 
 // reward_funcs [judge, target_token] with a scripted judge: the logged judge mean and parse

@@ -206,7 +206,8 @@ TEST(PaddingFree, SftAndDpoStepsMatchPadded) {
     EXPECT_NEAR(sft[1].at(key), sft[0].at(key), 1e-5 * std::max(1.0, std::abs(sft[0].at(key)))) << key;
   ASSERT_GT(dpo[0].count("loss"), 0u);
   for (const auto& [key, value] : dpo[0])
-    EXPECT_NEAR(dpo[1].at(key), value, 1e-4 * std::max(1.0, std::abs(value))) << "dpo " << key;
+    if (key.rfind("perf/", 0) != 0)  // memory: a property of the process, not of the step
+      EXPECT_NEAR(dpo[1].at(key), value, 1e-4 * std::max(1.0, std::abs(value))) << "dpo " << key;
 }
 
 TEST(PaddingFree, GrpoStepWithEarlyStopsMatchesPadded) {
