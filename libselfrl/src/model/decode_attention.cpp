@@ -50,7 +50,7 @@ struct Prefetch {
   void row(const float* base, int64_t row_stride, int64_t L, int64_t j, int64_t d) const {
     const int64_t t = j + ahead;
     // Past the next pair's rows only when a pair has fewer rows than `ahead`; a prefetch never
-    // faults. (Bounding it by the next pair's rows measured 25-40 % slower passes, though the
+    // faults. (Bounding it by the next pair's rows measured 30-45 % slower passes, though the
     // bound never bites at 96 rows: left out.)
     const float* p = t < L ? base + t * row_stride : (next != nullptr ? next + (t - L) * row_stride : nullptr);
     if (p == nullptr) return;
