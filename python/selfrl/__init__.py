@@ -66,6 +66,29 @@ __version__: str = _selfrl.__version__
 #: How the import set up glibc's malloc for tensor-sized blocks (docs/benchmarks.md, "The host
 #: allocator"); SELFRL_MALLOC_TUNING=0 in the environment before the import keeps the defaults.
 host_allocator: str = _selfrl.host_allocator
+
+
+def decode_attention() -> str:
+    """Whether decode steps on the CPU compute attention with selfrl's vector loops over the KV
+    cache ("on, AVX2 loops") or with torch matmul ("off ..."); docs/model.md, "Decode attention
+    on the CPU". SELFRL_FUSED_ATTENTION=0 in the environment turns them off."""
+    return _selfrl.decode_attention()
+
+
+def set_fused_decode_attention(on: bool) -> None:
+    """Turns the CPU decode-attention loops on or off for the whole process (to compare the
+    two paths: same tokens, statistics within float32 rounding)."""
+    _selfrl.set_fused_decode_attention(bool(on))
+
+
+def memory_usage(device: str = "cpu") -> dict:
+    """This process's memory, in GiB: ``cpu_rss_gb`` (resident now), ``cpu_peak_rss_gb`` (its
+    high-water mark), and on a CUDA device the caching allocator's peaks since start,
+    ``max_memory_allocated_gb`` and ``max_memory_reserved_gb``. The trainers log the same
+    figures every step as ``perf/*`` metrics."""
+    return _selfrl.memory_usage(device)
+
+
 if _version_tuple(_selfrl.torch_version)[:2] != _version_tuple(_torch.__version__)[:2]:
     raise ImportError(f"selfrl's extension was compiled against LibTorch {_selfrl.torch_version} but torch here is "
                       f"{_torch.__version__} ({_torch.__file__}); rebuild libselfrl against this torch")
@@ -88,4 +111,5 @@ __all__ = [
     "GRPOConfig", "SFTConfig", "DPOConfig", "LoopConfig", "LoraConfig", "GRPOTrainer", "SFTTrainer", "DPOTrainer",
     "STaR", "ReSTEM", "NFT", "BSTaR", "SelfRewardingDPO", "ScPO", "SEC", "KnowRL", "TrainOutput", "train", "check_recipe",
     "evaluate", "plot_metrics", "read_metrics", "CollapseGuard", "CollapseVerdict", "replay_collapse_guard",
+    "host_allocator", "decode_attention", "set_fused_decode_attention", "memory_usage",
 ]

@@ -7,6 +7,8 @@
 #include "selfrl/core/device.h"
 #include "selfrl/core/error.h"
 #include "selfrl/core/host_allocator.h"
+#include "selfrl/core/memory.h"
+#include "selfrl/model/decode_attention.h"
 #include "selfrl/core/interrupt.h"
 #include "selfrl/data/prompt_dataset.h"
 #include "selfrl/eval/evaluator.h"
@@ -299,6 +301,22 @@ PYBIND11_MODULE(_selfrl, m) {
   // Tensor-sized blocks from the heap instead of fresh mmaps, for this whole Python process
   // (torch's own CPU tensors too); SELFRL_MALLOC_TUNING=0 before the import keeps glibc's defaults.
   m.attr("host_allocator") = selfrl::tune_host_allocator().describe();
+  m.def("decode_attention", &selfrl::model::describe_decode_attention);
+  m.def("set_fused_decode_attention", &selfrl::model::set_fused_decode_attention, py::arg("on"));
+  m.def(
+      "memory_usage",
+      [](const std::string& device) {
+        const auto u = selfrl::memory_usage(selfrl::parse_device(device));
+        py::dict d;
+        d["cpu_rss_gb"] = u.cpu_rss_gb;
+        d["cpu_peak_rss_gb"] = u.cpu_peak_rss_gb;
+        if (u.has_device_stats) {
+          d["max_memory_allocated_gb"] = u.device_max_allocated_gb;
+          d["max_memory_reserved_gb"] = u.device_max_reserved_gb;
+        }
+        return d;
+      },
+      py::arg("device") = "cpu");
 #ifdef SELFRL_WITH_CUDA
   m.attr("cuda") = true;
 #else

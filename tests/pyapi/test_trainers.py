@@ -86,6 +86,10 @@ def test_grpo_steps_then_train_continues_and_checkpoints_resume(world, tmp_path)
     grpo = [l for l in a.log_history if l["kind"] == "grpo"]
     assert [l["step"] for l in grpo] == [1, 2, 3] and out.global_step == 3 and first["reward"] == grpo[0]["reward"]
     assert [l["iteration"] for l in a.log_history if l["kind"] == "iteration"] == [0, 1]
+    # Memory of every step (perf/*), this process's: resident now and its high-water mark (the
+    # kernel refreshes the mark lazily, hence the 20 MiB slack against a later reading).
+    assert all(0 < l["perf/cpu_memory_rss_gb"] <= l["perf/cpu_memory_peak_rss_gb"] for l in grpo)
+    assert max(l["perf/cpu_memory_peak_rss_gb"] for l in grpo) <= selfrl.memory_usage()["cpu_peak_rss_gb"] + 0.02
     names = sorted(n for n in os.listdir(tmp_path / "g") if not n.startswith("."))  # not .selfrl.lock
     assert names[:3] == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
     # An uninterrupted run from scratch ends with the same weights.

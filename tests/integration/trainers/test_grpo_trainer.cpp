@@ -156,7 +156,7 @@ TEST(GRPOTrainer, LoggedLossEqualsTheFormulaOnTheDump) {
   const double vm_hwm_gb = proc_status_kib("VmHWM") / (1024.0 * 1024.0);
   EXPECT_GT(rss, 0.01);  // LibTorch alone is more than 10 MiB resident
   EXPECT_LE(rss, peak);
-  EXPECT_LE(peak, vm_hwm_gb + 1e-6);
+  EXPECT_LE(peak, vm_hwm_gb + 0.02);  // the kernel refreshes the mark lazily: 20 MiB of slack
   EXPECT_GT(peak, 0.5 * vm_hwm_gb);
   EXPECT_FALSE(logged[1].contains("perf/max_memory_allocated_gb"));
   EXPECT_FALSE(logged[1].contains("perf/max_memory_reserved_gb"));
