@@ -120,8 +120,23 @@ bool is_cpu_float(const torch::Tensor& t) {
          !t.requires_grad();
 }
 
-// Every pair is at least m * L * d multiply-adds; a few pairs per task keep the scheduling cost small.
-int64_t grain_for(int64_t work_per_pair) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_pair)); }
+// Where pair `pair` (= b * H + h) of a [B, H, ...] tensor starts.
+const float* pair_start(const float* data, const torch::Tensor& t, int64_t pair, int64_t H) {
+  return data + pair / H * t.stride(0) + pair % H * t.stride(1);
+}
+
+// Calls fn(pair, prefetch) for every (row, head) pair of `cache` ([B, H, L, d]), the prefetch
+// reading ahead into the next pair's rows. Every pair is at least `work_per_pair` multiply-adds;
+// a few pairs per task keep the scheduling cost small.
+template <typename Fn>
+void for_each_pair(const torch::Tensor& cache, const float* data, int64_t work_per_pair, const Fn& fn) {
+  const int64_t H = cache.size(1), pairs = cache.size(0) * H, d = cache.size(3);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_pair));
+  at::parallel_for(0, pairs, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair)
+      fn(pair, Prefetch{pair + 1 < pairs ? pair_start(data, cache, pair + 1, H) : nullptr, rows_ahead(d)});
+  });
+}
 
 }  // namespace
 
@@ -149,19 +164,14 @@ torch::Tensor decode_attention_scores(const torch::Tensor& q, const torch::Tenso
       is_cpu_float(q) && is_cpu_float(k) && q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3),
       "decode_attention_scores: q ", q.sizes(), " and k ", k.sizes(),
       " must be float32 CPU [B, kv, *, d] with a contiguous last dimension");
-  const int64_t B = q.size(0), H = q.size(1), m = q.size(2), d = q.size(3), L = k.size(2);
-  auto s = torch::empty({B, H, m, L}, q.options());
+  const int64_t H = q.size(1), m = q.size(2), d = q.size(3), L = k.size(2);
+  auto s = torch::empty({q.size(0), H, m, L}, q.options());
   const float* qp = q.data_ptr<float>();
   const float* kp = k.data_ptr<float>();
   float* sp = s.data_ptr<float>();
-  at::parallel_for(0, B * H, grain_for(m * L * d), [&](int64_t begin, int64_t end) {
-    for (int64_t pair = begin; pair < end; ++pair) {
-      const int64_t b = pair / H, h = pair % H;
-      Prefetch pf{pair + 1 < B * H ? kp + (pair + 1) / H * k.stride(0) + (pair + 1) % H * k.stride(1) : nullptr,
-                  rows_ahead(d)};
-      scores_of_pair(qp + b * q.stride(0) + h * q.stride(1), q.stride(2), m, d, kp + b * k.stride(0) + h * k.stride(1),
-                     k.stride(2), L, sp + pair * m * L, pf);
-    }
+  for_each_pair(k, kp, m * L * d, [&](int64_t pair, const Prefetch& pf) {
+    scores_of_pair(pair_start(qp, q, pair, H), q.stride(2), m, d, pair_start(kp, k, pair, H), k.stride(2), L,
+                   sp + pair * m * L, pf);
   });
   return s;
 }
@@ -171,19 +181,14 @@ torch::Tensor decode_attention_values(const torch::Tensor& probs, const torch::T
                   probs.size(3) == v.size(2),
               "decode_attention_values: probs ", probs.sizes(), " and v ", v.sizes(),
               " must be float32 CPU [B, kv, m, L] and [B, kv, L, d] with contiguous last dimensions");
-  const int64_t B = probs.size(0), H = probs.size(1), m = probs.size(2), L = probs.size(3), d = v.size(3);
-  auto out = torch::empty({B, H, m, d}, v.options());
+  const int64_t H = probs.size(1), m = probs.size(2), L = probs.size(3), d = v.size(3);
+  auto out = torch::empty({probs.size(0), H, m, d}, v.options());
   const float* pp = probs.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, B * H, grain_for(m * L * d), [&](int64_t begin, int64_t end) {
-    for (int64_t pair = begin; pair < end; ++pair) {
-      const int64_t b = pair / H, h = pair % H;
-      Prefetch pf{pair + 1 < B * H ? vp + (pair + 1) / H * v.stride(0) + (pair + 1) % H * v.stride(1) : nullptr,
-                  rows_ahead(d)};
-      values_of_pair(pp + b * probs.stride(0) + h * probs.stride(1), probs.stride(2), m, L,
-                     vp + b * v.stride(0) + h * v.stride(1), v.stride(2), d, op + pair * m * d, pf);
-    }
+  for_each_pair(v, vp, m * L * d, [&](int64_t pair, const Prefetch& pf) {
+    values_of_pair(pair_start(pp, probs, pair, H), probs.stride(2), m, L, pair_start(vp, v, pair, H), v.stride(2), d,
+                   op + pair * m * d, pf);
   });
   return out;
 }
