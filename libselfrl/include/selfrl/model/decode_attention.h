@@ -8,7 +8,7 @@
 // straight from the cache buffer, and compute the dot products / weighted sums with vector
 // instructions (an AVX2 clone chosen at run time where the CPU has it), reading ahead across
 // pairs by hand. At the 34 M rollout model's batch-64 shape the two products of 8 layers run
-// 2.3-3.5x faster than torch::matmul, about as fast as ATen's own sum reads the same keys and
+// 2.4-3.5x faster than torch::matmul, about as fast as ATen's own sum reads the same keys and
 // values, and batch-64 decode is 1.58x faster (docs/benchmarks.md, "Decode attention without
 // batched GEMMs"). Single-threaded: at::parallel_for's OpenMP loop is compiled into the caller,
 // and the library is not built with OpenMP.
